@@ -1,0 +1,148 @@
+//! `lm bench`: how long loading and each stage take, and where the model
+//! spends its time.
+
+use crate::output::json::Stats;
+use crate::pipeline::{load_image, Pipeline};
+use anyhow::Result;
+use image::RgbImage;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub meta: PathBuf,
+    pub model: Option<PathBuf>,
+    /// Image to run; a synthetic gradient of the network's size if `None`.
+    pub image: Option<PathBuf>,
+    pub runs: usize,
+    /// Profiled runs for the per-node table.
+    pub profile_runs: usize,
+    /// Rows of the per-node table.
+    pub top: usize,
+}
+
+/// Runs the benchmark and returns the report as text.
+pub fn bench(opts: &BenchOptions) -> Result<String> {
+    let t0 = Instant::now();
+    let pipeline = Pipeline::load(&opts.meta, opts.model.as_deref())?;
+    let load = t0.elapsed();
+    let image = match &opts.image {
+        Some(p) => load_image(p)?,
+        None => synthetic_image(&pipeline),
+    };
+
+    pipeline.infer(&image)?; // warm-up
+    let mut pre = vec![];
+    let mut run = vec![];
+    let mut post = vec![];
+    let mut total = vec![];
+    for _ in 0..opts.runs.max(1) {
+        let t = pipeline.infer(&image)?.times;
+        pre.push(t.pre);
+        run.push(t.run);
+        post.push(t.post);
+        total.push(t.total());
+    }
+
+    let mut per_node: HashMap<(String, String), Duration> = HashMap::new();
+    let mut order: Vec<(String, String)> = vec![];
+    let input = crate::preprocess::preprocess(&pipeline.meta, &image)?;
+    for _ in 0..opts.profile_runs.max(1) {
+        let (_, times) = pipeline
+            .model
+            .run_profiled(pipeline.model.input_tensor(&input)?)?;
+        for t in times {
+            let key = (t.name, t.op);
+            if !per_node.contains_key(&key) {
+                order.push(key.clone());
+            }
+            *per_node.entry(key).or_default() += t.time;
+        }
+    }
+
+    let mut out = String::new();
+    let m = &pipeline.model;
+    writeln!(out, "model      {}", m.path.display())?;
+    writeln!(out, "meta       {}", pipeline.meta.path.display())?;
+    writeln!(
+        out,
+        "input      {:?} {:?} ({:?}), output {:?} {:?}",
+        m.input_type, m.input_shape, m.input_format, m.output_name, m.output_shape
+    )?;
+    writeln!(out, "plan       {} nodes", m.node_count())?;
+    writeln!(
+        out,
+        "load       {:.1} ms (parse + type + optimise)",
+        ms(load.as_secs_f64())
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "stage      mean ms    std ms    min ms   (n = {})",
+        total.len()
+    )?;
+    for (name, samples) in [
+        ("pre", &pre),
+        ("run", &run),
+        ("post", &post),
+        ("total", &total),
+    ] {
+        let s = Stats::of(samples);
+        writeln!(
+            out,
+            "{name:<8} {:>9.3} {:>9.3} {:>9.3}",
+            ms(s.mean),
+            ms(s.std),
+            ms(s.min)
+        )?;
+    }
+    writeln!(out)?;
+    let runs = opts.profile_runs.max(1) as f64;
+    let sum: f64 = per_node.values().map(Duration::as_secs_f64).sum::<f64>() / runs;
+    let mut rows: Vec<_> = order
+        .iter()
+        .map(|k| (k, per_node[k].as_secs_f64() / runs))
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    writeln!(
+        out,
+        "top nodes by time (mean of {} profiled runs, sum {:.3} ms)",
+        opts.profile_runs.max(1),
+        ms(sum)
+    )?;
+    writeln!(out, "{:>9} {:>6}  {:<28} node", "ms", "%", "op")?;
+    for ((name, op), t) in rows.into_iter().take(opts.top) {
+        writeln!(
+            out,
+            "{:>9.3} {:>5.1}%  {:<28} {}",
+            ms(t),
+            100.0 * t / sum.max(1e-12),
+            op,
+            name
+        )?;
+    }
+    writeln!(out)?;
+    match crate::sys::peak_rss_bytes() {
+        Some(b) => writeln!(out, "peak RSS   {:.1} MiB", b as f64 / (1024.0 * 1024.0))?,
+        None => writeln!(out, "peak RSS   unknown (no /proc/self/status)")?,
+    }
+    Ok(out)
+}
+
+fn ms(seconds: f64) -> f64 {
+    seconds * 1e3
+}
+
+/// A smooth colour gradient of the network's input size.
+fn synthetic_image(pipeline: &Pipeline) -> RgbImage {
+    let (h, w) = pipeline.meta.input_hw();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        image::Rgb([
+            (x * 255 / w.max(1) as u32) as u8,
+            (y * 255 / h.max(1) as u32) as u8,
+            128,
+        ])
+    })
+}

@@ -1,0 +1,549 @@
+//! `meta.yaml`: Blueoil's model description, accepted verbatim, plus a few
+//! optional keys of our own (`MODEL`, `KEYPOINTS`).
+//!
+//! Parsing is strict: an unknown processor, a misspelt key or a wrong type is
+//! an error that names the file, the line and column, and the field. Checks
+//! that need the model (input size, output stride) live in [`crate::model`].
+//!
+//! The YAML parser is `serde_norway`, the maintained fork of the deprecated
+//! `serde_yaml`.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A meta.yaml error, with where it happened.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line and column, when known.
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.location {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Which way round an image or heatmap tensor is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+pub enum DataFormat {
+    #[default]
+    NHWC,
+    NCHW,
+}
+
+/// Resampling filter of the resize pre-processors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Resample {
+    #[default]
+    NEAREST,
+    BILINEAR,
+}
+
+/// A processor that takes no attributes: `Name: null` (or `Name: {}`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NoAttributes {}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeWithJoints {
+    /// [height, width]
+    pub image_size: [u32; 2],
+    #[serde(default)]
+    pub resample: Resample,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resize {
+    /// [height, width]
+    pub size: [u32; 2],
+    #[serde(default)]
+    pub resample: Resample,
+}
+
+/// Training-time target generation; accepted and ignored at inference.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointsToGaussianHeatmap {
+    pub image_size: [u32; 2],
+    pub num_joints: usize,
+    pub sigma: f64,
+    pub stride: u32,
+}
+
+/// Our extension: `x * scale + offset` on 0..255 pixel values, e.g. for models
+/// that expect -1..1 (`scale: 0.00784313725`, `offset: -1.0`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rescale {
+    pub scale: f32,
+    #[serde(default)]
+    pub offset: f32,
+}
+
+/// One entry of `PRE_PROCESSOR`, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreProcessor {
+    ResizeWithJoints(ResizeWithJoints),
+    Resize(Resize),
+    JointsToGaussianHeatmap(JointsToGaussianHeatmap),
+    DivideBy255(Option<NoAttributes>),
+    PerImageStandardization(Option<NoAttributes>),
+    Rescale(Rescale),
+}
+
+fn default_threshold_scale() -> f64 {
+    10.0
+}
+
+/// Blueoil's `GaussianHeatmapToJoints`, with opt-in extensions whose defaults
+/// keep Blueoil's behaviour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianHeatmapToJoints {
+    pub confidence_threshold: f64,
+    #[serde(default = "default_num_dimensions")]
+    pub num_dimensions: u32,
+    #[serde(default = "default_stride")]
+    pub stride: u32,
+    /// Peak value of a confident joint: the raw cut-off is
+    /// `threshold_scale × confidence_threshold`. Blueoil's training heatmaps
+    /// peak at 10; use 1.0 for sigmoid heatmaps in 0..1.
+    #[serde(default = "default_threshold_scale")]
+    pub threshold_scale: f64,
+    /// Layout of the heatmap tensor (Blueoil: NHWC).
+    #[serde(default)]
+    pub data_format: DataFormat,
+    /// Quarter-pixel shift towards the larger neighbour (off in Blueoil).
+    #[serde(default)]
+    pub subpixel: bool,
+}
+
+fn default_num_dimensions() -> u32 {
+    2
+}
+fn default_stride() -> u32 {
+    1
+}
+
+/// One entry of `POST_PROCESSOR`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostProcessor {
+    GaussianHeatmapToJoints(GaussianHeatmapToJoints),
+}
+
+/// A processor list entry is a one-key map `Name: attributes` (Blueoil's
+/// layout). serde's own enum support in serde_norway wants YAML tags
+/// (`!Name`), so entries are read by hand; attribute errors keep their
+/// line and column.
+trait Processor: Sized {
+    const NAMES: &'static [&'static str];
+    fn from_entry<'de, A: serde::de::MapAccess<'de>>(
+        name: &str,
+        map: &mut A,
+    ) -> Result<Self, A::Error>;
+}
+
+struct ProcessorVisitor<P>(std::marker::PhantomData<P>);
+
+impl<'de, P: Processor> serde::de::Visitor<'de> for ProcessorVisitor<P> {
+    type Value = P;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "a one-key map `Name: attributes` with Name one of {:?}",
+            P::NAMES
+        )
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<P, A::Error> {
+        use serde::de::Error;
+        let name: String = map
+            .next_key()?
+            .ok_or_else(|| A::Error::custom("empty processor entry"))?;
+        if !P::NAMES.contains(&name.as_str()) {
+            return Err(A::Error::unknown_variant(&name, P::NAMES));
+        }
+        let processor = P::from_entry(&name, &mut map)?;
+        if let Some(extra) = map.next_key::<String>()? {
+            return Err(A::Error::custom(format!(
+                "`{extra}` in the same entry as `{name}`: write one processor per list item (`- {extra}: ...`)"
+            )));
+        }
+        Ok(processor)
+    }
+}
+
+impl<'de> Deserialize<'de> for PreProcessor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ProcessorVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for PostProcessor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ProcessorVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Processor for PreProcessor {
+    const NAMES: &'static [&'static str] = &[
+        "ResizeWithJoints",
+        "Resize",
+        "JointsToGaussianHeatmap",
+        "DivideBy255",
+        "PerImageStandardization",
+        "Rescale",
+    ];
+
+    fn from_entry<'de, A: serde::de::MapAccess<'de>>(
+        name: &str,
+        map: &mut A,
+    ) -> Result<Self, A::Error> {
+        Ok(match name {
+            "ResizeWithJoints" => PreProcessor::ResizeWithJoints(map.next_value()?),
+            "Resize" => PreProcessor::Resize(map.next_value()?),
+            "JointsToGaussianHeatmap" => PreProcessor::JointsToGaussianHeatmap(map.next_value()?),
+            "DivideBy255" => PreProcessor::DivideBy255(map.next_value()?),
+            "PerImageStandardization" => PreProcessor::PerImageStandardization(map.next_value()?),
+            "Rescale" => PreProcessor::Rescale(map.next_value()?),
+            _ => unreachable!("checked against NAMES"),
+        })
+    }
+}
+
+impl Processor for PostProcessor {
+    const NAMES: &'static [&'static str] = &["GaussianHeatmapToJoints"];
+
+    fn from_entry<'de, A: serde::de::MapAccess<'de>>(
+        _name: &str,
+        map: &mut A,
+    ) -> Result<Self, A::Error> {
+        Ok(PostProcessor::GaussianHeatmapToJoints(map.next_value()?))
+    }
+}
+
+/// Our extension: where the model is and which tensors to use.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Model file, relative to the meta.yaml that names it.
+    pub file: Option<PathBuf>,
+    /// Input tensor name (default: the model's only input).
+    pub input: Option<String>,
+    /// Heatmap output tensor name (default: the model's only output).
+    pub output: Option<String>,
+}
+
+/// Our extension: joint names and the limbs to draw.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeypointsSection {
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub skeleton: Vec<[usize; 2]>,
+}
+
+/// The COCO-17 joints that Blueoil's keypoint models predict.
+pub const COCO17_NAMES: [&str; 17] = [
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+];
+
+/// COCO-17 limbs, as pairs of joint indices.
+pub const COCO17_SKELETON: [[usize; 2]; 16] = [
+    [0, 1],
+    [1, 3],
+    [0, 2],
+    [2, 4],
+    [5, 6],
+    [5, 7],
+    [7, 9],
+    [6, 8],
+    [8, 10],
+    [5, 11],
+    [6, 12],
+    [11, 12],
+    [11, 13],
+    [12, 14],
+    [13, 15],
+    [14, 16],
+];
+
+impl Default for KeypointsSection {
+    fn default() -> Self {
+        KeypointsSection {
+            names: COCO17_NAMES.iter().map(|s| s.to_string()).collect(),
+            skeleton: COCO17_SKELETON.to_vec(),
+        }
+    }
+}
+
+/// The file as written (serde's view).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+struct RawMeta {
+    CLASSES: Vec<String>,
+    #[serde(default)]
+    DATA_FORMAT: DataFormat,
+    IMAGE_SIZE: [u32; 2],
+    POST_PROCESSOR: Vec<PostProcessor>,
+    #[serde(default)]
+    PRE_PROCESSOR: Vec<PreProcessor>,
+    TASK: String,
+    /// Written by some Blueoil versions; informative only.
+    #[serde(default)]
+    NETWORK_NAME: Option<String>,
+    #[serde(default)]
+    MODEL: ModelSection,
+    #[serde(default)]
+    KEYPOINTS: Option<KeypointsSection>,
+}
+
+/// The only task this runtime implements.
+pub const KEYPOINT_TASK: &str = "IMAGE.KEYPOINT_DETECTION";
+
+/// A validated meta.yaml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    /// The file it came from (for messages and relative paths).
+    pub path: PathBuf,
+    /// The text it was parsed from (for locating fields in messages).
+    pub source: String,
+    pub classes: Vec<String>,
+    /// Layout of the network input.
+    pub data_format: DataFormat,
+    /// Network input [height, width].
+    pub image_size: [u32; 2],
+    pub pre_processors: Vec<PreProcessor>,
+    pub post: GaussianHeatmapToJoints,
+    pub task: String,
+    pub network_name: Option<String>,
+    pub model: ModelSection,
+    pub keypoints: KeypointsSection,
+}
+
+impl Meta {
+    /// Reads and validates a meta.yaml file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Meta, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            location: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Meta::parse(&text, path)
+    }
+
+    /// Parses and validates meta.yaml text; `path` is used in messages and to
+    /// resolve `MODEL.file`.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Meta, ConfigError> {
+        let path = path.as_ref().to_path_buf();
+        let raw: RawMeta = serde_norway::from_str(text).map_err(|e| ConfigError {
+            file: path.clone(),
+            location: e.location().map(|l| (l.line(), l.column())),
+            message: e.to_string(),
+        })?;
+        let post = match raw.POST_PROCESSOR.as_slice() {
+            [PostProcessor::GaussianHeatmapToJoints(p)] => p.clone(),
+            other => {
+                return Err(ConfigError {
+                    location: locate(text, "POST_PROCESSOR"),
+                    file: path,
+                    message: format!(
+                        "POST_PROCESSOR: expected exactly one GaussianHeatmapToJoints, found {} post-processors",
+                        other.len()
+                    ),
+                })
+            }
+        };
+        let meta = Meta {
+            path,
+            source: text.to_string(),
+            classes: raw.CLASSES,
+            data_format: raw.DATA_FORMAT,
+            image_size: raw.IMAGE_SIZE,
+            pre_processors: raw.PRE_PROCESSOR,
+            post,
+            task: raw.TASK,
+            network_name: raw.NETWORK_NAME,
+            model: raw.MODEL,
+            keypoints: raw.KEYPOINTS.unwrap_or_default(),
+        };
+        meta.validate()?;
+        Ok(meta)
+    }
+
+    /// An error about `field`, located at its first occurrence in the file.
+    pub fn error(&self, field: &str, message: impl fmt::Display) -> ConfigError {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        ConfigError {
+            file: self.path.clone(),
+            location: locate(&self.source, key),
+            message: format!("{field}: {message}"),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.task != KEYPOINT_TASK {
+            return Err(self.error(
+                "TASK",
+                format!(
+                    "{:?} is not supported; this runtime runs {KEYPOINT_TASK}",
+                    self.task
+                ),
+            ));
+        }
+        if self.classes.is_empty() {
+            return Err(self.error("CLASSES", "must name at least one class"));
+        }
+        let [h, w] = self.image_size;
+        if h == 0 || w == 0 {
+            return Err(self.error("IMAGE_SIZE", format!("[{h}, {w}] must be positive")));
+        }
+        let p = &self.post;
+        let field = "POST_PROCESSOR.GaussianHeatmapToJoints";
+        if !(0.0..=1.0).contains(&p.confidence_threshold) {
+            return Err(self.error(
+                &format!("{field}.confidence_threshold"),
+                format!("{} is outside 0..=1", p.confidence_threshold),
+            ));
+        }
+        if p.num_dimensions != 2 {
+            return Err(self.error(
+                &format!("{field}.num_dimensions"),
+                format!("{} is not supported (only 2)", p.num_dimensions),
+            ));
+        }
+        if p.stride == 0 {
+            return Err(self.error(&format!("{field}.stride"), "must be positive"));
+        }
+        if !(p.threshold_scale.is_finite() && p.threshold_scale > 0.0) {
+            return Err(self.error(
+                &format!("{field}.threshold_scale"),
+                format!("{} must be a positive number", p.threshold_scale),
+            ));
+        }
+        if h % p.stride != 0 || w % p.stride != 0 {
+            return Err(self.error(
+                &format!("{field}.stride"),
+                format!("{} does not divide IMAGE_SIZE [{h}, {w}]", p.stride),
+            ));
+        }
+        for pre in &self.pre_processors {
+            match pre {
+                PreProcessor::ResizeWithJoints(r) if r.image_size != self.image_size => {
+                    return Err(self.error(
+                        "PRE_PROCESSOR.ResizeWithJoints.image_size",
+                        format!(
+                            "{:?} disagrees with IMAGE_SIZE {:?}",
+                            r.image_size, self.image_size
+                        ),
+                    ))
+                }
+                PreProcessor::Resize(r) if r.size != self.image_size => {
+                    return Err(self.error(
+                        "PRE_PROCESSOR.Resize.size",
+                        format!(
+                            "{:?} disagrees with IMAGE_SIZE {:?}",
+                            r.size, self.image_size
+                        ),
+                    ))
+                }
+                PreProcessor::JointsToGaussianHeatmap(j) => {
+                    if j.stride != p.stride {
+                        return Err(self.error(
+                            "PRE_PROCESSOR.JointsToGaussianHeatmap.stride",
+                            format!(
+                                "{} disagrees with the post-processor's stride {}",
+                                j.stride, p.stride
+                            ),
+                        ));
+                    }
+                    if j.num_joints != self.keypoints.names.len() {
+                        return Err(self.error(
+                            "PRE_PROCESSOR.JointsToGaussianHeatmap.num_joints",
+                            format!(
+                                "{} disagrees with the {} joint names (KEYPOINTS.names, default COCO-17)",
+                                j.num_joints,
+                                self.keypoints.names.len()
+                            ),
+                        ));
+                    }
+                }
+                PreProcessor::Rescale(r) if !(r.scale.is_finite() && r.offset.is_finite()) => {
+                    return Err(
+                        self.error("PRE_PROCESSOR.Rescale", "scale and offset must be finite")
+                    )
+                }
+                _ => {}
+            }
+        }
+        let joints = self.keypoints.names.len();
+        if joints == 0 {
+            return Err(self.error("KEYPOINTS.names", "must name at least one joint"));
+        }
+        for limb in &self.keypoints.skeleton {
+            if limb[0] >= joints || limb[1] >= joints {
+                return Err(self.error(
+                    "KEYPOINTS.skeleton",
+                    format!("limb {limb:?} refers to a joint beyond the {joints} names"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model file named by `MODEL.file`, resolved against this file's folder.
+    pub fn model_path(&self) -> Option<PathBuf> {
+        let file = self.model.file.as_ref()?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        Some(dir.join(file))
+    }
+
+    /// Network input (height, width).
+    pub fn input_hw(&self) -> (usize, usize) {
+        (self.image_size[0] as usize, self.image_size[1] as usize)
+    }
+}
+
+/// 1-based (line, column) of the first `key:` in the text, for messages about
+/// values that are only wrong in context.
+fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let col = line.find(&format!("{key}:"))?;
+        // Only a whole key: preceded by indentation, "- " or "{"/", ".
+        let before = line[..col].trim_end();
+        (before.is_empty()
+            || before.ends_with('-')
+            || before.ends_with('{')
+            || before.ends_with(','))
+        .then_some((i + 1, col + 1))
+    })
+}

@@ -1,0 +1,17 @@
+//! `lm`: quantised single-person pose estimation for edge boards.
+//!
+//! Image → [`preprocess`] (meta.yaml's PRE_PROCESSOR) → [`model`] (tract, with
+//! the QONNX operators of [`ops`]) → [`postprocess`] (GaussianHeatmapToJoints)
+//! → [`output`] (Blueoil's output.json and an overlay picture).
+//! [`pipeline`] ties them together; the `lm` binary is a thin CLI over it.
+
+pub mod bench;
+pub mod config;
+pub mod model;
+pub mod ops;
+pub mod output;
+pub mod pipeline;
+pub mod postprocess;
+pub mod preprocess;
+pub mod run;
+pub mod sys;

@@ -1,0 +1,148 @@
+//! The `lm` command line: parses arguments and hands off to the library.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use lm::bench::{bench, BenchOptions};
+use lm::pipeline::Pipeline;
+use lm::run::{run_images, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lm",
+    version,
+    about = "Quantised single-person pose estimation (Blueoil LmSinglePose compatible)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (-v: debug, -vv: trace); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Estimate poses: writes OUTDIR/output.json and OUTDIR/images/<name>.png.
+    Run {
+        /// Input image(s): PNG, JPEG or BMP.
+        #[arg(short = 'i', long = "image", required = true, num_args = 1..)]
+        images: Vec<PathBuf>,
+        /// Blueoil meta.yaml.
+        #[arg(short = 'c', long = "config")]
+        meta: PathBuf,
+        /// Model (ONNX/QONNX); default: meta.yaml's MODEL.file.
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        /// Output folder.
+        #[arg(short, long, default_value = "output")]
+        output: PathBuf,
+        /// Timed trials per image (after one untimed warm-up).
+        #[arg(long = "trial", default_value_t = 1)]
+        trials: usize,
+    },
+    /// Time loading, each stage and each node of the model.
+    Bench {
+        /// Blueoil meta.yaml.
+        #[arg(short = 'c', long = "config")]
+        meta: PathBuf,
+        /// Model (ONNX/QONNX); default: meta.yaml's MODEL.file.
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        /// Image to run (default: a synthetic image).
+        #[arg(short = 'i', long = "image")]
+        image: Option<PathBuf>,
+        /// Timed runs.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        runs: usize,
+        /// Profiled runs for the per-node table.
+        #[arg(long, default_value_t = 5)]
+        profile_runs: usize,
+        /// Rows of the per-node table.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the whole cause chain, outermost first.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run {
+            images,
+            meta,
+            model,
+            output,
+            trials,
+        } => {
+            let pipeline = Pipeline::load(&meta, model.as_deref())?;
+            let out = run_images(
+                &pipeline,
+                &RunOptions {
+                    images,
+                    out_dir: output.clone(),
+                    trials,
+                },
+            )?;
+            let visible: usize = out
+                .results
+                .iter()
+                .map(|r| r.prediction.keypoints.iter().filter(|k| k.visible).count())
+                .sum();
+            println!(
+                "{} image(s), {visible} visible joint(s); run {:.2} ms/frame (mean); wrote {}",
+                out.results.len(),
+                out.benchmark.run.mean * 1e3,
+                output.join("output.json").display()
+            );
+            Ok(())
+        }
+        Command::Bench {
+            meta,
+            model,
+            image,
+            runs,
+            profile_runs,
+            top,
+        } => {
+            print!(
+                "{}",
+                bench(&BenchOptions {
+                    meta,
+                    model,
+                    image,
+                    runs,
+                    profile_runs,
+                    top
+                })?
+            );
+            Ok(())
+        }
+    }
+}

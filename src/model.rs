@@ -1,0 +1,358 @@
+//! Loading a pose model with tract and checking it against meta.yaml.
+//!
+//! Float ONNX and QONNX (`Quant`/`BipolarQuant`, see [`crate::ops`]) models
+//! load the same way. The input tensor is fixed to batch 1 and meta.yaml's
+//! `IMAGE_SIZE` in its `DATA_FORMAT`; the heatmap output must then have
+//! `IMAGE_SIZE / stride` rows and columns and one channel per joint, or
+//! loading fails with a message naming the meta.yaml field.
+
+use crate::config::{DataFormat, Meta};
+use crate::postprocess::Heatmaps;
+use crate::preprocess::InputImage;
+use anyhow::{bail, ensure, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::SimpleState;
+use tract_onnx::tract_hir::infer::Factoid;
+use tract_onnx::tract_hir::internal::DimLike;
+
+/// A compiled, runnable pose model.
+pub struct Model {
+    pub path: PathBuf,
+    plan: Arc<TypedRunnableModel>,
+    /// Element type the model's input expects (f32, or integers for models
+    /// such as MoveNet that take 0..255 pixels).
+    pub input_type: DatumType,
+    /// Concrete input shape, batch 1.
+    pub input_shape: Vec<usize>,
+    pub input_format: DataFormat,
+    /// Concrete heatmap output shape.
+    pub output_shape: Vec<usize>,
+    pub output_format: DataFormat,
+    pub output_name: String,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("input", &(self.input_type, &self.input_shape))
+            .field("output", &(&self.output_name, &self.output_shape))
+            .finish()
+    }
+}
+
+/// Names of a model's input and output tensors, for messages.
+fn io_names(model: &InferenceModel) -> (Vec<String>, Vec<String>) {
+    let inputs = model
+        .input_outlets()
+        .map(|o| o.iter().map(|o| model.node(o.node).name.clone()).collect())
+        .unwrap_or_default();
+    let outputs = model
+        .output_outlets()
+        .map(|o| {
+            o.iter()
+                .map(|o| {
+                    model
+                        .outlet_label(*o)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| model.node(o.node).name.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (inputs, outputs)
+}
+
+/// Loads the ONNX file and applies meta.yaml's tensor choices and input
+/// size, giving the typed (not yet optimised) graph. Later passes — such as
+/// the quantised-conv fusion — work on this graph.
+pub fn load_typed(path: &Path, meta: &Meta) -> Result<(TypedModel, DatumType)> {
+    let mut model = crate::ops::onnx()
+        .model_for_path(path)
+        .with_context(|| format!("cannot load model {}", path.display()))?;
+    let (inputs, outputs) = io_names(&model);
+
+    // Input tensor.
+    if let Some(name) = &meta.model.input {
+        let node = model.node_by_name(name).map_err(|_| {
+            meta.error(
+                "MODEL.input",
+                format!(
+                    "model {} has no input {name:?} (inputs: {inputs:?})",
+                    path.display()
+                ),
+            )
+        })?;
+        let id = node.id;
+        model.set_input_outlets(&[OutletId::new(id, 0)])?;
+    } else if inputs.len() != 1 {
+        bail!(meta.error(
+            "MODEL.input",
+            format!(
+                "model {} has {} inputs {inputs:?}: name one in MODEL.input",
+                path.display(),
+                inputs.len()
+            )
+        ));
+    }
+
+    // Output tensor.
+    if let Some(name) = &meta.model.output {
+        let outlet = model.find_outlet_label(name).ok_or_else(|| {
+            meta.error(
+                "MODEL.output",
+                format!(
+                    "model {} has no tensor {name:?} (outputs: {outputs:?})",
+                    path.display()
+                ),
+            )
+        })?;
+        model.select_output_outlets(&[outlet])?;
+    } else if outputs.len() != 1 {
+        bail!(meta.error(
+            "MODEL.output",
+            format!(
+                "model {} has {} outputs {outputs:?}: name the heatmaps in MODEL.output",
+                path.display(),
+                outputs.len()
+            )
+        ));
+    }
+
+    // Input fact: batch 1, IMAGE_SIZE, 3 channels, in the declared type.
+    let declared = model.input_fact(0)?.clone();
+    let input_type = declared
+        .datum_type
+        .concretize()
+        .unwrap_or(f32::datum_type());
+    ensure!(
+        [
+            DatumType::F32,
+            DatumType::I32,
+            DatumType::U8,
+            DatumType::I64
+        ]
+        .contains(&input_type),
+        "model {} takes {input_type:?} input; supported: f32, i32, i64, u8",
+        path.display()
+    );
+    let (h, w) = meta.input_hw();
+    let want: [usize; 4] = match meta.data_format {
+        DataFormat::NHWC => [1, h, w, 3],
+        DataFormat::NCHW => [1, 3, h, w],
+    };
+    if let Some(dims) = declared.shape.concretize() {
+        let agrees = dims.len() == 4
+            && dims
+                .iter()
+                .zip(want.iter())
+                .all(|(d, &want)| d.to_usize().map(|d| d == want).unwrap_or(true));
+        if !agrees {
+            let shown: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+            bail!(meta.error(
+                "IMAGE_SIZE",
+                format!(
+                    "[{h}, {w}] with DATA_FORMAT {:?} means input shape {want:?}, but model {} declares [{}]",
+                    meta.data_format,
+                    path.display(),
+                    shown.join(", ")
+                )
+            ));
+        }
+    }
+    model.set_input_fact(0, InferenceFact::dt_shape(input_type, want.to_vec()))?;
+
+    let typed = model
+        .into_typed()
+        .with_context(|| format!("cannot infer types and shapes of model {}", path.display()))?;
+    Ok((typed, input_type))
+}
+
+/// Checks the typed model's heatmap output against meta.yaml.
+fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<Vec<usize>> {
+    let fact = typed.output_fact(0)?;
+    ensure!(
+        fact.datum_type == f32::datum_type(),
+        "model {} outputs {:?} heatmaps; f32 expected",
+        path.display(),
+        fact.datum_type
+    );
+    let shape: Vec<usize> = fact
+        .shape
+        .as_concrete()
+        .with_context(|| {
+            format!(
+                "model {} has a symbolic output shape {:?}",
+                path.display(),
+                fact.shape
+            )
+        })?
+        .to_vec();
+    let p = &meta.post;
+    let (h, w) = meta.input_hw();
+    let stride = p.stride as usize;
+    let want_hw = (h / stride, w / stride);
+    let joints = meta.keypoints.names.len();
+    let (got_hw, got_j) = match (p.data_format, shape.as_slice()) {
+        (DataFormat::NHWC, [1, oh, ow, j]) => ((*oh, *ow), *j),
+        (DataFormat::NCHW, [1, j, oh, ow]) => ((*oh, *ow), *j),
+        _ => bail!(meta.error(
+            "POST_PROCESSOR.GaussianHeatmapToJoints.data_format",
+            format!(
+                "heatmap output of model {} has shape {shape:?}, not a batch-1 {:?} tensor",
+                path.display(),
+                p.data_format
+            )
+        )),
+    };
+    if got_hw != want_hw {
+        bail!(meta.error(
+            "POST_PROCESSOR.GaussianHeatmapToJoints.stride",
+            format!(
+                "stride {stride} on IMAGE_SIZE [{h}, {w}] means {}×{} heatmaps, but model {} outputs {}×{} (shape {shape:?})",
+                want_hw.0,
+                want_hw.1,
+                path.display(),
+                got_hw.0,
+                got_hw.1
+            )
+        ));
+    }
+    if got_j != joints {
+        bail!(meta.error(
+            "KEYPOINTS.names",
+            format!("{joints} joints named (default COCO-17), but model {} outputs {got_j} heatmap channels", path.display())
+        ));
+    }
+    Ok(shape)
+}
+
+impl Model {
+    /// Loads, checks and compiles the model for this meta.yaml.
+    pub fn load(path: &Path, meta: &Meta) -> Result<Model> {
+        let (typed, input_type) = load_typed(path, meta)?;
+        Model::from_typed(typed, input_type, path, meta)
+    }
+
+    /// Checks and compiles an already-typed model (after any rewrite pass).
+    pub fn from_typed(
+        typed: TypedModel,
+        input_type: DatumType,
+        path: &Path,
+        meta: &Meta,
+    ) -> Result<Model> {
+        let output_shape = check_output(&typed, meta, path)?;
+        let output_name = typed
+            .outlet_label(typed.output_outlets()?[0])
+            .map(str::to_string)
+            .unwrap_or_default();
+        let input_shape = typed
+            .input_fact(0)?
+            .shape
+            .as_concrete()
+            .context("input shape")?
+            .to_vec();
+        let plan = typed
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .with_context(|| format!("cannot compile model {}", path.display()))?;
+        Ok(Model {
+            path: path.to_path_buf(),
+            plan,
+            input_type,
+            input_shape,
+            input_format: meta.data_format,
+            output_shape,
+            output_format: meta.post.data_format,
+            output_name,
+        })
+    }
+
+    /// Lays a pre-processed image out as the model's input tensor.
+    pub fn input_tensor(&self, image: &InputImage) -> Result<Tensor> {
+        let (h, w) = (image.height, image.width);
+        let want = match self.input_format {
+            DataFormat::NHWC => [1, h, w, 3],
+            DataFormat::NCHW => [1, 3, h, w],
+        };
+        ensure!(
+            want.as_slice() == self.input_shape,
+            "image {h}×{w} does not fit input {:?}",
+            self.input_shape
+        );
+        let data: Vec<f32> = match self.input_format {
+            DataFormat::NHWC => image.data.clone(),
+            DataFormat::NCHW => {
+                let mut chw = vec![0f32; image.data.len()];
+                for p in 0..h * w {
+                    for c in 0..3 {
+                        chw[c * h * w + p] = image.data[p * 3 + c];
+                    }
+                }
+                chw
+            }
+        };
+        let t = tract_ndarray::ArrayD::from_shape_vec(want.to_vec(), data)?.into_tensor();
+        Ok(match self.input_type {
+            DatumType::F32 => t,
+            // Integer inputs (0..255 pixels): round to nearest before casting.
+            dt => {
+                let rounded = t
+                    .into_plain_array::<f32>()?
+                    .mapv(|v| v.round())
+                    .into_tensor();
+                rounded.cast_to_dt(dt)?.into_owned()
+            }
+        })
+    }
+
+    /// Runs the network on one input tensor and returns its heatmaps.
+    pub fn run(&self, input: Tensor) -> Result<Heatmaps> {
+        let outputs = self
+            .plan
+            .run(tvec!(input.into()))
+            .context("model run failed")?;
+        self.heatmaps(&outputs[0])
+    }
+
+    fn heatmaps(&self, out: &TValue) -> Result<Heatmaps> {
+        let view = out.to_plain_array_view::<f32>()?;
+        let data: Vec<f32> = view.iter().copied().collect();
+        Heatmaps::from_tensor(view.shape(), &data, self.output_format)
+    }
+
+    /// Runs once while timing every node; returns the heatmaps and per-node
+    /// (name, op, time) in plan order.
+    pub fn run_profiled(&self, input: Tensor) -> Result<(Heatmaps, Vec<NodeTime>)> {
+        let mut state = SimpleState::new(&self.plan)?;
+        let mut times: Vec<NodeTime> = vec![];
+        let outputs =
+            state.run_plan_with_eval(tvec!(input.into()), |ctx, op_state, node, inputs| {
+                let start = Instant::now();
+                let r = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                times.push(NodeTime {
+                    name: node.name.clone(),
+                    op: node.op().name().to_string(),
+                    time: start.elapsed(),
+                });
+                r
+            })?;
+        Ok((self.heatmaps(&outputs[0])?, times))
+    }
+
+    /// Number of nodes in the compiled plan.
+    pub fn node_count(&self) -> usize {
+        self.plan.model().nodes().len()
+    }
+}
+
+/// Time spent in one node of the plan.
+#[derive(Debug, Clone)]
+pub struct NodeTime {
+    pub name: String,
+    pub op: String,
+    pub time: Duration,
+}

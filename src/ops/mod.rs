@@ -1,0 +1,57 @@
+//! ONNX operators that tract does not know out of the box.
+//!
+//! * [`quant::Quant`] and [`bipolar_quant::BipolarQuant`]: the QONNX quantisers
+//!   (domain `qonnx.custom_op.general`), with the reference semantics of the
+//!   `qonnx` executor. Evaluating a QONNX graph with them gives the float
+//!   "fake-quant" result that the integer engine must reproduce.
+//! * `Upsample` (opset 7–9): deprecated in ONNX and missing from tract; opset-9
+//!   `Upsample(X, scales)` is exactly opset-10 `Resize(X, scales)`, so it is
+//!   parsed by tract's own Resize.
+//!
+//! tract's op registry matches the op type only and ignores the node's domain,
+//! so the names below apply to every domain.
+
+pub mod bipolar_quant;
+pub mod quant;
+pub mod upsample;
+
+use tract_onnx::model::OnnxOpRegister;
+
+/// Adds this module's operators to a tract ONNX op registry.
+pub fn register(reg: &mut OnnxOpRegister) {
+    reg.insert("Quant", quant::parse);
+    // qonnx >= 0.4 also calls the integer quantiser `IntQuant` (same semantics).
+    reg.insert("IntQuant", quant::parse);
+    reg.insert("BipolarQuant", bipolar_quant::parse);
+    reg.insert("Upsample", upsample::parse);
+}
+
+/// A tract ONNX loader with this crate's operators registered.
+pub fn onnx() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    register(&mut onnx.op_register);
+    onnx
+}
+
+use tract_hir::internal::*;
+
+/// Reads input `ix` of a node being wired as a constant tensor, or explains
+/// that QONNX quantiser parameters must be initializers.
+pub(crate) fn const_input(
+    model: &TypedModel,
+    inputs: &[OutletId],
+    ix: usize,
+    op: &str,
+    what: &str,
+) -> TractResult<Arc<Tensor>> {
+    let outlet = inputs
+        .get(ix)
+        .with_context(|| format!("{op}: missing input #{ix} ({what})"))?;
+    let fact = model.outlet_fact(*outlet)?;
+    match &fact.konst {
+        Some(k) => Ok(k.clone()),
+        None => bail!(
+            "{op}: input #{ix} ({what}) must be a constant initializer, found a computed tensor"
+        ),
+    }
+}

@@ -1,0 +1,147 @@
+//! Blueoil's `output.json`, version 0.2, for `IMAGE.KEYPOINT_DETECTION`.
+//!
+//! ```json
+//! { "benchmark": {"total": {"mean": s, "std": s}, "pre": .., "run": .., "post": ..},
+//!   "classes": [{"id": 0, "name": "person"}],
+//!   "date": "2026-11-23T10:00:00+00:00",
+//!   "results": [{"file_path": "...", "prediction": {
+//!        "joints": [x0..x16, y0..y16, v0..v16],
+//!        "keypoints": [{"name", "x", "y", "score", "visible"}, ..]}}],
+//!   "task": "IMAGE.KEYPOINT_DETECTION",
+//!   "version": 0.2 }
+//! ```
+//! `joints` is Blueoil's planar integer list; `keypoints` is our clearer
+//! addition (float original-image pixels; invisible joints keep their peak
+//! position and score).
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Mean and (population) standard deviation of a stage, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl MeanStd {
+    pub fn of(samples: &[Duration]) -> MeanStd {
+        let s = Stats::of(samples);
+        MeanStd {
+            mean: s.mean,
+            std: s.std,
+        }
+    }
+}
+
+/// Summary statistics of durations, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub count: usize,
+}
+
+impl Stats {
+    pub fn of(samples: &[Duration]) -> Stats {
+        let n = samples.len();
+        if n == 0 {
+            return Stats {
+                mean: 0.0,
+                std: 0.0,
+                min: 0.0,
+                count: 0,
+            };
+        }
+        let secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+        let mean = secs.iter().sum::<f64>() / n as f64;
+        let var = secs.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n as f64;
+        let min = secs.iter().copied().fold(f64::INFINITY, f64::min);
+        Stats {
+            mean,
+            std: var.sqrt(),
+            min,
+            count: n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Benchmark {
+    pub total: MeanStd,
+    pub pre: MeanStd,
+    pub run: MeanStd,
+    pub post: MeanStd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Class {
+    pub id: usize,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keypoint {
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+    pub score: f32,
+    pub visible: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub joints: Vec<i64>,
+    pub keypoints: Vec<Keypoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageResult {
+    pub file_path: String,
+    pub prediction: Prediction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputJson {
+    pub benchmark: Benchmark,
+    pub classes: Vec<Class>,
+    pub date: String,
+    pub results: Vec<ImageResult>,
+    pub task: String,
+    pub version: f64,
+}
+
+impl OutputJson {
+    pub const VERSION: f64 = 0.2;
+
+    pub fn classes(names: &[String]) -> Vec<Class> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(id, name)| Class {
+                id,
+                name: name.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_match_numpy_population_std() {
+        let d: Vec<Duration> = [1.0, 2.0, 4.0]
+            .iter()
+            .map(|s| Duration::from_secs_f64(*s))
+            .collect();
+        let s = Stats::of(&d);
+        assert!((s.mean - 7.0 / 3.0).abs() < 1e-9);
+        // np.std([1, 2, 4]) = 1.247219128924647
+        assert!((s.std - 1.247_219_128_924_647).abs() < 1e-9);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(Stats::of(&[]).count, 0);
+    }
+}

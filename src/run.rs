@@ -1,0 +1,116 @@
+//! `lm run`: images → `OUTDIR/output.json` + `OUTDIR/images/<name>.png`.
+
+use crate::output::json::{Benchmark, ImageResult, Keypoint, MeanStd, OutputJson, Prediction};
+use crate::output::overlay::draw_pose;
+use crate::pipeline::{load_image, Inference, Pipeline, StageTimes};
+use anyhow::{ensure, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// What `lm run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub images: Vec<PathBuf>,
+    pub out_dir: PathBuf,
+    /// Timed trials per image, after one untimed warm-up run.
+    pub trials: usize,
+}
+
+/// Runs every image, writes output.json and the overlays, and returns what
+/// was written.
+pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> {
+    ensure!(!opts.images.is_empty(), "no input image given");
+    ensure!(opts.trials >= 1, "--trial must be at least 1");
+    let image_dir = opts.out_dir.join("images");
+    std::fs::create_dir_all(&image_dir)
+        .with_context(|| format!("cannot create output folder {}", image_dir.display()))?;
+
+    let mut times: Vec<StageTimes> = vec![];
+    let mut results = vec![];
+    for (ix, path) in opts.images.iter().enumerate() {
+        let image = load_image(path)?;
+        if ix == 0 {
+            // Untimed warm-up: first-run allocations and caches.
+            pipeline
+                .infer(&image)
+                .with_context(|| format!("while processing {}", path.display()))?;
+        }
+        let mut last: Option<Inference> = None;
+        for _ in 0..opts.trials {
+            let inference = pipeline
+                .infer(&image)
+                .with_context(|| format!("while processing {}", path.display()))?;
+            times.push(inference.times);
+            last = Some(inference);
+        }
+        let inference = last.expect("trials >= 1");
+        let mut picture = image.clone();
+        let kp = &pipeline.meta.keypoints;
+        draw_pose(
+            &mut picture,
+            &inference.pose.joints,
+            &kp.names,
+            &kp.skeleton,
+        );
+        let png = image_dir.join(overlay_name(path, ix));
+        picture
+            .save(&png)
+            .with_context(|| format!("cannot write {}", png.display()))?;
+        results.push(image_result(pipeline, path, &inference));
+    }
+
+    let stage = |f: fn(&StageTimes) -> std::time::Duration| {
+        MeanStd::of(&times.iter().map(f).collect::<Vec<_>>())
+    };
+    let output = OutputJson {
+        benchmark: Benchmark {
+            total: stage(StageTimes::total),
+            pre: stage(|t| t.pre),
+            run: stage(|t| t.run),
+            post: stage(|t| t.post),
+        },
+        classes: OutputJson::classes(&pipeline.meta.classes),
+        date: crate::sys::now_iso8601(),
+        results,
+        task: pipeline.meta.task.clone(),
+        version: OutputJson::VERSION,
+    };
+    let json_path = opts.out_dir.join("output.json");
+    let text = serde_json::to_string_pretty(&output)?;
+    std::fs::write(&json_path, text + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    Ok(output)
+}
+
+/// `<stem>.png`, or `<stem>_<index>.png` if the stem is empty.
+fn overlay_name(path: &Path, ix: usize) -> String {
+    match path.file_stem().and_then(|s| s.to_str()) {
+        Some(stem) if !stem.is_empty() => format!("{stem}.png"),
+        _ => format!("image_{ix}.png"),
+    }
+}
+
+fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> ImageResult {
+    let names = &pipeline.meta.keypoints.names;
+    let keypoints = inference
+        .pose
+        .joints
+        .iter()
+        .zip(names)
+        .map(|(j, name)| Keypoint {
+            name: name.clone(),
+            x: j.x,
+            y: j.y,
+            score: j.score,
+            visible: j.visible,
+        })
+        .collect();
+    ImageResult {
+        file_path: path.display().to_string(),
+        prediction: Prediction {
+            joints: inference
+                .pose
+                .blueoil_joints(&inference.network_joints, pipeline.meta.input_hw()),
+            keypoints,
+        },
+    }
+}

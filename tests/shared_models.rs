@@ -1,0 +1,126 @@
+//! Third-party float pose models from `../shared` (optional: every test here
+//! skips, saying so, when `../shared` is absent). They show the runtime is
+//! generic: int32 NHWC input, NCHW sigmoid heatmaps, multi-output graphs,
+//! stride 1 and 4, non-COCO joints.
+
+mod common;
+
+use common::*;
+use lm::pipeline::{load_image, Pipeline};
+use tract_onnx::prelude::*;
+
+fn shared_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    let s = shared();
+    if s.is_none() {
+        eprintln!("SKIPPED {test}: ../shared (reference models and photos) is not present");
+    }
+    s
+}
+
+fn joint<'a>(
+    p: &'a Pipeline,
+    joints: &'a [lm::postprocess::Joint],
+    name: &str,
+) -> &'a lm::postprocess::Joint {
+    let i = p
+        .meta
+        .keypoints
+        .names
+        .iter()
+        .position(|n| n == name)
+        .unwrap();
+    &joints[i]
+}
+
+#[test]
+fn movenet_finds_the_astronauts_upper_body() {
+    let Some(shared) = shared_or_skip("movenet_finds_the_astronauts_upper_body") else {
+        return;
+    };
+    let p = Pipeline::load(&repo().join("meta/movenet_lightning.yaml"), None).unwrap();
+    let img = load_image(&shared.join("images/astronaut.png")).unwrap();
+    let inf = p.infer(&img).unwrap();
+    let j = |n| joint(&p, &inf.pose.joints, n);
+    for n in [
+        "nose",
+        "left_eye",
+        "right_eye",
+        "left_shoulder",
+        "right_shoulder",
+    ] {
+        assert!(j(n).visible, "{n} not visible: {:?}", j(n));
+    }
+    // Frontal: her left shoulder is on the image's right; the nose is above the shoulders.
+    assert!(j("left_shoulder").x > j("right_shoulder").x);
+    assert!(j("nose").y < j("left_shoulder").y && j("nose").y < j("right_shoulder").y);
+    assert!(j("left_eye").x > j("right_eye").x);
+    // Upper-body photo: no ankle is confidently visible.
+    assert!(!j("left_ankle").visible && !j("right_ankle").visible);
+}
+
+#[test]
+fn movenet_heatmap_decoding_agrees_with_movenets_own_keypoints() {
+    let Some(shared) =
+        shared_or_skip("movenet_heatmap_decoding_agrees_with_movenets_own_keypoints")
+    else {
+        return;
+    };
+    let p = Pipeline::load(&repo().join("meta/movenet_lightning.yaml"), None).unwrap();
+    let img = load_image(&shared.join("images/astronaut.png")).unwrap();
+    let inf = p.infer(&img).unwrap();
+
+    // MoveNet's own regressed keypoints (y, x, score), normalised, from its other output.
+    let mut model = lm::ops::onnx()
+        .model_for_path(shared.join("models/movenet_lightning_heatmaps.onnx"))
+        .unwrap()
+        .with_input_fact(0, i32::fact([1, 192, 192, 3]).into())
+        .unwrap();
+    let keypoints = model
+        .find_outlet_label("Identity:0")
+        .expect("MoveNet keypoint output");
+    model.select_output_outlets(&[keypoints]).unwrap();
+    let model = model.into_optimized().unwrap().into_runnable().unwrap();
+    let input = lm::preprocess::preprocess(&p.meta, &img).unwrap();
+    let out = model
+        .run(tvec!(p.model.input_tensor(&input).unwrap().into()))
+        .unwrap();
+    let kp: Vec<f32> = out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    let mut compared = 0;
+    for (i, j) in inf.network_joints.iter().enumerate() {
+        let (y, x, score) = (kp[3 * i], kp[3 * i + 1], kp[3 * i + 2]);
+        if score < 0.5 {
+            continue;
+        }
+        compared += 1;
+        // Heatmap cells are 4 px of 192; MoveNet refines with offsets.
+        let (dx, dy) = ((j.x / 192.0 - x).abs(), (j.y / 192.0 - y).abs());
+        assert!(
+            dx < 0.04 && dy < 0.04,
+            "joint {i}: ours ({}, {}) vs MoveNet ({x}, {y})",
+            j.x / 192.0,
+            j.y / 192.0
+        );
+    }
+    assert!(compared >= 5, "only {compared} confident joints");
+}
+
+#[test]
+fn efficientpose_finds_head_above_neck_above_chest() {
+    let Some(shared) = shared_or_skip("efficientpose_finds_head_above_neck_above_chest") else {
+        return;
+    };
+    let p = Pipeline::load(&repo().join("meta/efficientpose_mpii16.yaml"), None).unwrap();
+    let img = load_image(&shared.join("images/astronaut.png")).unwrap();
+    let inf = p.infer(&img).unwrap();
+    let j = |n| joint(&p, &inf.pose.joints, n);
+    for n in ["head", "neck", "right_shoulder", "left_shoulder"] {
+        assert!(j(n).visible, "{n} not visible: {:?}", j(n));
+    }
+    assert!(j("head").y < j("neck").y);
+    assert!(j("left_shoulder").x > j("right_shoulder").x);
+}
