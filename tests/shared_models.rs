@@ -110,17 +110,38 @@ fn movenet_heatmap_decoding_agrees_with_movenets_own_keypoints() {
 }
 
 #[test]
-fn efficientpose_finds_head_above_neck_above_chest() {
-    let Some(shared) = shared_or_skip("efficientpose_finds_head_above_neck_above_chest") else {
+fn efficientpose_matches_onnxruntime_argmax() {
+    let Some(shared) = shared_or_skip("efficientpose_matches_onnxruntime_argmax") else {
         return;
     };
     let p = Pipeline::load(&repo().join("meta/efficientpose_mpii16.yaml"), None).unwrap();
     let img = load_image(&shared.join("images/astronaut.png")).unwrap();
     let inf = p.infer(&img).unwrap();
-    let j = |n| joint(&p, &inf.pose.joints, n);
-    for n in ["head", "neck", "right_shoulder", "left_shoulder"] {
-        assert!(j(n).visible, "{n} not visible: {:?}", j(n));
+    assert_eq!(inf.network_joints.len(), 16);
+    // onnxruntime's argmax and peak for the confident joints, from
+    // tests/python/efficientpose_reference.py (PIL bilinear resize; ours is a
+    // triangle filter, hence the small tolerance). EfficientPose wants a
+    // full-body centred person, so this pose is poor; the point is agreement.
+    let reference = [
+        (0, 91.0, 132.0, 0.594),
+        (1, 146.0, 141.0, 0.501),
+        (2, 130.0, 170.0, 0.440),
+        (5, 150.0, 144.0, 0.610),
+        (9, 204.0, 204.0, 0.407),
+    ];
+    for (i, x, y, peak) in reference {
+        let j = inf.network_joints[i];
+        assert!(
+            (j.x - x).abs() <= 4.0 && (j.y - y).abs() <= 4.0,
+            "joint {i}: ours ({}, {}) vs onnxruntime ({x}, {y})",
+            j.x,
+            j.y
+        );
+        assert!(
+            (j.score - peak).abs() < 0.05,
+            "joint {i}: score {} vs {peak}",
+            j.score
+        );
+        assert!(j.visible);
     }
-    assert!(j("head").y < j("neck").y);
-    assert!(j("left_shoulder").x > j("right_shoulder").x);
 }
