@@ -5,8 +5,11 @@
 //! → [`output`] (Blueoil's output.json and an overlay picture).
 //! [`pipeline`] ties them together; the `lm` binary is a thin CLI over it.
 
+pub mod accel;
 pub mod bench;
+pub mod board;
 pub mod config;
+pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod output;

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""Generate the lm_qconv register-map artefacts from fpga/regmap.toml.
+
+Outputs (paths relative to the repository root):
+  fpga/rtl/lm_qconv_regs.vh  Verilog `define`s included by the RTL
+  fpga/REGMAP.md             Markdown tables
+  src/accel/regmap.rs        Rust constants for the driver
+  fpga/sim/lm_qconv_regs.h   C #defines for the C++ simulation harness
+
+Usage:
+  python3 fpga/gen_regmap.py           write the files
+  python3 fpga/gen_regmap.py --check   exit 1 if any file is missing or stale
+
+Only the Python 3.11 standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+FPGA_DIR = Path(__file__).resolve().parent
+ROOT = FPGA_DIR.parent
+TOML = FPGA_DIR / "regmap.toml"
+OUT_VH = FPGA_DIR / "rtl" / "lm_qconv_regs.vh"
+OUT_MD = FPGA_DIR / "REGMAP.md"
+OUT_RS = ROOT / "src" / "accel" / "regmap.rs"
+OUT_H = FPGA_DIR / "sim" / "lm_qconv_regs.h"
+
+REG_ACCESS = {"RO", "RW", "W1C", "MIXED"}
+FIELD_ACCESS = {"RO", "RW", "W1C", "W1P"}
+PREFIX = "LMQ"
+
+
+class RegmapError(Exception):
+    pass
+
+
+def load(path: Path) -> dict:
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    validate(data)
+    return data
+
+
+def field_mask(fld: dict) -> int:
+    return ((1 << fld["width"]) - 1) << fld["lsb"]
+
+
+def reg_reset(reg: dict) -> int:
+    val = 0
+    for fld in reg["fields"]:
+        val |= (fld.get("reset", 0) & ((1 << fld["width"]) - 1)) << fld["lsb"]
+    return val
+
+
+def validate(data: dict) -> None:
+    dev = data["device"]
+    for key in ("name", "magic", "version_major", "version_minor", "csr_base_phys", "csr_span"):
+        if key not in dev:
+            raise RegmapError(f"[device] lacks {key}")
+    names, offsets = set(), set()
+    for reg in data["register"]:
+        name, off = reg["name"], reg["offset"]
+        if name in names:
+            raise RegmapError(f"duplicate register {name}")
+        if off in offsets:
+            raise RegmapError(f"duplicate offset {off:#x} ({name})")
+        if off % 4 or off >= dev["csr_span"]:
+            raise RegmapError(f"{name}: offset {off:#x} unaligned or beyond csr_span")
+        if reg["access"] not in REG_ACCESS:
+            raise RegmapError(f"{name}: bad access {reg['access']}")
+        names.add(name)
+        offsets.add(off)
+        used = 0
+        fnames = set()
+        for fld in reg["fields"]:
+            if fld["access"] not in FIELD_ACCESS:
+                raise RegmapError(f"{name}.{fld['name']}: bad access {fld['access']}")
+            if fld["width"] < 1 or fld["lsb"] < 0 or fld["lsb"] + fld["width"] > 32:
+                raise RegmapError(f"{name}.{fld['name']}: field outside 32 bits")
+            if fld["name"] in fnames:
+                raise RegmapError(f"{name}.{fld['name']}: duplicate field")
+            fnames.add(fld["name"])
+            m = field_mask(fld)
+            if used & m:
+                raise RegmapError(f"{name}.{fld['name']}: overlaps another field")
+            used |= m
+            if fld.get("reset", 0) >> fld["width"]:
+                raise RegmapError(f"{name}.{fld['name']}: reset value wider than field")
+            if reg["access"] != "MIXED" and fld["access"] != reg["access"]:
+                raise RegmapError(f"{name}.{fld['name']}: access differs from register; use MIXED")
+    regs = {r["name"]: r for r in data["register"]}
+    idr = regs.get("ID")
+    if idr is None:
+        raise RegmapError("an ID register is required")
+    idf = {f["name"]: f for f in idr["fields"]}
+    if idf["MAGIC"]["reset"] != dev["magic"]:
+        raise RegmapError("ID.MAGIC reset differs from device.magic")
+    if idf["VERSION_MAJOR"]["reset"] != dev["version_major"] or idf["VERSION_MINOR"]["reset"] != dev["version_minor"]:
+        raise RegmapError("ID.VERSION_* reset differs from device.version_*")
+    for mask in data.get("mask", []):
+        reg = regs.get(mask["register"])
+        if reg is None:
+            raise RegmapError(f"mask {mask['name']}: unknown register")
+        fl = {f["name"] for f in reg["fields"]}
+        for fn in mask["fields"]:
+            if fn not in fl:
+                raise RegmapError(f"mask {mask['name']}: unknown field {fn}")
+
+
+def mask_value(data: dict, mask: dict) -> int:
+    reg = next(r for r in data["register"] if r["name"] == mask["register"])
+    val = 0
+    for fld in reg["fields"]:
+        if fld["name"] in mask["fields"]:
+            val |= field_mask(fld)
+    return val
+
+
+def sorted_regs(data: dict) -> list[dict]:
+    return sorted(data["register"], key=lambda r: r["offset"])
+
+
+# --------------------------------------------------------------------------- Verilog
+
+
+def gen_vh(data: dict) -> str:
+    dev = data["device"]
+    span_words = dev["csr_span"] // 4
+    aw = max(1, (span_words - 1).bit_length())
+    out = []
+    out.append("// @generated by fpga/gen_regmap.py from fpga/regmap.toml -- do not edit")
+    out.append(f"// {dev['name']}: {dev['description']}")
+    out.append("`ifndef LMQ_REGS_VH")
+    out.append("`define LMQ_REGS_VH")
+    out.append("")
+    out.append(f"`define {PREFIX}_MAGIC 16'h{dev['magic']:04X}")
+    out.append(f"`define {PREFIX}_VERSION_MAJOR 8'd{dev['version_major']}")
+    out.append(f"`define {PREFIX}_VERSION_MINOR 8'd{dev['version_minor']}")
+    out.append(f"`define {PREFIX}_CSR_SPAN {dev['csr_span']}")
+    out.append(f"`define {PREFIX}_CSR_AW {aw}")
+    out.append("")
+    for reg in sorted_regs(data):
+        r = reg["name"]
+        out.append(f"// {r} ({reg['access']}) @ 0x{reg['offset']:02X}: {reg['description']}")
+        out.append(f"`define {PREFIX}_{r}_OFFSET {aw + 2}'h{reg['offset']:02X}")
+        out.append(f"`define {PREFIX}_{r}_IDX {aw}'d{reg['offset'] // 4}")
+        out.append(f"`define {PREFIX}_{r}_RESET 32'h{reg_reset(reg):08X}")
+        for fld in reg["fields"]:
+            f = f"{PREFIX}_{r}_{fld['name']}"
+            out.append(f"`define {f}_LSB {fld['lsb']}")
+            out.append(f"`define {f}_MSB {fld['lsb'] + fld['width'] - 1}")
+            out.append(f"`define {f}_WIDTH {fld['width']}")
+            out.append(f"`define {f}_MASK 32'h{field_mask(fld):08X}")
+            out.append(f"`define {f}_RESET {fld['width']}'h{fld.get('reset', 0):X}")
+        out.append("")
+    for mask in data.get("mask", []):
+        out.append(f"// {mask['description']}")
+        out.append(f"`define {PREFIX}_{mask['name']} 32'h{mask_value(data, mask):08X}")
+    out.append("")
+    out.append("`endif // LMQ_REGS_VH")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("*", "\\*")
+
+
+def gen_md(data: dict) -> str:
+    dev = data["device"]
+    out = []
+    out.append("<!-- @generated by fpga/gen_regmap.py from fpga/regmap.toml -- do not edit -->")
+    out.append(f"# `{dev['name']}` register map")
+    out.append("")
+    out.append(f"{dev['description']}.")
+    out.append("")
+    out.append(
+        f"32-bit registers at byte offsets from the CSR base (Avalon-MM slave on the lightweight "
+        f"HPS-to-FPGA bridge, CPU physical address 0x{dev['csr_base_phys']:08X} when the component "
+        f"sits at bridge offset 0; span 0x{dev['csr_span']:X} bytes). Magic 0x{dev['magic']:04X}, "
+        f"version {dev['version_major']}.{dev['version_minor']}."
+    )
+    out.append("")
+    out.append("Access: RO read-only, RW read/write, W1C write 1 to clear, W1P write 1 to pulse "
+               "(self-clearing, reads 0), MIXED per field.")
+    out.append("")
+    out.append("| Offset | Name | Access | Reset | Description |")
+    out.append("|-------:|------|--------|------:|-------------|")
+    for reg in sorted_regs(data):
+        out.append(
+            f"| 0x{reg['offset']:02X} | [{reg['name']}](#{reg['name'].lower()}) | {reg['access']} | "
+            f"0x{reg_reset(reg):08X} | {md_escape(reg['description'])} |"
+        )
+    out.append("")
+    for reg in sorted_regs(data):
+        out.append(f"## {reg['name']}")
+        out.append("")
+        out.append(f"Offset 0x{reg['offset']:02X}, {reg['access']}, reset 0x{reg_reset(reg):08X}. "
+                   f"{md_escape(reg['description'])}")
+        out.append("")
+        out.append("| Bits | Field | Access | Reset | Description |")
+        out.append("|-----:|-------|--------|------:|-------------|")
+        for fld in sorted(reg["fields"], key=lambda f: -f["lsb"]):
+            msb = fld["lsb"] + fld["width"] - 1
+            bits = f"{msb}" if fld["width"] == 1 else f"{msb}:{fld['lsb']}"
+            out.append(
+                f"| {bits} | {fld['name']} | {fld['access']} | 0x{fld.get('reset', 0):X} | "
+                f"{md_escape(fld['description'])} |"
+            )
+        out.append("")
+    masks = data.get("mask", [])
+    if masks:
+        out.append("## Masks")
+        out.append("")
+        out.append("| Name | Register | Value | Fields |")
+        out.append("|------|----------|------:|--------|")
+        for mask in masks:
+            out.append(f"| {mask['name']} | {mask['register']} | 0x{mask_value(data, mask):08X} | "
+                       f"{', '.join(mask['fields'])} |")
+        out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- Rust
+
+
+def rs_hex(v: int) -> str:
+    h = f"{v:08x}"
+    return f"0x{h[:4]}_{h[4:]}"
+
+
+_DOTTED = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_]*$")
+
+
+def _tick(word: str) -> str:
+    """Put identifiers such as `ERR_BUS` or `ID.MAGIC` into backticks (clippy::doc_markdown)."""
+    pre, post, core = "", "", word
+    while core and core[0] in "(\"'":
+        pre, core = pre + core[0], core[1:]
+    while core and core[-1] in ")\"',.:;":
+        post, core = core[-1] + post, core[:-1]
+    if core and ("_" in core or _DOTTED.match(core)):
+        return f"{pre}`{core}`{post}"
+    return word
+
+
+def rs_doc(text: str, indent: str) -> list[str]:
+    """Wrap a description into `///` lines of at most ~96 columns."""
+    words = [_tick(w) for w in text.replace("`", "'").split()]
+    lines, cur = [], ""
+    width = 96 - len(indent) - 4
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if cur:
+        lines.append(cur)
+    return [f"{indent}/// {line}" for line in lines]
+
+
+def gen_rs(data: dict) -> str:
+    dev = data["device"]
+    regs = sorted_regs(data)
+    o = []
+    o.append("// @generated by fpga/gen_regmap.py — do not edit")
+    o.append("// Source: fpga/regmap.toml. Regenerate with `python3 fpga/gen_regmap.py`.")
+    o.append("")
+    o.append(f"//! Register map of the `{dev['name']}` FPGA accelerator.")
+    o.append("//!")
+    o.append(f"//! {dev['description']}.")
+    o.append("//! Every register is 32 bits wide; offsets are in bytes from the CSR base.")
+    o.append("//! Single-bit fields are given as masks; multi-bit fields as `*_SHIFT` and `*_MASK`")
+    o.append("//! (the mask is already shifted into place).")
+    o.append("")
+    o.append("#![allow(dead_code)]")
+    o.append("")
+    o.append("/// Value of `ID.MAGIC`.")
+    o.append(f"pub const MAGIC: u32 = 0x{dev['magic']:04x};")
+    o.append("/// Value of `ID.VERSION_MAJOR` this driver understands.")
+    o.append(f"pub const VERSION_MAJOR: u32 = {dev['version_major']};")
+    o.append("/// Value of `ID.VERSION_MINOR` of the generated map.")
+    o.append(f"pub const VERSION_MINOR: u32 = {dev['version_minor']};")
+    o.append("/// Physical base address of the CSR block (lightweight HPS-to-FPGA bridge, offset 0).")
+    o.append(f"pub const CSR_BASE_PHYS: u64 = {rs_hex(dev['csr_base_phys'])};")
+    o.append("/// Number of bytes decoded by the CSR slave (size of the mapping needed).")
+    o.append(f"pub const CSR_SPAN: usize = 0x{dev['csr_span']:x};")
+    o.append("/// Data width of the SDRAM masters in bytes.")
+    o.append(f"pub const SDRAM_BUS_BYTES: u32 = {dev.get('sdram_bus_bytes', 8)};")
+    o.append("")
+    o.append("/// Access type of a register.")
+    o.append("#[derive(Clone, Copy, Debug, PartialEq, Eq)]")
+    o.append("pub enum Access {")
+    o.append("    /// Read-only.")
+    o.append("    Ro,")
+    o.append("    /// Read/write.")
+    o.append("    Rw,")
+    o.append("    /// Write 1 to clear.")
+    o.append("    W1c,")
+    o.append("    /// Per-field access (see the field documentation).")
+    o.append("    Mixed,")
+    o.append("}")
+    o.append("")
+    o.append("/// Name, byte offset, access type and reset value of every register, by offset.")
+    o.append(f"pub const REGISTERS: [(&str, u32, Access, u32); {len(regs)}] = [")
+    acc_map = {"RO": "Ro", "RW": "Rw", "W1C": "W1c", "MIXED": "Mixed"}
+    for reg in regs:
+        o.append(
+            f"    (\"{reg['name']}\", 0x{reg['offset']:02x}, Access::{acc_map[reg['access']]}, "
+            f"{rs_hex(reg_reset(reg))}),"
+        )
+    o.append("];")
+    for reg in regs:
+        o.append("")
+        o.extend(rs_doc(f"{reg['name']} register ({reg['access']}): {reg['description']}", ""))
+        o.append(f"pub mod {reg['name'].lower()} {{")
+        o.append("    /// Byte offset from the CSR base.")
+        o.append(f"    pub const OFFSET: u32 = 0x{reg['offset']:02x};")
+        o.append("    /// Value after reset.")
+        o.append(f"    pub const RESET: u32 = {rs_hex(reg_reset(reg))};")
+        for fld in reg["fields"]:
+            if fld["width"] == 32:
+                continue
+            fn = fld["name"]
+            desc = f"{fn} ({fld['access']}, bits {fld['lsb'] + fld['width'] - 1}:{fld['lsb']}, " \
+                   f"reset {fld.get('reset', 0)}): {fld['description']}"
+            o.extend(rs_doc(desc, "    "))
+            if fld["width"] == 1:
+                o.append(f"    pub const {fn}: u32 = {rs_hex(field_mask(fld))};")
+            else:
+                o.append(f"    pub const {fn}_SHIFT: u32 = {fld['lsb']};")
+                o.extend(rs_doc(f"Mask of {fn} ({fld['width']} bits, in place).", "    "))
+                o.append(f"    pub const {fn}_MASK: u32 = {rs_hex(field_mask(fld))};")
+        for mask in data.get("mask", []):
+            if mask["register"] == reg["name"]:
+                o.extend(rs_doc(mask["description"], "    "))
+                short = mask["name"]
+                if short.startswith(reg["name"] + "_"):
+                    short = short[len(reg["name"]) + 1:]
+                o.append(f"    pub const {short}: u32 = {rs_hex(mask_value(data, mask))};")
+        o.append("}")
+    o.append("")
+    return "\n".join(o)
+
+
+# --------------------------------------------------------------------------- C
+
+
+def gen_h(data: dict) -> str:
+    dev = data["device"]
+    o = []
+    o.append("/* @generated by fpga/gen_regmap.py from fpga/regmap.toml -- do not edit */")
+    o.append("#ifndef LM_QCONV_REGS_H")
+    o.append("#define LM_QCONV_REGS_H")
+    o.append("")
+    o.append(f"#define {PREFIX}_MAGIC 0x{dev['magic']:04X}u")
+    o.append(f"#define {PREFIX}_VERSION_MAJOR {dev['version_major']}u")
+    o.append(f"#define {PREFIX}_VERSION_MINOR {dev['version_minor']}u")
+    o.append(f"#define {PREFIX}_CSR_BASE_PHYS 0x{dev['csr_base_phys']:08X}u")
+    o.append(f"#define {PREFIX}_CSR_SPAN 0x{dev['csr_span']:X}u")
+    o.append("")
+    for reg in sorted_regs(data):
+        r = reg["name"]
+        o.append(f"/* {r} ({reg['access']}) */")
+        o.append(f"#define {PREFIX}_{r} 0x{reg['offset']:02X}u")
+        o.append(f"#define {PREFIX}_{r}_RESET 0x{reg_reset(reg):08X}u")
+        for fld in reg["fields"]:
+            if fld["width"] == 32:
+                continue
+            f = f"{PREFIX}_{r}_{fld['name']}"
+            o.append(f"#define {f}_SHIFT {fld['lsb']}u")
+            o.append(f"#define {f}_MASK 0x{field_mask(fld):08X}u")
+        o.append("")
+    for mask in data.get("mask", []):
+        o.append(f"#define {PREFIX}_{mask['name']} 0x{mask_value(data, mask):08X}u")
+    o.append("")
+    o.append("#endif /* LM_QCONV_REGS_H */")
+    return "\n".join(o) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def outputs(data: dict) -> dict[Path, str]:
+    return {OUT_VH: gen_vh(data), OUT_MD: gen_md(data), OUT_RS: gen_rs(data), OUT_H: gen_h(data)}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="fail if any generated file is stale")
+    args = ap.parse_args(argv)
+    try:
+        data = load(TOML)
+    except (RegmapError, KeyError, tomllib.TOMLDecodeError) as e:
+        print(f"gen_regmap: {TOML}: {e}", file=sys.stderr)
+        return 2
+    stale = []
+    for path, text in outputs(data).items():
+        rel = path.relative_to(ROOT)
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        if old == text:
+            continue
+        if args.check:
+            stale.append(str(rel))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"gen_regmap: wrote {rel}")
+    if stale:
+        print("gen_regmap: stale generated files (run `python3 fpga/gen_regmap.py`): " + ", ".join(stale),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,3 @@
+//! FPGA convolution accelerator: register map, register access, driver.
+
+pub mod regmap;

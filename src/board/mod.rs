@@ -1,0 +1,1 @@
+//! Board support: what each supported board offers.
