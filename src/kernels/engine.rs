@@ -1,0 +1,244 @@
+//! Shared driver of the fast kernels: weight preparation, per-pixel window gather
+//! ("im2col" of packed words), threshold packing and row-parallel threading.
+//!
+//! For every output pixel the `K·K·G` activation words of its window are copied, one bit plane
+//! at a time, into two small contiguous buffers `p0`, `p1` (zeros where the window leaves the
+//! image, which is exactly SAME padding with level 0). Two consecutive `u32` words are fused
+//! into one `u64` (word `2i` in the low half), and the weights of each output channel are
+//! fused the same way, so that a kernel only has to compute, per output channel `o`,
+//!
+//! ```text
+//! P_o = Σ_i popcount(p0[i] & w_o[i]) + 2 · popcount(p1[i] & w_o[i])
+//! N   = Σ_i popcount(p0[i])          + 2 · popcount(p1[i])      (once per pixel)
+//! acc = 2 · P_o − N
+//! ```
+//! which is the spec's identity `Σ q·w = Σ_b 2^b (2·popcount(a_b & w) − popcount(a_b))` summed
+//! over all words of the window. Channels in the zero tail meet zero activation bits, so they
+//! never count, and `N` is computed from the same buffers with an all-ones weight row.
+
+use super::packed::{PackedActivations, PackedWeights, Thresholds, FLAG_DESCENDING, PLANES};
+use super::{QConvOutput, GROUP_CHANNELS};
+
+/// Weights re-laid out for the kernels: `row_len` `u64` per output channel.
+pub(crate) struct Prepared {
+    pub(crate) out_channels: usize,
+    pub(crate) row_len: usize,
+    pub(crate) rows: Vec<u64>,
+    pub(crate) ones: Vec<u64>,
+}
+
+impl Prepared {
+    pub(crate) fn new(weights: &PackedWeights) -> Self {
+        let per_o = weights.words_per_output();
+        let row_len = per_o.div_ceil(2);
+        let out_channels = weights.out_channels();
+        let mut rows = vec![0u64; out_channels * row_len];
+        for (o, src) in weights.words().chunks_exact(per_o).enumerate() {
+            let dst = &mut rows[o * row_len..(o + 1) * row_len];
+            for (j, &word) in src.iter().enumerate() {
+                dst[j / 2] |= u64::from(word) << (32 * (j % 2));
+            }
+        }
+        Self {
+            out_channels,
+            row_len,
+            rows,
+            ones: vec![u64::MAX; row_len],
+        }
+    }
+}
+
+/// A kernel's per-pixel function: writes `acc[o] = 2·P_o − N` for every output channel.
+///
+/// # Safety
+/// May use CPU features that the caller must have checked.
+pub(crate) type PixelFn = unsafe fn(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut [i32]);
+
+/// Portable `Σ popcount(p0 & w) + 2 Σ popcount(p1 & w)`; inlined into the callers' target
+/// feature context (plain, `popcnt`, or auto-vectorised with AVX2/AVX-512).
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+pub(crate) fn weighted_popcount(p0: &[u64], p1: &[u64], w: &[u64]) -> u32 {
+    let mut s0 = 0u32;
+    let mut s1 = 0u32;
+    for ((&a0, &a1), &wb) in p0.iter().zip(p1).zip(w) {
+        s0 += (a0 & wb).count_ones();
+        s1 += (a1 & wb).count_ones();
+    }
+    s0 + 2 * s1
+}
+
+/// 32-bit ARM version of [`weighted_popcount`], written per byte so that LLVM maps it onto
+/// NEON `vcnt.8` + widening adds when NEON is enabled (`thumbv7neon-*` target or
+/// `-C target-feature=+neon`; stable Rust has no armv7 NEON intrinsics). Byte counts
+/// (`<= 24` per byte) are summed in `u16` over blocks of 2048 bytes (`<= 49,152`), then in `u32`.
+#[cfg(target_arch = "arm")]
+#[inline(always)]
+pub(crate) fn weighted_popcount(p0: &[u64], p1: &[u64], w: &[u64]) -> u32 {
+    fn bytes(v: &[u64]) -> &[u8] {
+        // SAFETY: any initialised `u64` memory is valid as `u8`s; alignment 1, same lifetime.
+        unsafe { core::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 8) }
+    }
+    let n = w.len().min(p0.len()).min(p1.len());
+    let (b0, b1, bw) = (bytes(&p0[..n]), bytes(&p1[..n]), bytes(&w[..n]));
+    let mut total = 0u32;
+    for ((c0, c1), cw) in b0.chunks(2048).zip(b1.chunks(2048)).zip(bw.chunks(2048)) {
+        let mut s = 0u16;
+        for ((&a0, &a1), &wb) in c0.iter().zip(c1).zip(cw) {
+            s += ((a0 & wb).count_ones() + 2 * (a1 & wb).count_ones()) as u16;
+        }
+        total += u32::from(s);
+    }
+    total
+}
+
+/// Portable per-pixel body (generic code; see [`weighted_popcount`]).
+#[inline(always)]
+pub(crate) fn pixel_generic(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut [i32]) {
+    let n = weighted_popcount(p0, p1, &w.ones) as i32;
+    for (a, row) in acc.iter_mut().zip(w.rows.chunks_exact(w.row_len)) {
+        *a = 2 * weighted_popcount(p0, p1, row) as i32 - n;
+    }
+}
+
+/// The portable kernel (whatever the build's baseline target features allow).
+pub(crate) unsafe fn pixel_portable(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut [i32]) {
+    pixel_generic(p0, p1, w, acc)
+}
+
+/// Copies the `K×K` window around `(y, x)` into the plane buffers (zeros outside the image).
+fn gather(input: &PackedActivations, k: usize, y: usize, x: usize, p0: &mut [u64], p1: &mut [u64]) {
+    p0.fill(0);
+    p1.fill(0);
+    let (h, w, g) = (input.height(), input.width(), input.groups());
+    let words = input.words();
+    let pad = k / 2;
+    for ky in 0..k {
+        let Some(sy) = (y + ky).checked_sub(pad).filter(|&sy| sy < h) else {
+            continue;
+        };
+        for kx in 0..k {
+            let Some(sx) = (x + kx).checked_sub(pad).filter(|&sx| sx < w) else {
+                continue;
+            };
+            let src = &words[(sy * w + sx) * g * PLANES..(sy * w + sx + 1) * g * PLANES];
+            let j0 = (ky * k + kx) * g;
+            for (gi, pair) in src.chunks_exact(PLANES).enumerate() {
+                let j = j0 + gi;
+                let shift = 32 * (j % 2);
+                p0[j / 2] |= u64::from(pair[0]) << shift;
+                p1[j / 2] |= u64::from(pair[1]) << shift;
+            }
+        }
+    }
+}
+
+/// Packs one pixel's thresholded outputs into `out` (`G_out · 2` words).
+#[inline]
+fn pack_pixel(acc: &[i32], thresholds: &Thresholds, out: &mut [u32]) {
+    out.fill(0);
+    for (o, (&a, r)) in acc
+        .iter()
+        .zip(thresholds.words().chunks_exact(4))
+        .enumerate()
+    {
+        // Branch-free version of `Thresholds::level` (channels mix both directions).
+        let asc = u32::from(a >= r[0]) + u32::from(a >= r[1]) + u32::from(a >= r[2]);
+        let desc = u32::from(a <= r[0]) + u32::from(a <= r[1]) + u32::from(a <= r[2]);
+        let d = (r[3] & FLAG_DESCENDING) as u32;
+        let q = asc * (1 - d) + desc * d;
+        let (gi, bit) = (o / GROUP_CHANNELS, o % GROUP_CHANNELS);
+        out[gi * PLANES] |= (q & 1) << bit;
+        out[gi * PLANES + 1] |= (q >> 1) << bit;
+    }
+}
+
+struct Job<'a, E> {
+    pixel: PixelFn,
+    input: &'a PackedActivations,
+    k: usize,
+    prep: Prepared,
+    per_pixel: usize,
+    emit: E,
+}
+
+/// Computes output rows `y0..` into `out` (which holds exactly those rows).
+fn run_rows<T, E: Fn(&[i32], &mut [T])>(job: &Job<'_, E>, y0: usize, out: &mut [T]) {
+    let w = job.input.width();
+    let mut p0 = vec![0u64; job.prep.row_len];
+    let mut p1 = vec![0u64; job.prep.row_len];
+    let mut acc = vec![0i32; job.prep.out_channels];
+    for (i, dst) in out.chunks_exact_mut(job.per_pixel).enumerate() {
+        let (y, x) = (y0 + i / w, i % w);
+        gather(job.input, job.k, y, x, &mut p0, &mut p1);
+        // SAFETY: `run` only receives kernels whose CPU features were checked.
+        unsafe { (job.pixel)(&p0, &p1, &job.prep, &mut acc) };
+        (job.emit)(&acc, dst);
+    }
+}
+
+fn run_split<T: Send + Default + Clone, E: Fn(&[i32], &mut [T]) + Sync>(
+    job: Job<'_, E>,
+    threads: usize,
+) -> Vec<T> {
+    let (h, w) = (job.input.height(), job.input.width());
+    let row = w * job.per_pixel;
+    let mut out = vec![T::default(); h * row];
+    let threads = threads.clamp(1, h);
+    if threads == 1 {
+        run_rows(&job, 0, &mut out);
+    } else {
+        let rows_per = h.div_ceil(threads);
+        let job = &job;
+        std::thread::scope(|s| {
+            for (t, chunk) in out.chunks_mut(rows_per * row).enumerate() {
+                s.spawn(move || run_rows(job, t * rows_per, chunk));
+            }
+        });
+    }
+    out
+}
+
+/// Runs a fast kernel. The caller has validated the geometry and checked that `pixel`'s
+/// CPU features are present (that is what makes the `unsafe` call in `run_rows` sound).
+pub(crate) fn run(
+    pixel: PixelFn,
+    input: &PackedActivations,
+    weights: &PackedWeights,
+    thresholds: Option<&Thresholds>,
+    threads: usize,
+) -> QConvOutput {
+    let c_out = weights.out_channels();
+    let prep = Prepared::new(weights);
+    let k = weights.kernel();
+    match thresholds {
+        None => QConvOutput::Accumulators(run_split(
+            Job {
+                pixel,
+                input,
+                k,
+                prep,
+                per_pixel: c_out,
+                emit: |acc: &[i32], dst: &mut [i32]| dst.copy_from_slice(acc),
+            },
+            threads,
+        )),
+        Some(t) => {
+            let words = run_split(
+                Job {
+                    pixel,
+                    input,
+                    k,
+                    prep,
+                    per_pixel: super::packed::groups(c_out) * PLANES,
+                    emit: |acc: &[i32], dst: &mut [u32]| pack_pixel(acc, t, dst),
+                },
+                threads,
+            );
+            QConvOutput::Packed(
+                PackedActivations::from_words(input.height(), input.width(), c_out, words)
+                    .expect("kernel output has the validated geometry and a zero tail"),
+            )
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! x86_64 kernels, selected at run time with `is_x86_feature_detected!`:
+//! - `Popcnt`: the portable loop compiled with the `popcnt` instruction;
+//! - `Avx2`: 256-bit AND + nibble-LUT popcount (`vpshufb`), byte counters of both planes
+//!   merged (`cnt(p0&w) + 2·cnt(p1&w) <= 24` per byte, flushed with `vpsadbw` every 10 steps);
+//! - `Avx512`: 512-bit AND + `vpopcntq` (AVX-512 VPOPCNTDQ, e.g. Ice Lake, Zen 4), masked tail.
+//!
+//! Each kernel processes 4 output channels at a time so that the window words (`p0`, `p1`)
+//! are loaded once per 4 weight rows.
+
+use super::engine::{pixel_generic, Prepared};
+use core::arch::x86_64::*;
+
+pub(crate) fn has_popcnt() -> bool {
+    is_x86_feature_detected!("popcnt")
+}
+
+pub(crate) fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt")
+}
+
+pub(crate) fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512vpopcntdq")
+        && is_x86_feature_detected!("popcnt")
+}
+
+/// # Safety
+/// The CPU must support `popcnt`.
+#[target_feature(enable = "popcnt")]
+pub(crate) unsafe fn pixel_popcnt(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut [i32]) {
+    pixel_generic(p0, p1, w, acc)
+}
+
+/// Scalar `Σ popcnt(p0&w) + 2 Σ popcnt(p1&w)` over `from..`, for the SIMD tails.
+#[inline(always)]
+fn tail(p0: &[u64], p1: &[u64], w: &[u64], from: usize) -> u32 {
+    let mut s = 0u32;
+    for i in from..w.len() {
+        s += (p0[i] & w[i]).count_ones() + 2 * (p1[i] & w[i]).count_ones();
+    }
+    s
+}
+
+// ---------------------------------------------------------------- AVX2
+
+/// Bytes of `cnt(a0) + 2·cnt(a1)` (each byte <= 24).
+#[inline(always)]
+unsafe fn avx2_counts(a0: __m256i, a1: __m256i) -> __m256i {
+    let lut1 = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let lut2 = _mm256_add_epi8(lut1, lut1);
+    let low = _mm256_set1_epi8(0x0f);
+    let c0 = _mm256_add_epi8(
+        _mm256_shuffle_epi8(lut1, _mm256_and_si256(a0, low)),
+        _mm256_shuffle_epi8(lut1, _mm256_and_si256(_mm256_srli_epi16::<4>(a0), low)),
+    );
+    let c1 = _mm256_add_epi8(
+        _mm256_shuffle_epi8(lut2, _mm256_and_si256(a1, low)),
+        _mm256_shuffle_epi8(lut2, _mm256_and_si256(_mm256_srli_epi16::<4>(a1), low)),
+    );
+    _mm256_add_epi8(c0, c1)
+}
+
+#[inline(always)]
+unsafe fn hsum_epi64_256(v: __m256i) -> u64 {
+    let s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    (_mm_cvtsi128_si64(s) + _mm_extract_epi64::<1>(s)) as u64
+}
+
+/// `P` for `R` weight rows at once.
+#[inline(always)]
+unsafe fn avx2_rows<const R: usize>(p0: &[u64], p1: &[u64], rows: [&[u64]; R]) -> [u32; R] {
+    let n = p0.len();
+    let chunks = n / 4;
+    let zero = _mm256_setzero_si256();
+    let mut total = [zero; R];
+    let mut i = 0;
+    while i < chunks {
+        // 10 steps × 24 per byte = 240 <= 255: byte counters cannot overflow.
+        let end = (i + 10).min(chunks);
+        let mut bytes = [zero; R];
+        while i < end {
+            let a0 = _mm256_loadu_si256(p0.as_ptr().add(4 * i) as *const __m256i);
+            let a1 = _mm256_loadu_si256(p1.as_ptr().add(4 * i) as *const __m256i);
+            for r in 0..R {
+                let wv = _mm256_loadu_si256(rows[r].as_ptr().add(4 * i) as *const __m256i);
+                let c = avx2_counts(_mm256_and_si256(a0, wv), _mm256_and_si256(a1, wv));
+                bytes[r] = _mm256_add_epi8(bytes[r], c);
+            }
+            i += 1;
+        }
+        for r in 0..R {
+            total[r] = _mm256_add_epi64(total[r], _mm256_sad_epu8(bytes[r], zero));
+        }
+    }
+    let mut out = [0u32; R];
+    for r in 0..R {
+        out[r] = hsum_epi64_256(total[r]) as u32 + tail(p0, p1, rows[r], 4 * chunks);
+    }
+    out
+}
+
+/// # Safety
+/// The CPU must support AVX2 and POPCNT; `p0`, `p1` and every weight row have `w.row_len` words.
+#[target_feature(enable = "avx2,popcnt")]
+pub(crate) unsafe fn pixel_avx2(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut [i32]) {
+    let len = w.row_len;
+    assert!(p0.len() == len && p1.len() == len && acc.len() == w.out_channels);
+    if len < 4 {
+        // Too short for vectors (e.g. 1x1 convs with <= 192 channels): scalar popcnt.
+        return pixel_generic(p0, p1, w, acc);
+    }
+    let [n] = avx2_rows(p0, p1, [&w.ones[..]]);
+    let n = n as i32;
+    let mut rows = w.rows.chunks_exact(len);
+    let mut accs = acc.chunks_exact_mut(4);
+    for dst in &mut accs {
+        let r: [&[u64]; 4] = core::array::from_fn(|_| rows.next().unwrap());
+        let p = avx2_rows(p0, p1, r);
+        for (d, p) in dst.iter_mut().zip(p) {
+            *d = 2 * p as i32 - n;
+        }
+    }
+    for (d, row) in accs.into_remainder().iter_mut().zip(rows) {
+        let [p] = avx2_rows(p0, p1, [row]);
+        *d = 2 * p as i32 - n;
+    }
+}
+
+// ---------------------------------------------------------------- AVX-512
+
+#[inline(always)]
+unsafe fn avx512_rows<const R: usize>(p0: &[u64], p1: &[u64], rows: [&[u64]; R]) -> [u32; R] {
+    let n = p0.len();
+    let mut s0 = [_mm512_setzero_si512(); R];
+    let mut s1 = [_mm512_setzero_si512(); R];
+    let mut i = 0;
+    while i < n {
+        let rem = n - i;
+        let mask: __mmask8 = if rem >= 8 { 0xff } else { (1u8 << rem) - 1 };
+        let a0 = _mm512_maskz_loadu_epi64(mask, p0.as_ptr().add(i) as *const i64);
+        let a1 = _mm512_maskz_loadu_epi64(mask, p1.as_ptr().add(i) as *const i64);
+        for r in 0..R {
+            let wv = _mm512_maskz_loadu_epi64(mask, rows[r].as_ptr().add(i) as *const i64);
+            s0[r] = _mm512_add_epi64(s0[r], _mm512_popcnt_epi64(_mm512_and_si512(a0, wv)));
+            s1[r] = _mm512_add_epi64(s1[r], _mm512_popcnt_epi64(_mm512_and_si512(a1, wv)));
+        }
+        i += 8;
+    }
+    let mut out = [0u32; R];
+    for r in 0..R {
+        let s = _mm512_add_epi64(s0[r], _mm512_slli_epi64::<1>(s1[r]));
+        out[r] = _mm512_reduce_add_epi64(s) as u32;
+    }
+    out
+}
+
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512 VPOPCNTDQ and POPCNT; `p0`, `p1` and every weight row have
+/// `w.row_len` words.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
+pub(crate) unsafe fn pixel_avx512(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut [i32]) {
+    let len = w.row_len;
+    assert!(p0.len() == len && p1.len() == len && acc.len() == w.out_channels);
+    if len < 4 {
+        // Too short for vectors (e.g. 1x1 convs with <= 192 channels): scalar popcnt.
+        return pixel_generic(p0, p1, w, acc);
+    }
+    let [n] = avx512_rows(p0, p1, [&w.ones[..]]);
+    let n = n as i32;
+    let mut rows = w.rows.chunks_exact(len);
+    let mut accs = acc.chunks_exact_mut(4);
+    for dst in &mut accs {
+        let r: [&[u64]; 4] = core::array::from_fn(|_| rows.next().unwrap());
+        let p = avx512_rows(p0, p1, r);
+        for (d, p) in dst.iter_mut().zip(p) {
+            *d = 2 * p as i32 - n;
+        }
+    }
+    for (d, row) in accs.into_remainder().iter_mut().zip(rows) {
+        let [p] = avx512_rows(p0, p1, [row]);
+        *d = 2 * p as i32 - n;
+    }
+}
