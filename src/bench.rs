@@ -1,6 +1,7 @@
 //! `lm bench`: how long loading and each stage take, and where the model
 //! spends its time.
 
+use crate::model::Backend;
 use crate::output::json::Stats;
 use crate::pipeline::{load_image, Pipeline};
 use anyhow::Result;
@@ -21,12 +22,14 @@ pub struct BenchOptions {
     pub profile_runs: usize,
     /// Rows of the per-node table.
     pub top: usize,
+    /// Where quantised layers run.
+    pub backend: Backend,
 }
 
 /// Runs the benchmark and returns the report as text.
 pub fn bench(opts: &BenchOptions) -> Result<String> {
     let t0 = Instant::now();
-    let pipeline = Pipeline::load(&opts.meta, opts.model.as_deref())?;
+    let pipeline = Pipeline::load_with(&opts.meta, opts.model.as_deref(), &opts.backend)?;
     let load = t0.elapsed();
     let image = match &opts.image {
         Some(p) => load_image(p)?,
@@ -72,6 +75,19 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
         m.input_type, m.input_shape, m.input_format, m.output_name, m.output_shape
     )?;
     writeln!(out, "plan       {} nodes", m.node_count())?;
+    match &m.backend {
+        Backend::Float => writeln!(
+            out,
+            "backend    float (tract evaluates the fake-quant graph)"
+        )?,
+        b => writeln!(
+            out,
+            "backend    {} ({} quantised convs fused, {} convs left in float)",
+            b.name(),
+            m.fusion.fused.len(),
+            m.fusion.skipped.len()
+        )?,
+    }
     writeln!(
         out,
         "load       {:.1} ms (parse + type + optimise)",

@@ -13,6 +13,7 @@ pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod output;
+pub mod passes;
 pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;

@@ -3,6 +3,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use lm::bench::{bench, BenchOptions};
+use lm::kernels::KernelKind;
+use lm::model::Backend;
+use lm::ops::qconv2d::CpuExecutor;
 use lm::pipeline::Pipeline;
 use lm::run::{run_images, RunOptions};
 use std::path::PathBuf;
@@ -20,6 +23,42 @@ struct Cli {
     /// Log more (-v: debug, -vv: trace); RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+/// Where the quantised layers run.
+#[derive(clap::Args, Clone, Debug)]
+struct EngineArgs {
+    /// `cpu`: fused integer bit-serial kernels; `float`: tract's float
+    /// evaluation of the fake-quant graph (the reference).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "float"])]
+    backend: String,
+    /// CPU kernel: best, reference, portable, popcnt, avx2, avx512, neon.
+    #[arg(long, default_value = "best")]
+    kernel: KernelKind,
+    /// Threads for the quantised layers (0 = all cores).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+impl EngineArgs {
+    fn backend(&self) -> Result<Backend> {
+        Ok(match self.backend.as_str() {
+            "float" => Backend::Float,
+            _ => {
+                if !self.kernel.is_available() {
+                    anyhow::bail!(
+                        "kernel {} is not available on this CPU/build (available: {:?})",
+                        self.kernel.name(),
+                        KernelKind::available()
+                    );
+                }
+                Backend::Cpu(CpuExecutor {
+                    kernel: self.kernel,
+                    threads: self.threads,
+                })
+            }
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -41,6 +80,8 @@ enum Command {
         /// Timed trials per image (after one untimed warm-up).
         #[arg(long = "trial", default_value_t = 1)]
         trials: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Time loading, each stage and each node of the model.
     Bench {
@@ -62,6 +103,8 @@ enum Command {
         /// Rows of the per-node table.
         #[arg(long, default_value_t = 15)]
         top: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
 }
 
@@ -100,8 +143,9 @@ fn dispatch(command: Command) -> Result<()> {
             model,
             output,
             trials,
+            engine,
         } => {
-            let pipeline = Pipeline::load(&meta, model.as_deref())?;
+            let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
             let out = run_images(
                 &pipeline,
                 &RunOptions {
@@ -130,7 +174,9 @@ fn dispatch(command: Command) -> Result<()> {
             runs,
             profile_runs,
             top,
+            engine,
         } => {
+            let backend = engine.backend()?;
             print!(
                 "{}",
                 bench(&BenchOptions {
@@ -139,7 +185,8 @@ fn dispatch(command: Command) -> Result<()> {
                     image,
                     runs,
                     profile_runs,
-                    top
+                    top,
+                    backend,
                 })?
             );
             Ok(())

@@ -7,6 +7,8 @@
 //! loading fails with a message naming the meta.yaml field.
 
 use crate::config::{DataFormat, Meta};
+use crate::ops::qconv2d::{CpuExecutor, Executor};
+use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
 use crate::postprocess::Heatmaps;
 use crate::preprocess::InputImage;
 use anyhow::{bail, ensure, Context, Result};
@@ -17,6 +19,30 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::SimpleState;
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
+
+/// Where the quantised blocks of a QONNX model run.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// tract's float evaluation of the fake-quant graph (the reference).
+    Float,
+    /// Fused integer blocks on the bit-serial CPU kernels.
+    Cpu(CpuExecutor),
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend::Cpu(CpuExecutor::default())
+    }
+}
+
+impl Backend {
+    pub fn name(&self) -> String {
+        match self {
+            Backend::Float => "float".into(),
+            Backend::Cpu(c) => c.name(),
+        }
+    }
+}
 
 /// A compiled, runnable pose model.
 pub struct Model {
@@ -32,6 +58,10 @@ pub struct Model {
     pub output_shape: Vec<usize>,
     pub output_format: DataFormat,
     pub output_name: String,
+    pub backend: Backend,
+    /// Quantised blocks fused into integer `QConv2d` ops (empty for float
+    /// models and the float backend).
+    pub fusion: FusionReport,
 }
 
 impl std::fmt::Debug for Model {
@@ -231,10 +261,27 @@ fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<Vec<usiz
 }
 
 impl Model {
-    /// Loads, checks and compiles the model for this meta.yaml.
+    /// Loads, checks and compiles the model for this meta.yaml, with the
+    /// default backend.
     pub fn load(path: &Path, meta: &Meta) -> Result<Model> {
-        let (typed, input_type) = load_typed(path, meta)?;
-        Model::from_typed(typed, input_type, path, meta)
+        Model::load_with(path, meta, &Backend::default())
+    }
+
+    /// Loads, checks and compiles the model, running quantised blocks on
+    /// `backend`.
+    pub fn load_with(path: &Path, meta: &Meta, backend: &Backend) -> Result<Model> {
+        let (mut typed, input_type) = load_typed(path, meta)?;
+        let fusion = match backend {
+            Backend::Float => FusionReport::default(),
+            Backend::Cpu(cpu) => fuse_qconv(&mut typed, Arc::new(*cpu)).with_context(|| {
+                format!("cannot fuse the quantised layers of {}", path.display())
+            })?,
+        };
+        tracing::debug!(fused = ?fusion.fused, skipped = ?fusion.skipped, "quantised-conv fusion");
+        let mut model = Model::from_typed(typed, input_type, path, meta)?;
+        model.backend = backend.clone();
+        model.fusion = fusion;
+        Ok(model)
     }
 
     /// Checks and compiles an already-typed model (after any rewrite pass).
@@ -268,6 +315,8 @@ impl Model {
             output_shape,
             output_format: meta.post.data_format,
             output_name,
+            backend: Backend::Float,
+            fusion: FusionReport::default(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! One meta.yaml + one model = a [`Pipeline`] that turns images into poses.
 
 use crate::config::Meta;
-use crate::model::Model;
+use crate::model::{Backend, Model};
 use crate::postprocess::{gaussian_heatmap_to_joints, Heatmaps, Joint};
 use crate::preprocess::preprocess;
 use anyhow::{Context, Result};
@@ -88,11 +88,20 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
 
 impl Pipeline {
     /// Loads meta.yaml and the model: `model` if given, else meta.yaml's
-    /// `MODEL.file`.
+    /// `MODEL.file`; quantised blocks run on the default backend.
     pub fn load(meta_path: &Path, model: Option<&Path>) -> Result<Pipeline> {
+        Pipeline::load_with(meta_path, model, &Backend::default())
+    }
+
+    /// [`Pipeline::load`] with quantised blocks on `backend`.
+    pub fn load_with(
+        meta_path: &Path,
+        model: Option<&Path>,
+        backend: &Backend,
+    ) -> Result<Pipeline> {
         let meta = Meta::load(meta_path)?;
         let path = Pipeline::model_path(&meta, model)?;
-        let model = Model::load(&path, &meta)?;
+        let model = Model::load_with(&path, &meta, backend)?;
         Ok(Pipeline { meta, model })
     }
 

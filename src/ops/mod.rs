@@ -8,10 +8,15 @@
 //!   `Upsample(X, scales)` is exactly opset-10 `Resize(X, scales)`, so it is
 //!   parsed by tract's own Resize.
 //!
+//! * [`qconv2d::QConv2d`]: our fused quantised block (binary conv, BatchNorm
+//!   and 2-bit quantiser) on integer kernels, inserted by
+//!   [`crate::passes::fuse_qconv`], never parsed from a file.
+//!
 //! tract's op registry matches the op type only and ignores the node's domain,
 //! so the names below apply to every domain.
 
 pub mod bipolar_quant;
+pub mod qconv2d;
 pub mod quant;
 pub mod upsample;
 

@@ -1,0 +1,4 @@
+//! Graph rewrites applied to the typed tract model between loading and
+//! optimisation. Each pass is its own file.
+
+pub mod fuse_qconv;
