@@ -1,0 +1,153 @@
+//! Test and benchmark workloads for the accelerator: the quantised conv layers of the
+//! default model and deterministic random operands (used by `tests/accel_*.rs` and
+//! `examples/fpga_cycles.rs`).
+
+use crate::kernels::{
+    self, KernelKind, PackedActivations, PackedWeights, Thresholds, FLAG_DESCENDING,
+};
+
+/// One quantised conv layer shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerShape {
+    pub name: &'static str,
+    pub height: usize,
+    pub width: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    /// Occurrences per frame.
+    pub count: usize,
+}
+
+impl LayerShape {
+    /// MACs of one occurrence: `H·W·K²·C_in·C_out`.
+    pub fn macs(&self) -> u64 {
+        (self.height
+            * self.width
+            * self.kernel
+            * self.kernel
+            * self.in_channels
+            * self.out_channels) as u64
+    }
+}
+
+const fn l(
+    name: &'static str,
+    hw: usize,
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    count: usize,
+) -> LayerShape {
+    LayerShape {
+        name,
+        height: hw,
+        width: hw,
+        in_channels,
+        out_channels,
+        kernel,
+        count,
+    }
+}
+
+/// The quantised convolutions of the default model (LmSinglePoseV1Quantize) at a 160×160
+/// input: backbone 3×3 stages, 1×1 laterals and 3×3 top-down convs. `count` = occurrences per
+/// frame.
+pub const MODEL_LAYERS: &[LayerShape] = &[
+    l("80x80 128->32 3x3", 80, 128, 32, 3, 1),
+    l("80x80 32->32 3x3", 80, 32, 32, 3, 1),
+    l("40x40 128->32 3x3", 40, 128, 32, 3, 1),
+    l("40x40 32->32 3x3", 40, 32, 32, 3, 2),
+    l("20x20 128->64 3x3", 20, 128, 64, 3, 1),
+    l("20x20 64->64 3x3", 20, 64, 64, 3, 2),
+    l("10x10 256->128 3x3", 10, 256, 128, 3, 1),
+    l("10x10 128->128 3x3", 10, 128, 128, 3, 2),
+    l("5x5 512->256 3x3", 5, 512, 256, 3, 1),
+    l("5x5 256->256 3x3", 5, 256, 256, 3, 4),
+    l("lat 80x80 32->32 1x1", 80, 32, 32, 1, 1),
+    l("lat 40x40 32->32 1x1", 40, 32, 32, 1, 1),
+    l("lat 20x20 64->32 1x1", 20, 64, 32, 1, 1),
+    l("lat 10x10 128->32 1x1", 10, 128, 32, 1, 1),
+    l("lat 5x5 256->32 1x1", 5, 256, 32, 1, 1),
+    l("td 10x10 64->32 3x3", 10, 64, 32, 3, 1),
+    l("td 20x20 64->32 3x3", 20, 64, 32, 3, 1),
+    l("td 40x40 64->32 3x3", 40, 64, 32, 3, 1),
+];
+
+/// Small deterministic xorshift64* generator.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Random operands of one layer.
+#[derive(Debug, Clone)]
+pub struct Operands {
+    pub input: PackedActivations,
+    pub weights: PackedWeights,
+    pub thresholds: Thresholds,
+}
+
+/// Random input and weights of the given shape, and thresholds drawn around the accumulators
+/// actually produced (so that ties `acc == T` occur), mixing ascending, descending and
+/// constant (`i32::MIN` / `i32::MAX`) channels.
+pub fn random_operands(
+    seed: u64,
+    height: usize,
+    width: usize,
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+) -> Result<Operands, kernels::KernelError> {
+    let mut rng = Rng::new(seed);
+    let levels: Vec<u8> = (0..height * width * in_channels)
+        .map(|_| (rng.next_u64() >> 62) as u8)
+        .collect();
+    let input = PackedActivations::from_levels(&levels, height, width, in_channels)?;
+    let weights = PackedWeights::from_fn(out_channels, in_channels, kernel, |_, _, _, _| {
+        rng.next_u64() >> 63 == 1
+    })?;
+    let acc = kernels::qconv2d_acc(KernelKind::best(), &input, &weights, 0)?;
+    let pixels = height * width;
+    let rows: Vec<[i32; 4]> = (0..out_channels)
+        .map(|o| {
+            let pick =
+                |rng: &mut Rng| acc[rng.below(pixels) * out_channels + o] + rng.below(3) as i32 - 1;
+            let mut t = [pick(&mut rng), pick(&mut rng), pick(&mut rng)];
+            match rng.below(10) {
+                0 => [i32::MIN, i32::MIN, i32::MAX, 0],
+                1 => [i32::MAX, i32::MAX, i32::MAX, 0],
+                2..=4 => {
+                    t.sort_unstable_by(|a, b| b.cmp(a));
+                    [t[0], t[1], t[2], FLAG_DESCENDING]
+                }
+                _ => {
+                    t.sort_unstable();
+                    [t[0], t[1], t[2], 0]
+                }
+            }
+        })
+        .collect();
+    let thresholds = Thresholds::from_rows(&rows)?;
+    Ok(Operands {
+        input,
+        weights,
+        thresholds,
+    })
+}
