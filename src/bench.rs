@@ -139,6 +139,56 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
             name
         )?;
     }
+    let layers = m.qconv_layers();
+    if !layers.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "quantised layers (binary op = 1-bit×1-bit AND-popcount; Gbop/s = binary ops / node time)")?;
+        writeln!(
+            out,
+            "{:<28} {:>9} {:>11} {:>2} {:>9} {:>8}",
+            "node", "H×W", "C_in→C_out", "k", "ms", "Gbop/s"
+        )?;
+        let mut total_ops = 0u64;
+        let mut total_time = 0f64;
+        for l in &layers {
+            let t = per_node
+                .iter()
+                .find(|((name, _), _)| *name == l.node)
+                .map(|(_, d)| d.as_secs_f64() / runs)
+                .unwrap_or(0.0);
+            total_ops += l.binary_ops();
+            total_time += t;
+            writeln!(
+                out,
+                "{:<28} {:>9} {:>11} {:>2} {:>9.3} {:>8.1}",
+                l.node,
+                format!("{}×{}", l.height, l.width),
+                format!("{}→{}", l.in_channels, l.out_channels),
+                l.kernel,
+                ms(t),
+                l.binary_ops() as f64 / t.max(1e-12) / 1e9
+            )?;
+        }
+        writeln!(
+            out,
+            "{:<28} {:>9} {:>11} {:>2} {:>9.3} {:>8.1}",
+            "all quantised layers",
+            "",
+            "",
+            "",
+            ms(total_time),
+            total_ops as f64 / total_time.max(1e-12) / 1e9
+        )?;
+        if let crate::model::Backend::Cpu(cpu) = &m.backend {
+            let peak = crate::kernels::peak_binary_ops_per_second(cpu.kernel, cpu.threads);
+            writeln!(
+                out,
+                "kernel peak {:.1} Gbop/s ({}; compute-bound synthetic 3×3 layer, 8×8, 2048→256)",
+                peak / 1e9,
+                cpu.kernel.name()
+            )?;
+        }
+    }
     writeln!(out)?;
     match crate::sys::peak_rss_bytes() {
         Some(b) => writeln!(out, "peak RSS   {:.1} MiB", b as f64 / (1024.0 * 1024.0))?,

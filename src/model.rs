@@ -392,9 +392,61 @@ impl Model {
         Ok((self.heatmaps(&outputs[0])?, times))
     }
 
+    /// Geometry of every fused quantised conv in the compiled plan, in plan
+    /// order.
+    pub fn qconv_layers(&self) -> Vec<QConvLayer> {
+        let model = self.plan.model();
+        model
+            .nodes()
+            .iter()
+            .filter_map(|n| {
+                let op = n.op_as::<crate::ops::qconv2d::QConv2d>()?;
+                let shape = model
+                    .outlet_fact(n.inputs[0])
+                    .ok()?
+                    .shape
+                    .as_concrete()?
+                    .to_vec();
+                Some(QConvLayer {
+                    node: n.name.clone(),
+                    height: shape[2],
+                    width: shape[3],
+                    in_channels: op.weights.in_channels(),
+                    out_channels: op.weights.out_channels(),
+                    kernel: op.weights.kernel(),
+                })
+            })
+            .collect()
+    }
+
     /// Number of nodes in the compiled plan.
     pub fn node_count(&self) -> usize {
         self.plan.model().nodes().len()
+    }
+}
+
+/// Shape of one fused quantised convolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QConvLayer {
+    pub node: String,
+    pub height: usize,
+    pub width: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+}
+
+impl QConvLayer {
+    /// 1-bit × 1-bit AND-popcount operations of one run (see
+    /// [`crate::kernels::binary_ops`]).
+    pub fn binary_ops(&self) -> u64 {
+        crate::kernels::binary_ops(
+            self.height,
+            self.width,
+            self.in_channels,
+            self.out_channels,
+            self.kernel,
+        )
     }
 }
 

@@ -302,6 +302,35 @@ pub fn qconv2d_acc(
     }
 }
 
+/// Achievable peak of a kernel, in binary ops per second: the best of a few
+/// runs of a compute-bound synthetic 3×3 layer (8×8 pixels, 2048 → 256
+/// channels: long popcount rows that stay in cache). A yardstick for the
+/// per-layer figures of `lm bench`, measured rather than computed from a
+/// clock frequency this code cannot know.
+pub fn peak_binary_ops_per_second(kind: KernelKind, threads: usize) -> f64 {
+    let (h, w, c_in, c_out, k) = (8, 8, 2048, 256, 3);
+    let levels: Vec<u8> = (0..h * w * c_in)
+        .map(|i| ((i * 7 + i / 13) % 4) as u8)
+        .collect();
+    let (Ok(input), Ok(weights)) = (
+        PackedActivations::from_levels(&levels, h, w, c_in),
+        PackedWeights::from_fn(c_out, c_in, k, |o, c, ky, kx| {
+            (o * 31 + c * 7 + ky * 3 + kx) % 3 != 0
+        }),
+    ) else {
+        return 0.0;
+    };
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        if qconv2d_acc(kind, &input, &weights, threads).is_err() {
+            return 0.0;
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    binary_ops(h, w, c_in, c_out, k) as f64 / best
+}
+
 /// Number of 1-bit × 1-bit (AND-popcount) operations of one convolution:
 /// `H · W · C_out · C_in · K · K · 2` (2 activation bit planes × 1 weight bit per MAC).
 /// Used for the "binary ops per second" figures of the benchmarks.

@@ -93,41 +93,58 @@ impl QConv2d {
     /// Float NCHW levels·in_scale → packed activations; refuses values that
     /// are not exactly a 2-bit level, which would otherwise give silently
     /// wrong results.
-    pub fn pack_input(&self, x: &tract_ndarray::ArrayViewD<f32>) -> TractResult<PackedActivations> {
-        let shape = x.shape();
+    pub fn pack_input(&self, x: &[f32], shape: &[usize]) -> TractResult<PackedActivations> {
         ensure!(
             shape.len() == 4 && shape[0] == 1,
             "QConv2d {}: input must be [1, C, H, W], got {shape:?}",
             self.layer
         );
         let (c, h, w) = (shape[1], shape[2], shape[3]);
-        let mut levels = vec![0u8; c * h * w];
-        for ((_, ci, y, xx), &v) in x
-            .view()
-            .into_dimensionality::<tract_ndarray::Ix4>()?
-            .indexed_iter()
-        {
-            let q = (v / self.in_scale).round();
-            if !(0.0..=3.0).contains(&q) || q * self.in_scale != v {
-                bail!(
-                    "QConv2d {}: input value {v} at (c={ci}, y={y}, x={xx}) is not a 2-bit level of scale {}",
-                    self.layer,
-                    self.in_scale
-                );
+        let hw = h * w;
+        let groups = kernels::groups(c);
+        let mut words = vec![0u32; hw * groups * 2];
+        let inv = 1.0 / self.in_scale;
+        for ci in 0..c {
+            let (g, bit) = (ci / 32, ci % 32);
+            for (p, &v) in x[ci * hw..(ci + 1) * hw].iter().enumerate() {
+                let q = (v * inv).round();
+                if !(0.0..=3.0).contains(&q) || q * self.in_scale != v {
+                    bail!(
+                        "QConv2d {}: input value {v} at (c={ci}, y={}, x={}) is not a 2-bit level of scale {}",
+                        self.layer,
+                        p / w,
+                        p % w,
+                        self.in_scale
+                    );
+                }
+                let q = q as u32;
+                let base = (p * groups + g) * 2;
+                words[base] |= (q & 1) << bit;
+                words[base + 1] |= (q >> 1) << bit;
             }
-            levels[(y * w + xx) * c + ci] = q as u8;
         }
-        Ok(PackedActivations::from_levels(&levels, h, w, c)?)
+        Ok(PackedActivations::from_words(h, w, c, words)?)
     }
 
     /// Packed levels → float NCHW levels·out_scale.
     pub fn unpack_output(&self, out: &PackedActivations) -> Tensor {
         let (c, h, w) = (out.channels(), out.height(), out.width());
-        let levels = out.to_levels();
-        let mut data = vec![0f32; c * h * w];
-        for p in 0..h * w {
-            for ci in 0..c {
-                data[ci * h * w + p] = levels[p * c + ci] as f32 * self.out_scale;
+        let hw = h * w;
+        let groups = out.groups();
+        let words = out.words();
+        let value = [
+            0.0,
+            self.out_scale,
+            2.0 * self.out_scale,
+            3.0 * self.out_scale,
+        ];
+        let mut data = vec![0f32; c * hw];
+        for ci in 0..c {
+            let (g, bit) = (ci / 32, ci % 32);
+            for (p, d) in data[ci * hw..(ci + 1) * hw].iter_mut().enumerate() {
+                let base = (p * groups + g) * 2;
+                let q = ((words[base] >> bit) & 1) | (((words[base + 1] >> bit) & 1) << 1);
+                *d = value[q as usize];
             }
         }
         tract_ndarray::Array4::from_shape_vec((1, c, h, w), data)
@@ -161,7 +178,9 @@ impl EvalOp for QConv2d {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = inputs[0].to_plain_array_view::<f32>()?;
-        let packed = self.pack_input(&x)?;
+        let shape = x.shape().to_vec();
+        let x = x.as_slice().context("QConv2d input is not contiguous")?;
+        let packed = self.pack_input(x, &shape)?;
         let out = self
             .executor
             .conv(&self.layer, &packed, &self.weights, &self.thresholds)?;

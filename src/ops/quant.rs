@@ -52,7 +52,37 @@ impl RoundingMode {
         })
     }
 
+    /// Rounds `y`, which the caller has clamped to the integer range (so
+    /// |y| < 2^32 and `floor` can be a cast, much cheaper than libm's on
+    /// baseline x86_64). NaN stays NaN.
+    #[inline]
     pub fn apply(self, y: f32) -> f32 {
+        if y.is_nan() || y.abs() >= 4_294_967_296.0 {
+            return self.apply_libm(y);
+        }
+        let floor = |v: f32| {
+            let t = v as i64 as f32;
+            if t > v {
+                t - 1.0
+            } else {
+                t
+            }
+        };
+        let ceil = |v: f32| -floor(-v);
+        let sign = |v: f32, m: f32| if v < 0.0 { -m } else { m };
+        match self {
+            RoundingMode::Round => y.round_ties_even(),
+            RoundingMode::HalfUp => sign(y, floor(y.abs() + 0.5)),
+            RoundingMode::HalfDown => sign(y, ceil(y.abs() - 0.5)),
+            RoundingMode::Up => sign(y, ceil(y.abs())),
+            RoundingMode::Down => sign(y, floor(y.abs())),
+            RoundingMode::Ceil => ceil(y),
+            RoundingMode::Floor => floor(y),
+        }
+    }
+
+    /// The same with libm, for values outside the fast path.
+    fn apply_libm(self, y: f32) -> f32 {
         match self {
             RoundingMode::Round => y.round_ties_even(),
             RoundingMode::HalfUp => y.signum() * (y.abs() + 0.5).floor(),
@@ -62,8 +92,6 @@ impl RoundingMode {
             RoundingMode::Ceil => y.ceil(),
             RoundingMode::Floor => y.floor(),
         }
-        // signum(0.0) is 1.0 in Rust but 0 in numpy: both give +0.0 here
-        // because |y| rounds to 0 for y == 0.
     }
 }
 
@@ -113,11 +141,22 @@ impl Quant {
     /// The integer level (before re-scaling) of one value, given its scale and
     /// zero point: exactly qonnx's arithmetic, in f32.
     pub fn level(&self, x: f32, scale: f32, zero_point: f32) -> f32 {
+        self.level_in(
+            x,
+            scale,
+            zero_point,
+            self.min_int() as f32,
+            self.max_int() as f32,
+        )
+    }
+
+    /// [`Quant::level`] with the integer range already computed.
+    #[inline]
+    fn level_in(&self, x: f32, scale: f32, zero_point: f32, lo: f32, hi: f32) -> f32 {
         let y = x / scale + zero_point;
         if self.bit_width == 1 && self.signed {
             return if y >= 0.0 { 1.0 } else { -1.0 };
         }
-        let (lo, hi) = (self.min_int() as f32, self.max_int() as f32);
         // qonnx clamps with `where(y > max)` / `where(y < min)`: NaN passes through.
         let clamped = if y > hi {
             hi
@@ -163,6 +202,22 @@ impl EvalOp for Quant {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = inputs[0].to_plain_array_view::<f32>()?;
+        // Fast path: one scale and zero point (the activation case).
+        if let (Some(s), Some(z), Some(xs)) =
+            (self.scalar_scale(), self.scalar_zero_point(), x.as_slice())
+        {
+            let (lo, hi) = (self.min_int() as f32, self.max_int() as f32);
+            let out: Vec<f32> = xs
+                .iter()
+                .map(|&v| (self.level_in(v, s, z, lo, hi) - z) * s)
+                .collect();
+            return Ok(tvec!(tract_ndarray::ArrayD::from_shape_vec(
+                x.shape(),
+                out
+            )?
+            .into_tensor()
+            .into_tvalue()));
+        }
         let scale = self.scale.to_plain_array_view::<f32>()?;
         let zp = self.zero_point.to_plain_array_view::<f32>()?;
         let scale = scale.broadcast(x.shape()).with_context(|| {

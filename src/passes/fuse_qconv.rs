@@ -29,6 +29,7 @@
 //! Thresholds are clamped to ±32768, harmless since |acc| ≤ 3·9·C_in.
 
 use crate::kernels::{PackedWeights, Thresholds, FLAG_DESCENDING};
+use crate::ops::bipolar_quant::BipolarQuant;
 use crate::ops::qconv2d::{Executor, QConv2d};
 use crate::ops::quant::{Quant, RoundingMode};
 use std::collections::HashSet;
@@ -169,6 +170,21 @@ fn per_channel(t: &Tensor, channels: usize) -> Option<Vec<f64>> {
     (non_one == [channels] && channel_axis_ok && values.len() == channels).then_some(values)
 }
 
+/// The value of `outlet` if it is a constant, or a BipolarQuant of a
+/// constant (tract folds small constants while typing, but leaves large
+/// ones, e.g. the 512→256 3×3 weights, as a BipolarQuant node).
+fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
+    let fact = model.outlet_fact(outlet).ok()?;
+    if let Some(k) = &fact.konst {
+        return Some(k.clone());
+    }
+    let node = model.node(outlet.node);
+    let op = node.op_as::<BipolarQuant>()?;
+    let input = model.outlet_fact(node.inputs[0]).ok()?.konst.clone()?;
+    let out = op.eval_out_of_plan(tvec!(input.into_tvalue())).ok()??;
+    Some(out[0].clone().into_arc_tensor())
+}
+
 /// The single successor of `node`'s output, if it has exactly one.
 fn only_successor(model: &TypedModel, node: usize) -> Option<usize> {
     let succ = model.outlet_successors(OutletId::new(node, 0));
@@ -222,12 +238,7 @@ fn match_block(
     }
 
     // Binary weights: every output channel is ±α_o.
-    let kernel = model
-        .outlet_fact(node.inputs[1])
-        .map_err(|e| e.to_string())?
-        .konst
-        .clone()
-        .ok_or("weights are not constant")?;
+    let kernel = constant(model, node.inputs[1]).ok_or("weights are not constant")?;
     let (c_out, c_in) = (spec.output_channels, spec.input_channels);
     if kernel.shape() != [c_out, c_in, k, k] {
         return Err(format!("weights shape {:?}", kernel.shape()));
