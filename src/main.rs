@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use lm::accel::open_executor;
 use lm::bench::{bench, BenchOptions};
 use lm::kernels::KernelKind;
 use lm::model::Backend;
@@ -10,6 +11,7 @@ use lm::pipeline::Pipeline;
 use lm::run::{run_images, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -28,36 +30,57 @@ struct Cli {
 /// Where the quantised layers run.
 #[derive(clap::Args, Clone, Debug)]
 struct EngineArgs {
-    /// `cpu`: fused integer bit-serial kernels; `float`: tract's float
-    /// evaluation of the fake-quant graph (the reference).
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "float"])]
+    /// `cpu`: fused integer bit-serial kernels; `fpga`: the FPGA accelerator
+    /// (`--fpga-device`), each layer falling back to the CPU kernels on any
+    /// driver error; `auto`: the board's accelerator if it opens, else `cpu`;
+    /// `float`: tract's float evaluation of the fake-quant graph (the reference).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "fpga", "auto", "float"])]
     backend: String,
     /// CPU kernel: best, reference, portable, popcnt, avx2, avx512, neon.
     #[arg(long, default_value = "best")]
     kernel: KernelKind,
-    /// Threads for the quantised layers (0 = all cores).
+    /// Threads for the quantised layers on the CPU (0 = all cores).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Accelerator: uio:/dev/uioN, mem (/dev/mem), sim (software model) or verilator.
+    #[arg(long, default_value = "uio:/dev/uio0")]
+    fpga_device: String,
+    /// u-dma-buf buffer for the accelerator's operands.
+    #[arg(long, default_value = "udmabuf0")]
+    udmabuf: String,
 }
 
 impl EngineArgs {
     fn backend(&self) -> Result<Backend> {
-        Ok(match self.backend.as_str() {
-            "float" => Backend::Float,
-            _ => {
-                if !self.kernel.is_available() {
-                    anyhow::bail!(
-                        "kernel {} is not available on this CPU/build (available: {:?})",
-                        self.kernel.name(),
-                        KernelKind::available()
-                    );
+        if self.backend == "float" {
+            return Ok(Backend::Float);
+        }
+        if !self.kernel.is_available() {
+            anyhow::bail!(
+                "kernel {} is not available on this CPU/build (available: {:?})",
+                self.kernel.name(),
+                KernelKind::available()
+            );
+        }
+        let cpu = CpuExecutor {
+            kernel: self.kernel,
+            threads: self.threads,
+        };
+        match self.backend.as_str() {
+            "fpga" => Ok(Backend::Fpga(Arc::new(open_executor(
+                &self.fpga_device,
+                &self.udmabuf,
+                cpu,
+            )?))),
+            "auto" => match open_executor(&self.fpga_device, &self.udmabuf, cpu) {
+                Ok(fpga) => Ok(Backend::Fpga(Arc::new(fpga))),
+                Err(e) => {
+                    tracing::warn!("no FPGA ({e:#}); quantised layers run on the CPU");
+                    Ok(Backend::Cpu(cpu))
                 }
-                Backend::Cpu(CpuExecutor {
-                    kernel: self.kernel,
-                    threads: self.threads,
-                })
-            }
-        })
+            },
+            _ => Ok(Backend::Cpu(cpu)),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! `IMAGE_SIZE / stride` rows and columns and one channel per joint, or
 //! loading fails with a message naming the meta.yaml field.
 
+use crate::accel::FpgaExecutor;
 use crate::config::{DataFormat, Meta};
 use crate::ops::qconv2d::{CpuExecutor, Executor};
 use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
@@ -27,6 +28,9 @@ pub enum Backend {
     Float,
     /// Fused integer blocks on the bit-serial CPU kernels.
     Cpu(CpuExecutor),
+    /// Fused integer blocks on the FPGA accelerator (or a simulation of
+    /// it), each layer falling back to the CPU kernels on any driver error.
+    Fpga(Arc<FpgaExecutor>),
 }
 
 impl Default for Backend {
@@ -40,6 +44,7 @@ impl Backend {
         match self {
             Backend::Float => "float".into(),
             Backend::Cpu(c) => c.name(),
+            Backend::Fpga(f) => f.name(),
         }
     }
 }
@@ -274,6 +279,9 @@ impl Model {
         let fusion = match backend {
             Backend::Float => FusionReport::default(),
             Backend::Cpu(cpu) => fuse_qconv(&mut typed, Arc::new(*cpu)).with_context(|| {
+                format!("cannot fuse the quantised layers of {}", path.display())
+            })?,
+            Backend::Fpga(fpga) => fuse_qconv(&mut typed, fpga.clone()).with_context(|| {
                 format!("cannot fuse the quantised layers of {}", path.display())
             })?,
         };

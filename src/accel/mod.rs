@@ -27,6 +27,7 @@ pub mod devmem;
 pub mod dma;
 mod driver;
 mod error;
+pub mod executor;
 pub mod model;
 pub mod regmap;
 pub mod regs;
@@ -40,5 +41,6 @@ pub use driver::{
     LayerStats, SimOptions,
 };
 pub use error::{AccelError, ResetOutcome};
+pub use executor::{open_executor, FpgaExecutor, LayerRun};
 pub use model::{ModelFaults, ModelOptions, SoftModel};
 pub use regs::{RegSnapshot, RegisterAccess, Traced};
