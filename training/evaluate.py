@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus overlay
+pictures of the held-out photos.
+
+Held-out set: vtest.avi frames >= 650 (crops around each person, as in prepare_data.py) and
+../shared/images/*.png (whole image). Two views of each held-out sample:
+  centred   - the default 160x160 view (square around the teacher's joints; easy: a constant mean pose
+              already scores high, see the baseline column)
+  augmented - the same sample under a fixed random geometric transform per sample (seeded: scale 0.7-1.35,
+              rotation +-30 deg, shift +-12 %, flip), so that position has to come from the image.
+Student joint =
+argmax of its heatmap x stride (Blueoil GaussianHeatmapToJoints). Evaluated joints: teacher score >= 0.3;
+a joint is correct if within 0.2 x max(w, h) of the bbox of the teacher's evaluated joints.
+"""
+import argparse
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lm_train import data as D  # noqa: E402
+from lm_train.model import LmSinglePose  # noqa: E402
+
+SKELETON = [(0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12),
+            (11, 12), (11, 13), (13, 15), (12, 14), (14, 16)]
+
+
+def load_model(ckpt):
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own checkpoints
+    m = LmSinglePose(quantize=ck["quantize"], stride=ck["stride"])
+    m.load_state_dict(ck["model"])
+    return m.eval(), ck
+
+
+def decode(hm, stride):
+    """hm [H', W', J] -> joints [J, 3] (x, y, raw peak) in input pixels."""
+    h, w, j = hm.shape
+    flat = hm.reshape(-1, j)
+    idx = flat.argmax(0)
+    return np.stack([(idx % w) * stride, (idx // w) * stride, flat.max(0)], axis=1).astype(np.float32)
+
+
+def predict(model, views, batch=32):
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(views), batch):
+            x = torch.from_numpy(np.stack(views[i:i + batch]) / np.float32(255.0)).float()
+            outs.append(model.forward_nhwc(x).numpy())
+    return np.concatenate(outs)
+
+
+def pck(pred, teacher, thr=0.2):  # noqa: C901
+    """Returns per-sample correct [N, J] (nan where not evaluated)."""
+    res = np.full(teacher.shape[:2], np.nan)
+    for n in range(len(teacher)):
+        ok = teacher[n, :, 2] >= D.CONF
+        if ok.sum() < 2:
+            continue
+        t = teacher[n, ok, :2]
+        size = max(np.ptp(t[:, 0]), np.ptp(t[:, 1]))
+        d = np.hypot(pred[n, :, 0] - teacher[n, :, 0], pred[n, :, 1] - teacher[n, :, 1])
+        res[n, ok] = (d[ok] <= thr * size).astype(float)
+    return res
+
+
+def overlay(img, joints, colour, min_score=None):
+    for a, b in SKELETON:
+        if min_score is not None and (joints[a, 2] < min_score or joints[b, 2] < min_score):
+            continue
+        cv2.line(img, tuple(int(v) for v in joints[a, :2]), tuple(int(v) for v in joints[b, :2]), colour, 2)
+    for k in range(17):
+        if min_score is None or joints[k, 2] >= min_score:
+            cv2.circle(img, tuple(int(v) for v in joints[k, :2]), 3, colour, -1)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", default=os.environ.get("LM_TRAIN_CACHE", os.path.expanduser("~/.cache/lm-training")))
+    ap.add_argument("--ckpt", action="append", required=True, help="NAME=path/to/last.pt (repeatable)")
+    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--video-step", type=int, default=1, help="use every n-th held-out video sample")
+    ap.add_argument("--report-dir", default=os.path.join(here, "report"))
+    a = ap.parse_args()
+    os.makedirs(a.report_dir, exist_ok=True)
+    loaded = {name: D.load(a.cache, name) for name in ("heldout_video", "heldout_photos")}
+    loaded["heldout_video"] = {k: v[::a.video_step] for k, v in loaded["heldout_video"].items()}
+    sets, views, tj = {}, {}, {}
+    for mode in ("centred", "augmented"):
+        for name, ds in loaded.items():
+            key = f"{name}/{mode}"
+            vs, js = [], []
+            for i, (img, j) in enumerate(zip(ds["images"], ds["joints"])):
+                if mode == "centred":
+                    v, jj = D.default_view(img, j, a.size)
+                else:
+                    v, jj = D.augment(img, j, a.size, np.random.default_rng(1000 + i), colour=False)
+                vs.append(v)
+                js.append(jj)
+            sets[key], views[key], tj[key] = ds, vs, np.stack(js)
+    # reference: a constant "mean pose" (average default-view position of each joint in the training set)
+    tr = D.load(a.cache, "train")
+    tjs = np.stack([D.default_view(img, j, a.size)[1] for img, j in zip(tr["images"][::5], tr["joints"][::5])])
+    w = (tjs[:, :, 2] >= D.CONF)[:, :, None]
+    mean_pose = np.concatenate([(tjs[:, :, :2] * w).sum(0) / w.sum(0), np.ones((17, 1))], axis=1)
+    del tr
+    preds = {"mean-pose baseline": {k: np.repeat(mean_pose[None], len(tj[k]), 0) for k in sets}}
+    steps = {}
+    for spec in a.ckpt:
+        mname, path = spec.split("=", 1)
+        model, ck = load_model(path)
+        steps[mname] = {"step": int(ck["step"]), "train_minutes": round(ck.get("train_seconds", 0) / 60, 1)}
+        preds[mname] = {}
+        for k in sets:
+            hm = predict(model, views[k])
+            preds[mname][k] = np.stack([decode(h, ck["stride"]) for h in hm])
+    results = {}
+    for mname, pr in preds.items():
+        results[mname] = dict(steps.get(mname, {}))
+        for mode in ("centred", "augmented"):
+            kv, kp = f"heldout_video/{mode}", f"heldout_photos/{mode}"
+            c2 = {k: pck(pr[k], tj[k], 0.2) for k in (kv, kp)}
+            c1 = {k: pck(pr[k], tj[k], 0.1) for k in (kv, kp)}
+            allc, all1 = np.concatenate([c2[kv], c2[kp]]), np.concatenate([c1[kv], c1[kp]])
+            results[mname][mode] = {
+                "per_joint": {D.JOINT_NAMES[j]: float(np.nanmean(allc[:, j])) for j in range(17)},
+                "mean": float(np.nanmean(allc)), "mean_video": float(np.nanmean(c2[kv])),
+                "mean_photos": float(np.nanmean(c2[kp])), "mean_pck0.1": float(np.nanmean(all1)),
+                "n_samples": int(len(allc)), "n_joints": int(np.isfinite(allc).sum())}
+            r = results[mname][mode]
+            print(f"{mname} [{mode}]: PCK@0.2 mean {r['mean']:.3f} (video {r['mean_video']:.3f}, photos "
+                  f"{r['mean_photos']:.3f}), PCK@0.1 {r['mean_pck0.1']:.3f}; {r['n_joints']} joints in "
+                  f"{r['n_samples']} samples", flush=True)
+    with open(os.path.join(a.report_dir, "pck.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    names = list(results)
+    md = []
+    for mode in ("augmented", "centred"):
+        md += [f"PCK@0.2 vs the teacher, held-out, **{mode}** views", "",
+               "| joint | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for j in D.JOINT_NAMES:
+            md.append(f"| {j} | " + " | ".join(f"{results[n][mode]['per_joint'][j]:.3f}" for n in names) + " |")
+        md.append("| **mean, all held-out joints** | " +
+                  " | ".join(f"**{results[n][mode]['mean']:.3f}**" for n in names) + " |")
+        md.append("| mean, video crops | " + " | ".join(f"{results[n][mode]['mean_video']:.3f}" for n in names) + " |")
+        md.append("| mean, 2 photos | " + " | ".join(f"{results[n][mode]['mean_photos']:.3f}" for n in names) + " |")
+        md.append("| mean PCK@0.1 | " + " | ".join(f"{results[n][mode]['mean_pck0.1']:.3f}" for n in names) + " |")
+        md.append("")
+    with open(os.path.join(a.report_dir, "pck.md"), "w") as f:
+        f.write("\n".join(md))
+    print("\n".join(md))
+    preds_photos = {n: preds[n]["heldout_photos/centred"] for n in steps}
+    # overlays of the held-out photos: teacher (green, score >= 0.3) and each student (red / blue)
+    colours = [(255, 64, 64), (64, 128, 255), (255, 200, 0)]
+    ph = sets["heldout_photos/centred"]
+    for i, src in enumerate(ph["src"]):
+        tiles = []
+        base = cv2.resize(views["heldout_photos/centred"][i].astype(np.uint8), (256, 256), interpolation=cv2.INTER_AREA)
+        s = 256 / a.size
+        t = base.copy()
+        jt = tj["heldout_photos/centred"][i].copy()
+        jt[:, :2] *= s
+        overlay(t, jt, (0, 220, 0), D.CONF)
+        cv2.putText(t, "teacher", (5, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 220, 0), 2)
+        tiles.append(t)
+        for c, mname in enumerate(preds_photos):  # noqa: B007
+            im = base.copy()
+            jp = preds_photos[mname][i].copy()
+            jp[:, :2] = (jp[:, :2] + 0.0) * s
+            overlay(im, jp, colours[c % 3], 1.0)  # raw peak >= 1.0 == confidence 0.1
+            cv2.putText(im, mname, (5, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colours[c % 3], 2)
+            tiles.append(im)
+        out = cv2.cvtColor(np.concatenate(tiles, axis=1), cv2.COLOR_RGB2BGR)
+        fn = os.path.join(a.report_dir, f"overlay_{os.path.splitext(str(src))[0]}.png")
+        cv2.imwrite(fn, out, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        print("wrote", fn)
+
+
+if __name__ == "__main__":
+    main()
