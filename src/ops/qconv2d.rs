@@ -104,11 +104,15 @@ impl QConv2d {
         let groups = kernels::groups(c);
         let mut words = vec![0u32; hw * groups * 2];
         let inv = 1.0 / self.in_scale;
+        // The values a level can have, exactly as the quantiser produced them.
+        let value = [0.0, self.in_scale, 2.0 * self.in_scale, 3.0 * self.in_scale];
         for ci in 0..c {
             let (g, bit) = (ci / 32, ci % 32);
             for (p, &v) in x[ci * hw..(ci + 1) * hw].iter().enumerate() {
-                let q = (v * inv).round();
-                if !(0.0..=3.0).contains(&q) || q * self.in_scale != v {
+                // Nearest level by truncation (cheap; libm's round is a call on
+                // baseline x86_64), then an exact check against the table.
+                let q = ((v * inv + 0.5) as i32).clamp(0, 3) as usize;
+                if value[q] != v {
                     bail!(
                         "QConv2d {}: input value {v} at (c={ci}, y={}, x={}) is not a 2-bit level of scale {}",
                         self.layer,

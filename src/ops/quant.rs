@@ -207,10 +207,23 @@ impl EvalOp for Quant {
             (self.scalar_scale(), self.scalar_zero_point(), x.as_slice())
         {
             let (lo, hi) = (self.min_int() as f32, self.max_int() as f32);
-            let out: Vec<f32> = xs
-                .iter()
-                .map(|&v| (self.level_in(v, s, z, lo, hi) - z) * s)
-                .collect();
+            let unsigned_half_up = !self.signed
+                && z == 0.0
+                && s > 0.0
+                && self.rounding == RoundingMode::HalfUp
+                && hi < 1e9;
+            let out: Vec<f32> = if unsigned_half_up && !xs.iter().any(|v| v.is_nan()) {
+                // The activation quantiser: y = clamp(x / s, 0, hi) >= 0, so
+                // HALF_UP is floor(y + 0.5), a truncating cast. Branch-free,
+                // so it vectorises; same f32 operations as the general path.
+                xs.iter()
+                    .map(|&v| (((v / s).clamp(0.0, hi) + 0.5) as i32) as f32 * s)
+                    .collect()
+            } else {
+                xs.iter()
+                    .map(|&v| (self.level_in(v, s, z, lo, hi) - z) * s)
+                    .collect()
+            };
             return Ok(tvec!(tract_ndarray::ArrayD::from_shape_vec(
                 x.shape(),
                 out
