@@ -14,15 +14,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn input() -> InputImage {
-    let data = (0..64 * 64 * 3).map(|i| ((i * 37 + i / 192) % 256) as f32 / 255.0).collect();
-    InputImage { height: 64, width: 64, data }
+    let data = (0..64 * 64 * 3)
+        .map(|i| ((i * 37 + i / 192) % 256) as f32 / 255.0)
+        .collect();
+    InputImage {
+        height: 64,
+        width: 64,
+        data,
+    }
 }
 
 fn fpga(never_done: bool) -> Arc<FpgaExecutor> {
-    let config = DriverConfig { timeout: Duration::from_millis(5), ..DriverConfig::default() };
-    let mut accel = Accelerator::open_model(SimOptions::default(), ModelOptions::default(), config).unwrap();
+    let config = DriverConfig {
+        timeout: Duration::from_millis(5),
+        ..DriverConfig::default()
+    };
+    let mut accel =
+        Accelerator::open_model(SimOptions::default(), ModelOptions::default(), config).unwrap();
     accel.regs_mut().faults.never_done = never_done;
-    Arc::new(FpgaExecutor::new("sim", accel.into_dyn(), CpuExecutor::default()))
+    Arc::new(FpgaExecutor::new(
+        "sim",
+        accel.into_dyn(),
+        CpuExecutor::default(),
+    ))
 }
 
 fn heatmaps(backend: &Backend) -> Vec<f32> {
@@ -37,7 +51,10 @@ fn fpga_model_gives_the_cpu_kernels_results() {
     let cpu = heatmaps(&Backend::Cpu(CpuExecutor::default()));
     let exec = fpga(false);
     let on_fpga = heatmaps(&Backend::Fpga(exec.clone()));
-    assert_eq!(cpu, on_fpga, "packed levels are identical, so heatmaps are bit-identical");
+    assert_eq!(
+        cpu, on_fpga,
+        "packed levels are identical, so heatmaps are bit-identical"
+    );
     let log = exec.take_log();
     assert_eq!(log.len(), 21, "one job per fused layer");
     for (layer, run) in &log {
@@ -60,11 +77,20 @@ fn a_hung_accelerator_falls_back_to_the_cpu_per_layer() {
     for (layer, run) in &log {
         match run {
             LayerRun::Cpu(e) => {
-                assert!(e.contains(layer.as_str()), "error does not name the layer: {e}");
-                assert!(e.to_lowercase().contains("timeout") || e.contains("DONE"), "{e}");
+                assert!(
+                    e.contains(layer.as_str()),
+                    "error does not name the layer: {e}"
+                );
+                assert!(
+                    e.to_lowercase().contains("timeout") || e.contains("DONE"),
+                    "{e}"
+                );
             }
             LayerRun::Fpga(_) => panic!("{layer} claims to have run on a hung core"),
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(120), "waits must be bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "waits must be bounded"
+    );
 }
