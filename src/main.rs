@@ -105,6 +105,8 @@ enum Command {
         trials: usize,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        gpio: lm::board::app::GpioArgs,
     },
     /// Time loading, each stage and each node of the model.
     Bench {
@@ -128,6 +130,16 @@ enum Command {
         top: usize,
         #[command(flatten)]
         engine: EngineArgs,
+    },
+    /// What this board offers to lm (CPU and NEON, FPGA accelerator, DMA buffers, GPIO) and
+    /// how to fix what is missing.
+    Doctor {
+        /// Root of the file system to inspect (a mounted SD card image, tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Fail (exit status 1) when something is missing or wrong.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -167,28 +179,39 @@ fn dispatch(command: Command) -> Result<()> {
             output,
             trials,
             engine,
+            gpio,
         } => {
             let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
-            let out = run_images(
-                &pipeline,
-                &RunOptions {
-                    images,
+            lm::board::app::run_with_gpio(&gpio, || {
+                let opts = RunOptions {
+                    images: images.clone(),
                     out_dir: output.clone(),
                     trials,
-                },
-            )?;
-            let visible: usize = out
-                .results
-                .iter()
-                .map(|r| r.prediction.keypoints.iter().filter(|k| k.visible).count())
-                .sum();
-            println!(
-                "{} image(s), {visible} visible joint(s); run {:.2} ms/frame (mean); wrote {}",
-                out.results.len(),
-                out.benchmark.run.mean * 1e3,
-                output.join("output.json").display()
-            );
-            Ok(())
+                };
+                let out = run_images(&pipeline, &opts)?;
+                let per_image: Vec<usize> = out
+                    .results
+                    .iter()
+                    .map(|r| r.prediction.keypoints.iter().filter(|k| k.visible).count())
+                    .collect();
+                let visible: usize = per_image.iter().sum();
+                println!(
+                    "{} image(s), {visible} visible joint(s); run {:.2} ms/frame (mean); wrote {}",
+                    out.results.len(),
+                    out.benchmark.run.mean * 1e3,
+                    output.join("output.json").display()
+                );
+                // The status LED shows the last image.
+                Ok(per_image.last().copied().unwrap_or(0))
+            })
+        }
+        Command::Doctor { root, strict } => {
+            let read_id = |dev: &lm::board::doctor::UioDevice| -> Result<u32> {
+                use lm::accel::RegisterAccess as _;
+                let mut uio = lm::accel::uio::Uio::open(&dev.dev)?;
+                Ok(uio.read(lm::accel::regmap::id::OFFSET))
+            };
+            lm::board::app::doctor_command(&root, strict, Some(&read_id))
         }
         Command::Bench {
             meta,

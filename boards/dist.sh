@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds the board binaries and their tarballs:
+#   dist/lm_arm      armv7 hard-float, Cortex-A9 + NEON (DE10-Nano), needs glibc <= 2.23
+#   dist/lm_aarch64  aarch64 (Raspberry Pi 3/4/5, generic arm64 boards), needs glibc <= 2.27
+#   dist/lm_x86      x86_64 Linux, needs glibc <= 2.27
+#   dist/lm-<version>-<arch>.tar.gz   the binary, models/, meta/, RUN.md, the board files
+# Release links go through cargo-zigbuild (zig as the linker, with old-glibc stubs), so the
+# binaries start on Ubuntu 16.04/18.04 images. The script FAILS if a binary needs a newer
+# GLIBC_ symbol version than its limit, or is larger than LM_DIST_MAX_BYTES (default 8 MiB;
+# lm_x86, the reference, LM_DIST_MAX_BYTES_X86, default 16 MiB).
+#
+# Usage: bash boards/dist.sh [arm] [aarch64] [x86]     (default: all three)
+# Env:   LM_DIST_TARGET_DIR  cargo target dir (default ~/.cache/lm/target-dist: outside the
+#                            clone, so CI runs on the same machine only rebuild `lm`; separate
+#                            from the host build's lock), LM_DIST_MAX_BYTES, LM_CROSS_VENV
+#                            (see setup-cross.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+
+MAX_BYTES=${LM_DIST_MAX_BYTES:-8388608}
+export CARGO_TARGET_DIR=${LM_DIST_TARGET_DIR:-$HOME/.cache/lm/target-dist}
+VENV=$(bash boards/setup-cross.sh | tail -n 1)
+export PATH="$VENV/bin:$PATH"
+
+# name -> rust triple, highest glibc allowed (zig links against that version's stubs), objdump,
+# board folders in the tarball
+declare -A TRIPLE=([arm]=armv7-unknown-linux-gnueabihf [aarch64]=aarch64-unknown-linux-gnu
+                   [x86]=x86_64-unknown-linux-gnu)
+declare -A GLIBC=([arm]=2.23 [aarch64]=2.27 [x86]=2.27)
+declare -A OBJDUMP=([arm]=arm-linux-gnueabihf-objdump [aarch64]=aarch64-linux-gnu-objdump
+                    [x86]=objdump)
+declare -A BOARDS=([arm]="de10_nano" [aarch64]="raspberry_pi generic_aarch64" [x86]="")
+
+names=("$@")
+((${#names[@]})) || names=(arm aarch64 x86)
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+mkdir -p dist
+fail=0
+
+for n in "${names[@]}"; do
+    triple=${TRIPLE[$n]:?unknown target $n (arm, aarch64, x86)}
+    glibc_max=${GLIBC[$n]}
+    zt=$triple.$glibc_max
+    echo "== $n: cargo zigbuild --profile dist --target $zt"
+    t0=$(date +%s)
+    extra=()
+    # aarch64 and x86 have explicit SIMD kernels (NEON / AVX2 intrinsics) that need no
+    # auto-vectorisation, so lm itself is size-optimised there too; armv7 keeps opt-level 3
+    # for lm (its kernels are auto-vectorised, see Cargo.toml [profile.dist]).
+    [ "$n" = arm ] || extra=(--config 'profile.dist.package.lm.opt-level="z"')
+    nice -n 10 cargo zigbuild --quiet --profile dist --target "$zt" --bin lm "${extra[@]}"
+    echo "   built in $(($(date +%s) - t0)) s"
+    bin=dist/lm_$n
+    rm -f "$bin"
+    cp "$CARGO_TARGET_DIR/$triple/dist/lm" "$bin"
+    # The profile strips already (strip = true); make sure no symbol table is left.
+    "${OBJDUMP[$n]/objdump/strip}" --strip-all "$bin" 2>/dev/null || true
+
+    size=$(stat -c %s "$bin")
+    need=$("${OBJDUMP[$n]}" -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' \
+           | sort -V | tail -n 1)
+    printf '   %s: %s bytes (%.2f MiB), highest GLIBC_%s (limit %s)\n' \
+        "$bin" "$size" "$(awk "BEGIN{print $size/1048576}")" "$need" "$glibc_max"
+    if [ "$(printf '%s\n%s\n' "$need" "$glibc_max" | sort -V | tail -n 1)" != "$glibc_max" ]; then
+        echo "FAIL: $bin needs GLIBC_$need > $glibc_max" >&2
+        fail=1
+    fi
+    max=$MAX_BYTES
+    # lm_x86 is the reference binary, not deployed on a board: a looser limit.
+    [ "$n" = x86 ] && max=${LM_DIST_MAX_BYTES_X86:-16777216}
+    if [ "$size" -gt "$max" ]; then
+        echo "FAIL: $bin is $size bytes > $max" >&2
+        fail=1
+    fi
+
+    # Tarball: lm-<version>-<n>/{lm, models/, meta/, RUN.md, boards/<board>/...}
+    stage=$(mktemp -d)
+    pkg=lm-$VERSION-$n
+    mkdir -p "$stage/$pkg/boards"
+    cp "$bin" "$stage/$pkg/lm"
+    cp -r models meta "$stage/$pkg/"
+    sed -e "s/@ARCH@/$n/g" -e "s/@VERSION@/$VERSION/g" -e "s/@GLIBC@/$glibc_max/g" \
+        boards/RUN.md.in > "$stage/$pkg/RUN.md"
+    for b in ${BOARDS[$n]}; do
+        cp -r "boards/$b" "$stage/$pkg/boards/"
+    done
+    tar -C "$stage" -czf "dist/$pkg.tar.gz" --owner=0 --group=0 "$pkg"
+    rm -rf "$stage"
+    echo "   dist/$pkg.tar.gz: $(stat -c %s "dist/$pkg.tar.gz") bytes"
+done
+
+exit "$fail"

@@ -1,0 +1,167 @@
+//! Glue for the `lm` binary: `lm doctor`, and the GPIO options of `lm run` (status LED, trigger
+//! button, capture loop). Kept here so that `src/main.rs` only forwards arguments.
+
+use super::doctor::{diagnose, DoctorOptions, IdProbe, Level};
+use super::gpio::{open_input, open_output, BoardInput, BoardOutput, PinSpec};
+use super::indicator::{capture_loop, Indicator, IndicatorConfig};
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::time::Duration;
+
+/// GPIO options of `lm run` (flatten into the subcommand with `#[command(flatten)]`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct GpioArgs {
+    /// Status LED, lit while a person is detected: rpi:<bcm>, gpiochipN:<line> or
+    /// /dev/gpiochipN:<line>, optionally :active-low.
+    #[arg(long, value_name = "PIN")]
+    pub led: Option<PinSpec>,
+    /// Trigger button: each press runs the images once (re-read from disk, so a camera tool can
+    /// keep overwriting them). Same pin syntax; buttons to GND want :active-low.
+    #[arg(long, value_name = "PIN")]
+    pub button: Option<PinSpec>,
+    /// A person is detected when at least this many joints are visible.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub min_joints: usize,
+    /// Number of runs (captures) before exiting; 0 = forever. Default: 1, or forever with
+    /// --button.
+    #[arg(long, value_name = "N")]
+    pub captures: Option<usize>,
+}
+
+impl GpioArgs {
+    /// Runs captures before exiting (`None` = forever).
+    pub fn max_captures(&self) -> Option<usize> {
+        match self.captures {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None if self.button.is_some() => None,
+            None => Some(1),
+        }
+    }
+
+    /// Opens the pins (a clear error off the board).
+    pub fn open(&self) -> Result<Indicator<BoardOutput, BoardInput>> {
+        let led = self.led.as_ref().map(open_output).transpose()?;
+        let button = self.button.as_ref().map(open_input).transpose()?;
+        Ok(Indicator::new(
+            led,
+            button,
+            IndicatorConfig {
+                min_visible_joints: self.min_joints,
+                led_active_low: self.led.as_ref().is_some_and(|p| p.active_low),
+                button_active_low: self.button.as_ref().is_some_and(|p| p.active_low),
+            },
+        ))
+    }
+}
+
+/// `lm run` with the GPIO options: `run_once` runs the images once and returns the number of
+/// visible joints of the frame to show (e.g. the last image). Without any GPIO option and without
+/// `--captures` this is just `run_once()`.
+pub fn run_with_gpio(gpio: &GpioArgs, mut run_once: impl FnMut() -> Result<usize>) -> Result<()> {
+    if gpio.led.is_none() && gpio.button.is_none() && gpio.max_captures() == Some(1) {
+        return run_once().map(|_| ());
+    }
+    let mut indicator = gpio.open()?;
+    capture_loop(
+        &mut indicator,
+        Duration::from_millis(20),
+        gpio.max_captures(),
+        run_once,
+    )?;
+    Ok(())
+}
+
+/// `lm doctor`: prints the report for the board mounted at `root` (`/` normally); with `strict`,
+/// fails when something is missing or wrong. `probe` reads the accelerator's ID register (the
+/// FPGA driver's hook, see [`super::doctor`]).
+pub fn doctor_command(root: &Path, strict: bool, probe: Option<IdProbe>) -> Result<()> {
+    let report = diagnose(&DoctorOptions::new(root), probe);
+    print!("{report}");
+    let bad = report.count(Level::Missing) + report.count(Level::Warn);
+    if strict && bad > 0 {
+        bail!("{bad} problem(s) found (see the fixes above)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gpio: GpioArgs,
+    }
+
+    #[test]
+    fn parses_gpio_options() {
+        let c = Cli::try_parse_from([
+            "lm",
+            "--led",
+            "rpi:17",
+            "--button",
+            "gpiochip0:27:active-low",
+            "--min-joints",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(c.gpio.led.unwrap().to_string(), "rpi:17");
+        assert!(c.gpio.button.as_ref().unwrap().active_low);
+        assert_eq!(c.gpio.min_joints, 8);
+        assert!(Cli::try_parse_from(["lm", "--led", "gpio17"]).is_err());
+    }
+
+    #[test]
+    fn captures_default() {
+        let mut g = GpioArgs::default();
+        assert_eq!(g.max_captures(), Some(1));
+        g.button = Some("rpi:27".parse().unwrap());
+        assert_eq!(g.max_captures(), None);
+        g.captures = Some(3);
+        assert_eq!(g.max_captures(), Some(3));
+        g.captures = Some(0);
+        assert_eq!(g.max_captures(), None);
+    }
+
+    #[test]
+    fn without_gpio_runs_once_and_with_captures_runs_n_times() {
+        let mut n = 0;
+        run_with_gpio(&GpioArgs::default(), || {
+            n += 1;
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+        let g = GpioArgs {
+            captures: Some(3),
+            ..Default::default()
+        };
+        let mut n = 0;
+        run_with_gpio(&g, || {
+            n += 1;
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn missing_chip_is_an_error() {
+        let g = GpioArgs {
+            led: Some("/nonexistent/gpiochip7:1".parse().unwrap()),
+            ..Default::default()
+        };
+        let e = run_with_gpio(&g, || Ok(0)).unwrap_err();
+        assert!(format!("{e:#}").contains("/nonexistent/gpiochip7"), "{e:#}");
+    }
+
+    #[test]
+    fn doctor_strict_fails_on_empty_root() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(doctor_command(t.path(), false, None).is_ok());
+        assert!(doctor_command(t.path(), true, None).is_err());
+    }
+}
