@@ -6,6 +6,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::error::AccelError;
+use super::mmio::MmioWindow;
 use super::regmap;
 use super::regs::RegisterAccess;
 
@@ -15,10 +16,8 @@ pub const DEVMEM_HINT: &str = "the /dev/mem backend needs root (sudo) or CAP_SYS
 
 /// Memory-mapped CSR block through `/dev/mem`.
 pub struct DevMem {
-    map: memmap2::MmapMut,
-    /// Offset of the CSR base inside the (page-aligned) mapping.
-    start: usize,
-    span: usize,
+    /// The CSR window inside the (page-aligned) mapping.
+    regs: MmioWindow,
     phys: u64,
 }
 
@@ -64,9 +63,7 @@ impl DevMem {
             source: e,
         })?;
         Ok(Self {
-            map,
-            start,
-            span,
+            regs: MmioWindow::new(map, start, span),
             phys,
         })
     }
@@ -75,28 +72,14 @@ impl DevMem {
     pub fn open_default() -> Result<Self, AccelError> {
         Self::open(regmap::CSR_BASE_PHYS, regmap::CSR_SPAN)
     }
-
-    fn reg_ptr(&mut self, offset: u32) -> Option<*mut u32> {
-        let off = offset as usize;
-        (off.is_multiple_of(4) && off + 4 <= self.span)
-            // SAFETY: in bounds of the mapping (checked above).
-            .then(|| unsafe { self.map.as_mut_ptr().add(self.start + off) as *mut u32 })
-    }
 }
 
 impl RegisterAccess for DevMem {
     fn read(&mut self, offset: u32) -> u32 {
-        match self.reg_ptr(offset) {
-            // SAFETY: aligned, in-bounds MMIO register.
-            Some(p) => unsafe { p.read_volatile() },
-            None => u32::MAX,
-        }
+        self.regs.read(offset)
     }
     fn write(&mut self, offset: u32, value: u32) {
-        if let Some(p) = self.reg_ptr(offset) {
-            // SAFETY: aligned, in-bounds MMIO register.
-            unsafe { p.write_volatile(value) }
-        }
+        self.regs.write(offset, value)
     }
     fn describe(&self) -> String {
         format!("/dev/mem at {:#x}", self.phys)

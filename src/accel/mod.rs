@@ -28,6 +28,7 @@ pub mod dma;
 mod driver;
 mod error;
 pub mod executor;
+mod mmio;
 pub mod model;
 pub mod regmap;
 pub mod regs;

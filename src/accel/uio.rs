@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::devmem::page_size;
 use super::error::AccelError;
+use super::mmio::MmioWindow;
 use super::regmap;
 use super::regs::RegisterAccess;
 
@@ -23,9 +24,7 @@ pub const UIO_HINT: &str = "load the lm_qconv bitstream and the device-tree node
 pub struct Uio {
     path: PathBuf,
     file: File,
-    map: memmap2::MmapMut,
-    start: usize,
-    span: usize,
+    regs: MmioWindow,
 }
 
 fn sys_num(path: &Path) -> Option<u64> {
@@ -80,33 +79,17 @@ impl Uio {
         Ok(Self {
             path,
             file,
-            map,
-            start,
-            span,
+            regs: MmioWindow::new(map, start, span),
         })
-    }
-
-    fn reg_ptr(&mut self, offset: u32) -> Option<*mut u32> {
-        let off = offset as usize;
-        (off.is_multiple_of(4) && off + 4 <= self.span)
-            // SAFETY: in bounds of the mapping (checked above).
-            .then(|| unsafe { self.map.as_mut_ptr().add(self.start + off) as *mut u32 })
     }
 }
 
 impl RegisterAccess for Uio {
     fn read(&mut self, offset: u32) -> u32 {
-        match self.reg_ptr(offset) {
-            // SAFETY: aligned, in-bounds MMIO register.
-            Some(p) => unsafe { p.read_volatile() },
-            None => u32::MAX,
-        }
+        self.regs.read(offset)
     }
     fn write(&mut self, offset: u32, value: u32) {
-        if let Some(p) = self.reg_ptr(offset) {
-            // SAFETY: aligned, in-bounds MMIO register.
-            unsafe { p.write_volatile(value) }
-        }
+        self.regs.write(offset, value)
     }
     fn describe(&self) -> String {
         self.path.display().to_string()
