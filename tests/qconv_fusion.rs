@@ -133,3 +133,25 @@ fn fused_engine_matches_qonnx_executor() {
     let d = max_abs_diff(&got.data, &want);
     assert!(d <= 1e-4, "max abs diff vs qonnx executor {d}");
 }
+
+#[test]
+fn default_model_fuses_every_live_binary_conv_and_matches_float() {
+    // The shipped 160×160 model: 21 live binary convs, among them conv13
+    // whose 512→256 weights tract leaves as an unfolded BipolarQuant node.
+    let meta_path = repo().join("meta/lm_single_pose_v1_quantize.yaml");
+    let image = lm::pipeline::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
+    let float = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::Float).unwrap();
+    let fused = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::default()).unwrap();
+    assert_eq!(
+        fused.model.fusion.fused.len(),
+        21,
+        "{:?}",
+        fused.model.fusion
+    );
+    assert!(fused.model.fusion.fused.iter().any(|n| n == "conv13/Conv"));
+    let a = float.infer(&image).unwrap();
+    let b = fused.infer(&image).unwrap();
+    let d = max_abs_diff(&a.heatmaps.data, &b.heatmaps.data);
+    assert!(d <= 1e-4, "max abs diff {d}");
+    assert_eq!(a.network_joints, b.network_joints);
+}

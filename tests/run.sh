@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 
 section "rust tests"
+if [ ! -f ../shared/README.md ]; then
+    echo "note: ../shared is absent: the MoveNet/EfficientPose tests (tests/shared_models.rs) skip"
+fi
 cargo test 2>&1 | tee /tmp/lm-cargo-test.$$.log
 grep -q "test result: ok" /tmp/lm-cargo-test.$$.log
 rm -f /tmp/lm-cargo-test.$$.log
