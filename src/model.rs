@@ -40,12 +40,17 @@ impl Default for Backend {
 }
 
 impl Backend {
-    pub fn name(&self) -> String {
+    /// What runs the fused layers; `None` for the float reference.
+    pub fn executor(&self) -> Option<Arc<dyn Executor>> {
         match self {
-            Backend::Float => "float".into(),
-            Backend::Cpu(c) => c.name(),
-            Backend::Fpga(f) => f.name(),
+            Backend::Float => None,
+            Backend::Cpu(c) => Some(Arc::new(*c)),
+            Backend::Fpga(f) => Some(f.clone()),
         }
+    }
+
+    pub fn name(&self) -> String {
+        self.executor().map_or_else(|| "float".into(), |e| e.name())
     }
 }
 
@@ -276,12 +281,9 @@ impl Model {
     /// `backend`.
     pub fn load_with(path: &Path, meta: &Meta, backend: &Backend) -> Result<Model> {
         let (mut typed, input_type) = load_typed(path, meta)?;
-        let fusion = match backend {
-            Backend::Float => FusionReport::default(),
-            Backend::Cpu(cpu) => fuse_qconv(&mut typed, Arc::new(*cpu)).with_context(|| {
-                format!("cannot fuse the quantised layers of {}", path.display())
-            })?,
-            Backend::Fpga(fpga) => fuse_qconv(&mut typed, fpga.clone()).with_context(|| {
+        let fusion = match backend.executor() {
+            None => FusionReport::default(),
+            Some(executor) => fuse_qconv(&mut typed, executor).with_context(|| {
                 format!("cannot fuse the quantised layers of {}", path.display())
             })?,
         };
