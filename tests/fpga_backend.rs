@@ -42,8 +42,7 @@ fn fpga(never_done: bool) -> Arc<FpgaExecutor> {
 fn heatmaps(backend: &Backend) -> Vec<f32> {
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
     let model = Model::load_with(&meta.model_path().unwrap(), &meta, backend).unwrap();
-    let x = input();
-    model.run(model.input_tensor(&x).unwrap()).unwrap().data
+    run_raw(&model, 64, &input().data).data
 }
 
 #[test]

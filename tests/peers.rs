@@ -9,23 +9,12 @@ mod common;
 use common::*;
 use lm::config::Meta;
 use lm::model::Model;
-use lm::preprocess::InputImage;
 
 fn meta_for(dir: &std::path::Path, size: u32, stride: u32) -> Meta {
     let text = small_meta("unused.onnx", 0.1)
         .replace("- 32\n", &format!("- {size}\n"))
         .replace("stride: 4", &format!("stride: {stride}"));
     Meta::load(write_meta(dir, "meta.yaml", &text)).unwrap()
-}
-
-/// Runs `model` on a raw NHWC input and returns its NHWC heatmaps, flat.
-fn heatmaps(model: &Model, size: usize, input: Vec<f32>) -> Vec<f32> {
-    let image = InputImage {
-        height: size,
-        width: size,
-        data: input,
-    };
-    model.run(model.input_tensor(&image).unwrap()).unwrap().data
 }
 
 #[test]
@@ -36,7 +25,7 @@ fn float_ops_match_onnxruntime() {
     let (_, x) = read_npy_f32(&fixture("float_ops.input.npy"));
     let (shape, want) = read_npy_f32(&fixture("float_ops.onnxruntime.npy"));
     assert_eq!(shape, [1, 8, 8, 17]);
-    let got = heatmaps(&model, 32, x);
+    let got = run_raw(&model, 32, &x).data;
     let d = max_abs_diff(&got, &want);
     assert!(d <= 1e-4, "max abs diff vs onnxruntime {d}");
 }
@@ -48,7 +37,7 @@ fn opset9_upsample_matches_onnxruntime() {
     let model = Model::load(&fixture("upsample9.onnx"), &meta).unwrap();
     let (_, x) = read_npy_f32(&fixture("upsample9.input.npy"));
     let (_, want) = read_npy_f32(&fixture("upsample9.onnxruntime.npy"));
-    let d = max_abs_diff(&heatmaps(&model, 16, x), &want);
+    let d = max_abs_diff(&run_raw(&model, 16, &x).data, &want);
     assert!(d <= 1e-4, "max abs diff vs onnxruntime {d}");
 }
 
@@ -77,7 +66,7 @@ fn tiny_lm_single_pose_quantize_matches_qonnx_executor() {
         .iter()
         .map(|v| v.as_f64().unwrap() as f32)
         .collect();
-    let got = heatmaps(&model, 64, x);
+    let got = run_raw(&model, 64, &x).data;
     let d = max_abs_diff(&got, &want);
     assert!(d <= 1e-4, "max abs diff vs qonnx executor {d}");
 }

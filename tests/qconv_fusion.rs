@@ -8,7 +8,6 @@ use lm::config::Meta;
 use lm::kernels::KernelKind;
 use lm::model::{Backend, Model};
 use lm::ops::qconv2d::CpuExecutor;
-use lm::preprocess::InputImage;
 
 fn tiny() -> (Meta, std::path::PathBuf) {
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
@@ -51,15 +50,6 @@ fn images() -> Vec<Vec<f32>> {
     out
 }
 
-fn run(model: &Model, x: &[f32]) -> lm::postprocess::Heatmaps {
-    let img = InputImage {
-        height: 64,
-        width: 64,
-        data: x.to_vec(),
-    };
-    model.run(model.input_tensor(&img).unwrap()).unwrap()
-}
-
 #[test]
 fn every_binary_conv_is_fused_and_float_ones_are_not() {
     let (meta, path) = tiny();
@@ -100,8 +90,8 @@ fn fused_engine_matches_float_fake_quant_for_every_kernel() {
             let backend = Backend::Cpu(CpuExecutor { kernel, threads });
             let fused = Model::load_with(&path, &meta, &backend).unwrap();
             for (i, x) in images().iter().enumerate() {
-                let a = run(&float, x);
-                let b = run(&fused, x);
+                let a = run_raw(&float, 64, x);
+                let b = run_raw(&fused, 64, x);
                 let d = max_abs_diff(&a.data, &b.data);
                 assert!(
                     d <= 1e-4,
@@ -129,7 +119,7 @@ fn fused_engine_matches_qonnx_executor() {
         .iter()
         .map(|v| v.as_f64().unwrap() as f32)
         .collect();
-    let got = run(&model, &images()[0]);
+    let got = run_raw(&model, 64, &images()[0]);
     let d = max_abs_diff(&got.data, &want);
     assert!(d <= 1e-4, "max abs diff vs qonnx executor {d}");
 }

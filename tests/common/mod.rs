@@ -63,6 +63,17 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     (shape, data)
 }
 
+/// Runs `model` on a raw square NHWC input (already pre-processed) and
+/// returns its heatmaps.
+pub fn run_raw(model: &lm::model::Model, size: usize, input: &[f32]) -> lm::postprocess::Heatmaps {
+    let image = lm::preprocess::InputImage {
+        height: size,
+        width: size,
+        data: input.to_vec(),
+    };
+    model.run(model.input_tensor(&image).unwrap()).unwrap()
+}
+
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter()
