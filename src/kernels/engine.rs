@@ -48,6 +48,67 @@ impl Prepared {
     }
 }
 
+/// Weights and thresholds re-laid out for the output-channel-parallel kernels, which give each
+/// output channel one SIMD lane (so no horizontal sums) and threshold and pack in the vector
+/// unit. `lanes` = `C_out` rounded up to 8; padding lanes have zero weights and never-reached
+/// thresholds, so they produce level 0, the packed format's zero tail.
+pub(crate) struct LaneLayer {
+    /// `u64` words per window plane (`ceil(K·K·G_in / 2)`), as in [`Prepared`].
+    pub(crate) row_len: usize,
+    pub(crate) lanes: usize,
+    /// `[j][lane]`: word `j` of every output channel's weight row, side by side.
+    pub(crate) weights: Vec<u64>,
+    /// `T0`, `T1`, `T2` per lane, widened to `i64` (the lanes' accumulator width).
+    pub(crate) thresholds: [Vec<i64>; 3],
+    /// Bit `l` of byte `b`: lane `8b + l` is DESCENDING.
+    pub(crate) descending: Vec<u8>,
+}
+
+/// Lanes per 512-bit vector of `u64` (the width [`LaneLayer`] pads to).
+pub(crate) const LANE_BLOCK: usize = 8;
+
+impl LaneLayer {
+    pub(crate) fn new(weights: &PackedWeights, thresholds: &Thresholds) -> Self {
+        let prep = Prepared::new(weights);
+        let (row_len, c_out) = (prep.row_len, prep.out_channels);
+        let lanes = c_out.div_ceil(LANE_BLOCK) * LANE_BLOCK;
+        let mut w = vec![0u64; row_len * lanes];
+        for (o, row) in prep.rows.chunks_exact(row_len).enumerate() {
+            for (j, &word) in row.iter().enumerate() {
+                w[j * lanes + o] = word;
+            }
+        }
+        let mut t = [
+            vec![i64::MAX; lanes],
+            vec![i64::MAX; lanes],
+            vec![i64::MAX; lanes],
+        ];
+        let mut descending = vec![0u8; lanes / LANE_BLOCK];
+        for (o, r) in thresholds.words().chunks_exact(4).enumerate() {
+            for k in 0..3 {
+                t[k][o] = i64::from(r[k]);
+            }
+            if r[3] & FLAG_DESCENDING != 0 {
+                descending[o / LANE_BLOCK] |= 1 << (o % LANE_BLOCK);
+            }
+        }
+        Self {
+            row_len,
+            lanes,
+            weights: w,
+            thresholds: t,
+            descending,
+        }
+    }
+}
+
+/// An output-channel-parallel kernel: thresholded, packed output of one pixel (`out` has
+/// `G_out · 2` words) from its gathered window planes.
+///
+/// # Safety
+/// May use CPU features that the caller must have checked.
+pub(crate) type LaneFn = unsafe fn(p0: &[u64], p1: &[u64], layer: &LaneLayer, out: &mut [u32]);
+
 /// A kernel's per-pixel function: writes `acc[o] = 2·P_o − N` for every output channel.
 ///
 /// # Safety
@@ -197,6 +258,46 @@ fn run_split<T: Send + Default + Clone, E: Fn(&[i32], &mut [T]) + Sync>(
         });
     }
     out
+}
+
+/// Runs an output-channel-parallel kernel (thresholded output only). Same contract as [`run`].
+pub(crate) fn run_lanes(
+    kernel: LaneFn,
+    input: &PackedActivations,
+    weights: &PackedWeights,
+    thresholds: &Thresholds,
+    threads: usize,
+) -> PackedActivations {
+    let layer = LaneLayer::new(weights, thresholds);
+    let k = weights.kernel();
+    let c_out = weights.out_channels();
+    let per_pixel = super::packed::groups(c_out) * PLANES;
+    let (h, w) = (input.height(), input.width());
+    let rows = |y0: usize, out: &mut [u32]| {
+        let mut p0 = vec![0u64; layer.row_len];
+        let mut p1 = vec![0u64; layer.row_len];
+        for (i, dst) in out.chunks_exact_mut(per_pixel).enumerate() {
+            let (y, x) = (y0 + i / w, i % w);
+            gather(input, k, y, x, &mut p0, &mut p1);
+            // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
+            unsafe { kernel(&p0, &p1, &layer, dst) };
+        }
+    };
+    let mut out = vec![0u32; h * w * per_pixel];
+    let threads = threads.clamp(1, h);
+    if threads == 1 {
+        rows(0, &mut out);
+    } else {
+        let rows_per = h.div_ceil(threads);
+        let rows = &rows;
+        std::thread::scope(|s| {
+            for (t, chunk) in out.chunks_mut(rows_per * w * per_pixel).enumerate() {
+                s.spawn(move || rows(t * rows_per, chunk));
+            }
+        });
+    }
+    PackedActivations::from_words(h, w, c_out, out)
+        .expect("kernel output has the validated geometry and a zero tail")
 }
 
 /// Runs a fast kernel. The caller has validated the geometry and checked that `pixel`'s

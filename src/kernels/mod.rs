@@ -164,6 +164,19 @@ impl KernelKind {
         }
     }
 
+    /// The output-channel-parallel (thresholded) kernel of a kind, if it has one and it is
+    /// available here.
+    fn lane_fn(self) -> Option<engine::LaneFn> {
+        if !self.is_available() {
+            return None;
+        }
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx512 => Some(x86::lanes_avx512),
+            _ => None,
+        }
+    }
+
     /// The per-pixel function of a fast kind, if it is available here.
     fn pixel_fn(self) -> Option<engine::PixelFn> {
         if !self.is_available() {
@@ -272,6 +285,11 @@ pub fn qconv2d(
     } else {
         threads
     };
+    if let (Some(t), Some(lanes)) = (thresholds, kind.lane_fn()) {
+        return Ok(QConvOutput::Packed(engine::run_lanes(
+            lanes, input, weights, t, threads,
+        )));
+    }
     Ok(engine::run(pixel, input, weights, thresholds, threads))
 }
 

@@ -6,8 +6,13 @@
 //!
 //! Each kernel processes 4 output channels at a time so that the window words (`p0`, `p1`)
 //! are loaded once per 4 weight rows.
+//!
+//! With thresholds, AVX-512 uses the output-channel-parallel layout instead ([`LaneLayer`],
+//! `lanes_avx512`): one `u64` lane per output channel, each window word broadcast against 32
+//! channels' weight words at once, so the sums never need a horizontal reduction, and the
+//! thresholds are compared in the vector unit (`vpcmpq` → mask bits = packed output bits).
 
-use super::engine::{pixel_generic, Prepared};
+use super::engine::{pixel_generic, LaneLayer, Prepared, LANE_BLOCK};
 use core::arch::x86_64::*;
 
 pub(crate) fn has_popcnt() -> bool {
@@ -182,5 +187,76 @@ pub(crate) unsafe fn pixel_avx512(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mu
     for (d, row) in accs.into_remainder().iter_mut().zip(rows) {
         let [p] = avx512_rows(p0, p1, [row]);
         *d = 2 * p as i32 - n;
+    }
+}
+
+// ------------------------------------------------- AVX-512, output-channel lanes
+
+/// Thresholded, packed output of one pixel, 8 output channels per vector (see [`LaneLayer`]).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512 VPOPCNTDQ and POPCNT.
+#[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
+pub(crate) unsafe fn lanes_avx512(p0: &[u64], p1: &[u64], layer: &LaneLayer, out: &mut [u32]) {
+    let len = layer.row_len;
+    assert!(p0.len() == len && p1.len() == len && out.len() * 16 >= layer.lanes);
+    let mut n = 0i64;
+    for (&a0, &a1) in p0.iter().zip(p1) {
+        n += i64::from(a0.count_ones() + 2 * a1.count_ones());
+    }
+    out.fill(0);
+    let mut first = 0;
+    while first + 4 * LANE_BLOCK <= layer.lanes {
+        lane_block::<4>(p0, p1, n, layer, first, out);
+        first += 4 * LANE_BLOCK;
+    }
+    while first < layer.lanes {
+        lane_block::<1>(p0, p1, n, layer, first, out);
+        first += LANE_BLOCK;
+    }
+}
+
+/// Lanes `first .. first + 8·L` of one pixel.
+#[inline(always)]
+unsafe fn lane_block<const L: usize>(
+    p0: &[u64],
+    p1: &[u64],
+    n: i64,
+    layer: &LaneLayer,
+    first: usize,
+    out: &mut [u32],
+) {
+    let lanes = layer.lanes;
+    let mut s0 = [_mm512_setzero_si512(); L];
+    let mut s1 = [_mm512_setzero_si512(); L];
+    let mut row = layer.weights.as_ptr().add(first);
+    for (&a0, &a1) in p0.iter().zip(p1) {
+        let a0 = _mm512_set1_epi64(a0 as i64);
+        let a1 = _mm512_set1_epi64(a1 as i64);
+        for l in 0..L {
+            let w = _mm512_loadu_si512(row.add(LANE_BLOCK * l) as *const _);
+            s0[l] = _mm512_add_epi64(s0[l], _mm512_popcnt_epi64(_mm512_and_si512(a0, w)));
+            s1[l] = _mm512_add_epi64(s1[l], _mm512_popcnt_epi64(_mm512_and_si512(a1, w)));
+        }
+        row = row.add(lanes);
+    }
+    let n = _mm512_set1_epi64(n);
+    for l in 0..L {
+        // acc = 2·P − N with P = s0 + 2·s1.
+        let p = _mm512_add_epi64(s0[l], _mm512_slli_epi64::<1>(s1[l]));
+        let acc = _mm512_sub_epi64(_mm512_slli_epi64::<1>(p), n);
+        let c = first + LANE_BLOCK * l;
+        let d = layer.descending[c / LANE_BLOCK];
+        let reached = |t: &[i64]| {
+            let t = _mm512_loadu_si512(t.as_ptr().add(c) as *const _);
+            (_mm512_cmpge_epi64_mask(acc, t) & !d) | (_mm512_cmple_epi64_mask(acc, t) & d)
+        };
+        let [m0, m1, m2] = [0, 1, 2].map(|k| reached(&layer.thresholds[k]));
+        // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
+        let b0 = m0 ^ m1 ^ m2;
+        let b1 = (m0 & m1) | (m0 & m2) | (m1 & m2);
+        let (g, shift) = (c / 32, c % 32);
+        out[2 * g] |= u32::from(b0) << shift;
+        out[2 * g + 1] |= u32::from(b1) << shift;
     }
 }
