@@ -9,7 +9,9 @@
 use crate::accel::FpgaExecutor;
 use crate::config::{DataFormat, Meta};
 use crate::ops::qconv2d::{CpuExecutor, Executor};
+use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
 use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
+use crate::passes::packed_layout::packed_layout;
 use crate::postprocess::Heatmaps;
 use crate::preprocess::InputImage;
 use anyhow::{bail, ensure, Context, Result};
@@ -283,9 +285,21 @@ impl Model {
         let (mut typed, input_type) = load_typed(path, meta)?;
         let fusion = match backend.executor() {
             None => FusionReport::default(),
-            Some(executor) => fuse_qconv(&mut typed, executor).with_context(|| {
-                format!("cannot fuse the quantised layers of {}", path.display())
-            })?,
+            Some(executor) => {
+                let fusion = fuse_qconv(&mut typed, executor).with_context(|| {
+                    format!("cannot fuse the quantised layers of {}", path.display())
+                })?;
+                let packing = packed_layout(&mut typed).with_context(|| {
+                    format!("cannot pack the activations of {}", path.display())
+                })?;
+                tracing::debug!(packed = ?packing.packed, float = ?packing.float, "packed layout");
+                let input_blocks = fuse_conv_quant_pack(&mut typed)?;
+                tracing::debug!(
+                    ?input_blocks,
+                    "float input blocks writing packed activations"
+                );
+                fusion
+            }
         };
         tracing::debug!(fused = ?fusion.fused, skipped = ?fusion.skipped, "quantised-conv fusion");
         let mut model = Model::from_typed(typed, input_type, path, meta)?;
@@ -411,6 +425,7 @@ impl Model {
             .iter()
             .filter_map(|n| {
                 let op = n.op_as::<crate::ops::qconv2d::QConv2d>()?;
+                // Packed input: u32 [H, W, G, 2].
                 let shape = model
                     .outlet_fact(n.inputs[0])
                     .ok()?
@@ -419,14 +434,23 @@ impl Model {
                     .to_vec();
                 Some(QConvLayer {
                     node: n.name.clone(),
-                    height: shape[2],
-                    width: shape[3],
+                    height: shape[0],
+                    width: shape[1],
                     in_channels: op.weights.in_channels(),
                     out_channels: op.weights.out_channels(),
                     kernel: op.weights.kernel(),
                 })
             })
             .collect()
+    }
+
+    /// How many nodes of each op (by tract op name) the compiled plan has.
+    pub fn op_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for n in self.plan.model().nodes() {
+            *counts.entry(n.op().name().to_string()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Number of nodes in the compiled plan.

@@ -8,14 +8,23 @@
 //!   `Upsample(X, scales)` is exactly opset-10 `Resize(X, scales)`, so it is
 //!   parsed by tract's own Resize.
 //!
-//! * [`qconv2d::QConv2d`]: our fused quantised block (binary conv, BatchNorm
-//!   and 2-bit quantiser) on integer kernels, inserted by
-//!   [`crate::passes::fuse_qconv`], never parsed from a file.
+//! Our own ops, inserted by the rewrite passes in [`crate::passes`], never
+//! parsed from a file:
+//! * [`qconv2d::QConv2d`]: a fused quantised block (binary conv, BatchNorm
+//!   and 2-bit quantiser) on integer kernels, packed activations in and out;
+//! * [`pack::PackLevels`] / [`pack::UnpackLevels`]: float levels ↔ packed;
+//! * [`packed_gather::PackedGather`]: layout ops (SpaceToDepth, nearest
+//!   resize, concat) replayed on packed activations;
+//! * [`conv_quant_pack::ConvQuantPack`]: the float input block (1×1 conv,
+//!   BatchNorm, quantiser) writing packed activations in one pass.
 //!
 //! tract's op registry matches the op type only and ignores the node's domain,
 //! so the names below apply to every domain.
 
 pub mod bipolar_quant;
+pub mod conv_quant_pack;
+pub mod pack;
+pub mod packed_gather;
 pub mod qconv2d;
 pub mod quant;
 pub mod upsample;

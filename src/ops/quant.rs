@@ -152,7 +152,7 @@ impl Quant {
 
     /// [`Quant::level`] with the integer range already computed.
     #[inline]
-    fn level_in(&self, x: f32, scale: f32, zero_point: f32, lo: f32, hi: f32) -> f32 {
+    pub(crate) fn level_in(&self, x: f32, scale: f32, zero_point: f32, lo: f32, hi: f32) -> f32 {
         let y = x / scale + zero_point;
         if self.bit_width == 1 && self.signed {
             return if y >= 0.0 { 1.0 } else { -1.0 };

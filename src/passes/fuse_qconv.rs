@@ -27,9 +27,14 @@
 //! with the exact result only when `y` lies within f32 rounding error of a
 //! boundary; such values are ambiguous between the float executors too.
 //! Thresholds are clamped to ±32768, harmless since |acc| ≤ 3·9·C_in.
+//!
+//! Each block becomes `PackLevels → QConv2d → UnpackLevels`, so the graph
+//! stays float between blocks; [`crate::passes::packed_layout`] then removes
+//! the unpack/pack pairs wherever only layout ops lie between two blocks.
 
 use crate::kernels::{PackedWeights, Thresholds, FLAG_DESCENDING};
 use crate::ops::bipolar_quant::BipolarQuant;
+use crate::ops::pack::{PackLevels, UnpackLevels};
 use crate::ops::qconv2d::{Executor, QConv2d};
 use crate::ops::quant::{Quant, RoundingMode};
 use std::collections::HashSet;
@@ -54,6 +59,8 @@ struct Block {
     conv: usize,
     last: OutletId,
     op: QConv2d,
+    in_scale: f32,
+    out_scale: f32,
 }
 
 /// Replaces every matching block of `model` with a [`QConv2d`] running on
@@ -85,7 +92,18 @@ pub fn fuse_qconv(
         report.fused.push(conv.name.clone());
         let mut patch = TypedModelPatch::default();
         let input = patch.tap_model(model, conv.inputs[0])?;
-        let out = patch.wire_node(format!("{}.qconv", conv.name), block.op, &[input])?;
+        let pack = PackLevels {
+            channels: block.op.weights.in_channels(),
+            scale: block.in_scale,
+            layer: conv.name.clone(),
+        };
+        let unpack = UnpackLevels {
+            channels: block.op.weights.out_channels(),
+            scale: block.out_scale,
+        };
+        let packed = patch.wire_node(format!("{}.pack", conv.name), pack, &[input])?;
+        let out = patch.wire_node(format!("{}.qconv", conv.name), block.op, &packed)?;
+        let out = patch.wire_node(format!("{}.unpack", conv.name), unpack, &out)?;
         patch.shunt_outside(model, block.last, out[0])?;
         patch.apply(model)?;
     }
@@ -94,7 +112,7 @@ pub fn fuse_qconv(
 }
 
 /// A 2-bit unsigned, zero-point-0, HALF_UP quantiser's positive scalar scale.
-fn two_bit_scale(q: &Quant) -> Result<f32, String> {
+pub(crate) fn two_bit_scale(q: &Quant) -> Result<f32, String> {
     if q.bit_width != 2 || q.signed || q.narrow {
         return Err(format!(
             "quantiser is {}-bit signed={} narrow={}, not 2-bit unsigned",
@@ -117,8 +135,8 @@ fn level_scale(model: &TypedModel, outlet: OutletId) -> Result<f32, String> {
     if let Some(q) = node.op_as::<Quant>() {
         return two_bit_scale(q);
     }
-    if let Some(q) = node.op_as::<QConv2d>() {
-        return Ok(q.out_scale);
+    if let Some(u) = node.op_as::<UnpackLevels>() {
+        return Ok(u.scale);
     }
     let from: Vec<OutletId> = if node.op_as::<AxisOp>().is_some() {
         vec![node.inputs[0]]
@@ -151,7 +169,7 @@ fn level_scale(model: &TypedModel, outlet: OutletId) -> Result<f32, String> {
 }
 
 /// The per-channel values of a constant broadcast over NCHW channels.
-fn per_channel(t: &Tensor, channels: usize) -> Option<Vec<f64>> {
+pub(crate) fn per_channel(t: &Tensor, channels: usize) -> Option<Vec<f64>> {
     let v = t.cast_to::<f32>().ok()?;
     let v = v.to_plain_array_view::<f32>().ok()?;
     let values: Vec<f64> = v.iter().map(|x| *x as f64).collect();
@@ -186,14 +204,14 @@ fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
 }
 
 /// The single successor of `node`'s output, if it has exactly one.
-fn only_successor(model: &TypedModel, node: usize) -> Option<usize> {
+pub(crate) fn only_successor(model: &TypedModel, node: usize) -> Option<usize> {
     let succ = model.outlet_successors(OutletId::new(node, 0));
     let outputs = model.output_outlets().ok()?;
     (succ.len() == 1 && !outputs.contains(&OutletId::new(node, 0))).then(|| succ[0].node)
 }
 
 /// For a Mul/Add node with one constant operand: the constant and the other input.
-fn const_operand(model: &TypedModel, node: usize, name: &str) -> Option<Arc<Tensor>> {
+pub(crate) fn const_operand(model: &TypedModel, node: usize, name: &str) -> Option<Arc<Tensor>> {
     let n = model.node(node);
     n.op_as::<TypedBinOp>().filter(|_| n.op().name() == name)?;
     n.inputs
@@ -313,10 +331,10 @@ fn match_block(
             layer: node.name.clone(),
             weights: Arc::new(weights),
             thresholds: Arc::new(thresholds),
-            in_scale: s_in as f32,
-            out_scale: s_out,
             executor: executor.clone(),
         },
+        in_scale: s_in as f32,
+        out_scale: s_out,
     })
 }
 

@@ -1,4 +1,6 @@
 //! Graph rewrites applied to the typed tract model between loading and
 //! optimisation. Each pass is its own file.
 
+pub mod fuse_conv_quant_pack;
 pub mod fuse_qconv;
+pub mod packed_layout;

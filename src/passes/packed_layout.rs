@@ -1,0 +1,313 @@
+//! Keeps activations packed between fused quantised convs.
+//!
+//! After [`super::fuse_qconv`] every block reads `PackLevels` and writes
+//! `UnpackLevels`, with tract's float layout ops in between (SpaceToDepth as
+//! reshape/transpose `AxisOp`s, nearest `Resize`, `Concat`). For each
+//! `PackLevels` this pass looks at the float subgraph feeding it. When that
+//! subgraph only moves values around and its leaves are 2-bit levels of the
+//! same scale (`UnpackLevels` outputs, or a 2-bit `Quant`, which gets its own
+//! `PackLevels`), it is replaced by one [`PackedGather`] reading the packed
+//! tensors directly, or by nothing when it is the identity.
+//!
+//! The gather map is not derived by pattern-matching the layout ops: the pass
+//! runs the very same tract ops on index tensors (element `i` of leaf `k`
+//! holds `base_k + i`), so the map is exactly what the float graph would do.
+//! It is then checked to move whole 32-channel groups (aligned, consecutive
+//! channels of one input pixel, same zero tail); anything else stays float,
+//! which is slower but still correct.
+
+use super::fuse_qconv::two_bit_scale;
+use crate::kernels;
+use crate::ops::pack::{PackLevels, UnpackLevels};
+use crate::ops::packed_gather::{PackedGather, PairSource};
+use crate::ops::quant::Quant;
+use std::collections::{HashMap, HashSet};
+use tract_core::ops::array::TypedConcat;
+use tract_hir::internal::*;
+use tract_onnx::tract_core;
+
+/// What the pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackingReport {
+    /// Layers whose packed input now comes straight from packed producers
+    /// (through a `PackedGather` or directly).
+    pub packed: Vec<String>,
+    /// Layers that still receive float levels, with why.
+    pub float: Vec<(String, String)>,
+}
+
+/// A leaf of the float subgraph feeding a `PackLevels`.
+#[derive(Clone, Copy, Debug)]
+enum Leaf {
+    /// The output of an `UnpackLevels`; its packed input is used instead.
+    Unpacked { packed: OutletId, outlet: OutletId },
+    /// The output of a 2-bit `Quant` (float levels), packed by a new `PackLevels`.
+    Quantised { outlet: OutletId },
+}
+
+impl Leaf {
+    fn outlet(&self) -> OutletId {
+        match *self {
+            Leaf::Unpacked { outlet, .. } | Leaf::Quantised { outlet } => outlet,
+        }
+    }
+}
+
+/// Runs the pass over `model`.
+pub fn packed_layout(model: &mut TypedModel) -> TractResult<PackingReport> {
+    let mut report = PackingReport::default();
+    let mut seen: HashSet<usize> = HashSet::new();
+    loop {
+        let mut done = true;
+        for id in model.eval_order()? {
+            let Some(pack) = model.node(id).op_as::<PackLevels>() else {
+                continue;
+            };
+            if !seen.insert(id) {
+                continue;
+            }
+            let pack = pack.clone();
+            match rewrite(model, id, &pack)? {
+                Ok(()) => report.packed.push(pack.layer.clone()),
+                Err(why) => {
+                    report.float.push((pack.layer.clone(), why));
+                    continue;
+                }
+            }
+            done = false;
+            break;
+        }
+        if done {
+            break;
+        }
+    }
+    model.compact()?;
+    Ok(report)
+}
+
+/// Rewrites the float subgraph feeding the `PackLevels` node `id`; the inner
+/// `Err` says why it has to stay float.
+fn rewrite(
+    model: &mut TypedModel,
+    id: usize,
+    pack: &PackLevels,
+) -> TractResult<Result<(), String>> {
+    let input = model.node(id).inputs[0];
+    let mut chain = Vec::new();
+    let mut leaves = Vec::new();
+    if let Err(why) = collect(model, input, pack.scale, &mut chain, &mut leaves) {
+        return Ok(Err(why));
+    }
+    if chain.is_empty() && matches!(leaves[..], [Leaf::Quantised { .. }]) {
+        return Ok(Err("its input is a float quantiser, packed here".into()));
+    }
+    let sources = match gather_map(model, input, &chain, &leaves, pack.channels)? {
+        Ok(s) => s,
+        Err(why) => return Ok(Err(why)),
+    };
+    let shape = model
+        .outlet_fact(input)?
+        .shape
+        .as_concrete()
+        .context("concrete shape")?
+        .to_vec();
+    let input_pairs: Vec<usize> = leaves
+        .iter()
+        .map(|l| {
+            let s = model
+                .outlet_fact(l.outlet())?
+                .shape
+                .as_concrete()
+                .context("shape")?
+                .to_vec();
+            Ok(s[2] * s[3] * kernels::groups(s[1]))
+        })
+        .collect::<TractResult<_>>()?;
+    let gather = PackedGather::new(shape[2], shape[3], pack.channels, input_pairs, sources)?;
+
+    let mut patch = TypedModelPatch::default();
+    let mut packed = TVec::new();
+    for leaf in &leaves {
+        packed.push(match *leaf {
+            Leaf::Unpacked { packed, .. } => patch.tap_model(model, packed)?,
+            Leaf::Quantised { outlet } => {
+                let x = patch.tap_model(model, outlet)?;
+                let channels = model.outlet_fact(outlet)?.shape[1]
+                    .to_usize()
+                    .context("channels")?;
+                let op = PackLevels {
+                    channels,
+                    scale: pack.scale,
+                    layer: model.node(outlet.node).name.clone(),
+                };
+                let name = format!("{}.pack", model.node(outlet.node).name);
+                patch.wire_node(name, op, &[x])?[0]
+            }
+        });
+    }
+    let out = if gather.is_identity() {
+        packed[0]
+    } else {
+        let name = format!("{}.gather", pack.layer);
+        patch.wire_node(name, gather, &packed)?[0]
+    };
+    patch.shunt_outside(model, OutletId::new(id, 0), out)?;
+    patch.apply(model)?;
+    Ok(Ok(()))
+}
+
+/// Walks back from `outlet` through layout ops, collecting them (`chain`) and
+/// the level tensors they start from (`leaves`).
+fn collect(
+    model: &TypedModel,
+    outlet: OutletId,
+    scale: f32,
+    chain: &mut Vec<usize>,
+    leaves: &mut Vec<Leaf>,
+) -> Result<(), String> {
+    if leaves.iter().any(|l| l.outlet() == outlet) || chain.contains(&outlet.node) {
+        return Ok(());
+    }
+    let node = model.node(outlet.node);
+    let same_scale = |s: f32| {
+        if s == scale {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} carries levels of scale {s}, not {scale}",
+                node.name
+            ))
+        }
+    };
+    if let Some(u) = node.op_as::<UnpackLevels>() {
+        same_scale(u.scale)?;
+        leaves.push(Leaf::Unpacked {
+            packed: node.inputs[0],
+            outlet,
+        });
+        return Ok(());
+    }
+    if let Some(q) = node.op_as::<Quant>() {
+        same_scale(two_bit_scale(q)?)?;
+        leaves.push(Leaf::Quantised { outlet });
+        return Ok(());
+    }
+    let data_inputs: &[OutletId] = if node.op_as::<AxisOp>().is_some() {
+        &node.inputs[..1]
+    } else if node.op_as::<TypedConcat>().is_some() {
+        &node.inputs
+    } else if let Some(r) = node.op_as::<tract_onnx_opl::resize::Resize>() {
+        if r.interpolator != tract_core::ops::nn::resize::Interpolator::Nearest {
+            return Err(format!("{} is not a nearest resize", node.name));
+        }
+        &node.inputs[..1]
+    } else {
+        return Err(format!(
+            "{} ({}) is not a layout op",
+            node.name,
+            node.op().name()
+        ));
+    };
+    for &i in data_inputs {
+        collect(model, i, scale, chain, leaves)?;
+    }
+    chain.push(outlet.node);
+    Ok(())
+}
+
+/// The word-pair map of the subgraph, found by evaluating it on index tensors.
+fn gather_map(
+    model: &TypedModel,
+    output: OutletId,
+    chain: &[usize],
+    leaves: &[Leaf],
+    channels: usize,
+) -> TractResult<Result<Vec<PairSource>, String>> {
+    // Leaf k's elements are numbered base_k .. base_k + len_k (exact in f32 below 2^24).
+    let mut values: HashMap<OutletId, TValue> = HashMap::new();
+    let mut geometry = Vec::new(); // (base, C, H, W) per leaf
+    let mut base = 0usize;
+    for leaf in leaves {
+        let s = model
+            .outlet_fact(leaf.outlet())?
+            .shape
+            .as_concrete()
+            .context("concrete leaf shape")?
+            .to_vec();
+        if s.len() != 4 || s[0] != 1 {
+            return Ok(Err(format!("leaf shape {s:?} is not [1, C, H, W]")));
+        }
+        let len: usize = s.iter().product();
+        let index: Vec<f32> = (base..base + len).map(|i| i as f32).collect();
+        values.insert(
+            leaf.outlet(),
+            tract_ndarray::ArrayD::from_shape_vec(s.clone(), index)?
+                .into_tensor()
+                .into_tvalue(),
+        );
+        geometry.push((base, s[1], s[2], s[3]));
+        base += len;
+    }
+    if base >= 1 << 24 {
+        return Ok(Err("too many elements to index in f32".into()));
+    }
+    for &n in chain {
+        let node = model.node(n);
+        let mut inputs = TVec::new();
+        for i in &node.inputs {
+            inputs.push(match values.get(i) {
+                Some(v) => v.clone(),
+                None => match &model.outlet_fact(*i)?.konst {
+                    Some(k) => k.clone().into_tvalue(),
+                    None => return Ok(Err(format!("{} has a computed non-data input", node.name))),
+                },
+            });
+        }
+        let Some(out) = node.op.eval_out_of_plan(inputs)? else {
+            return Ok(Err(format!(
+                "{} cannot be evaluated ahead of time",
+                node.name
+            )));
+        };
+        values.insert(OutletId::new(n, 0), out[0].clone());
+    }
+    let index = values[&output].to_plain_array_view::<f32>()?.to_owned();
+    let shape = index.shape().to_vec();
+    if shape.len() != 4 || shape[0] != 1 || shape[1] != channels {
+        return Ok(Err(format!(
+            "layout output {shape:?} is not [1, {channels}, H, W]"
+        )));
+    }
+    let (h, w) = (shape[2], shape[3]);
+    let groups = kernels::groups(channels);
+    let mut sources = Vec::with_capacity(h * w * groups);
+    for y in 0..h {
+        for x in 0..w {
+            for g in 0..groups {
+                let c0 = 32 * g;
+                let valid = (channels - c0).min(32);
+                let at = |c: usize| index[[0, c, y, x]] as usize;
+                let first = at(c0);
+                let Some(k) = geometry.iter().rposition(|g| g.0 <= first) else {
+                    return Ok(Err("index outside the leaves".into()));
+                };
+                let (b, lc, lh, lw) = geometry[k];
+                let local = first - b;
+                let (ci, yi, xi) = (local / (lh * lw), local / lw % lh, local % lw);
+                let aligned = ci % 32 == 0
+                    && (lc - ci).min(32) == valid
+                    && (1..valid).all(|i| at(c0 + i) == first + i * lh * lw);
+                if !aligned {
+                    return Ok(Err(format!(
+                        "output channels {c0}.. at ({y}, {x}) are not one aligned 32-channel group"
+                    )));
+                }
+                sources.push(PairSource {
+                    input: k as u32,
+                    pair: ((yi * lw + xi) * kernels::groups(lc) + ci / 32) as u32,
+                });
+            }
+        }
+    }
+    Ok(Ok(sources))
+}
