@@ -49,51 +49,54 @@ impl Prepared {
 }
 
 /// Weights and thresholds re-laid out for the output-channel-parallel kernels, which give each
-/// output channel one SIMD lane (so no horizontal sums) and threshold and pack in the vector
-/// unit. `lanes` = `C_out` rounded up to 8; padding lanes have zero weights and never-reached
-/// thresholds, so they produce level 0, the packed format's zero tail.
+/// output channel one 32-bit SIMD lane (so no horizontal sums) and threshold and pack in the
+/// vector unit. `lanes` = `C_out` rounded up to 16; padding lanes have zero weights and
+/// never-reached thresholds, so they produce level 0, the packed format's zero tail.
 pub(crate) struct LaneLayer {
-    /// `u64` words per window plane (`ceil(K·K·G_in / 2)`), as in [`Prepared`].
-    pub(crate) row_len: usize,
+    pub(crate) kernel: usize,
+    /// Input channel groups `G_in`.
+    pub(crate) groups: usize,
     pub(crate) lanes: usize,
-    /// `[j][lane]`: word `j` of every output channel's weight row, side by side.
-    pub(crate) weights: Vec<u64>,
-    /// `T0`, `T1`, `T2` per lane, widened to `i64` (the lanes' accumulator width).
-    pub(crate) thresholds: [Vec<i64>; 3],
-    /// Bit `l` of byte `b`: lane `8b + l` is DESCENDING.
-    pub(crate) descending: Vec<u8>,
+    /// `[j][lane]` with `j = (ky·K + kx)·G_in + g`: word `j` of every output channel's
+    /// weights side by side, in the order a window is read.
+    pub(crate) weights: Vec<u32>,
+    /// `T0`, `T1`, `T2` per lane.
+    pub(crate) thresholds: [Vec<i32>; 3],
+    /// Bit `l` of entry `b`: lane `16b + l` is DESCENDING.
+    pub(crate) descending: Vec<u16>,
 }
 
-/// Lanes per 512-bit vector of `u64` (the width [`LaneLayer`] pads to).
-pub(crate) const LANE_BLOCK: usize = 8;
+/// Lanes per 512-bit vector of `u32` (the width [`LaneLayer`] pads to).
+pub(crate) const LANE_BLOCK: usize = 16;
 
 impl LaneLayer {
     pub(crate) fn new(weights: &PackedWeights, thresholds: &Thresholds) -> Self {
-        let prep = Prepared::new(weights);
-        let (row_len, c_out) = (prep.row_len, prep.out_channels);
+        let per_o = weights.words_per_output();
+        let c_out = weights.out_channels();
         let lanes = c_out.div_ceil(LANE_BLOCK) * LANE_BLOCK;
-        let mut w = vec![0u64; row_len * lanes];
-        for (o, row) in prep.rows.chunks_exact(row_len).enumerate() {
+        let mut w = vec![0u32; per_o * lanes];
+        for (o, row) in weights.words().chunks_exact(per_o).enumerate() {
             for (j, &word) in row.iter().enumerate() {
                 w[j * lanes + o] = word;
             }
         }
         let mut t = [
-            vec![i64::MAX; lanes],
-            vec![i64::MAX; lanes],
-            vec![i64::MAX; lanes],
+            vec![i32::MAX; lanes],
+            vec![i32::MAX; lanes],
+            vec![i32::MAX; lanes],
         ];
-        let mut descending = vec![0u8; lanes / LANE_BLOCK];
+        let mut descending = vec![0u16; lanes / LANE_BLOCK];
         for (o, r) in thresholds.words().chunks_exact(4).enumerate() {
             for k in 0..3 {
-                t[k][o] = i64::from(r[k]);
+                t[k][o] = r[k];
             }
             if r[3] & FLAG_DESCENDING != 0 {
                 descending[o / LANE_BLOCK] |= 1 << (o % LANE_BLOCK);
             }
         }
         Self {
-            row_len,
+            kernel: weights.kernel(),
+            groups: super::packed::groups(weights.in_channels()),
             lanes,
             weights: w,
             thresholds: t,
@@ -102,12 +105,15 @@ impl LaneLayer {
     }
 }
 
-/// An output-channel-parallel kernel: thresholded, packed output of one pixel (`out` has
-/// `G_out · 2` words) from its gathered window planes.
+/// An output-channel-parallel kernel: thresholded, packed output of `n.len()` (1 or 2)
+/// horizontally adjacent pixels. `window` starts at the top-left word of the first pixel's
+/// window in the zero-padded input (rows `row_words` apart); `n[i]` is pixel `i`'s window sum
+/// `N`; `out` holds `n.len()` pixels of `G_out · 2` words.
 ///
 /// # Safety
 /// May use CPU features that the caller must have checked.
-pub(crate) type LaneFn = unsafe fn(p0: &[u64], p1: &[u64], layer: &LaneLayer, out: &mut [u32]);
+pub(crate) type LaneFn =
+    unsafe fn(window: &[u32], row_words: usize, n: &[i32], layer: &LaneLayer, out: &mut [u32]);
 
 /// A kernel's per-pixel function: writes `acc[o] = 2·P_o − N` for every output channel.
 ///
@@ -245,22 +251,39 @@ fn run_split<T: Send + Default + Clone, E: Fn(&[i32], &mut [T]) + Sync>(
     let (h, w) = (job.input.height(), job.input.width());
     let row = w * job.per_pixel;
     let mut out = vec![T::default(); h * row];
-    let threads = threads.clamp(1, h);
-    if threads == 1 {
-        run_rows(&job, 0, &mut out);
-    } else {
-        let rows_per = h.div_ceil(threads);
-        let job = &job;
-        std::thread::scope(|s| {
-            for (t, chunk) in out.chunks_mut(rows_per * row).enumerate() {
-                s.spawn(move || run_rows(job, t * rows_per, chunk));
-            }
-        });
-    }
+    bands(&mut out, h, row, threads, |y0, chunk| {
+        run_rows(&job, y0, chunk)
+    });
     out
 }
 
+/// Splits `out` (`h` rows of `row` elements) into `threads` bands of whole rows and runs
+/// `f(first_row, band)` on each, in parallel on rayon's persistent worker threads (spawning
+/// threads per layer would cost more than a small layer takes).
+fn bands<T: Send, F: Fn(usize, &mut [T]) + Sync>(
+    out: &mut [T],
+    h: usize,
+    row: usize,
+    threads: usize,
+    f: F,
+) {
+    let threads = threads.clamp(1, h);
+    if threads == 1 {
+        return f(0, out);
+    }
+    use rayon::prelude::*;
+    let rows_per = h.div_ceil(threads);
+    out.par_chunks_mut(rows_per * row)
+        .enumerate()
+        .for_each(|(t, band)| f(t * rows_per, band));
+}
+
 /// Runs an output-channel-parallel kernel (thresholded output only). Same contract as [`run`].
+///
+/// The input is first copied into a zero-padded image (SAME padding made explicit), so that
+/// every window is `K` runs of `K·G·2` contiguous words that the kernel reads in place (no
+/// per-pixel gather), and each padded pixel's `popcount(a_0) + 2·popcount(a_1)` is summed once,
+/// so a window's `N` is `K·K` additions.
 pub(crate) fn run_lanes(
     kernel: LaneFn,
     input: &PackedActivations,
@@ -270,32 +293,49 @@ pub(crate) fn run_lanes(
 ) -> PackedActivations {
     let layer = LaneLayer::new(weights, thresholds);
     let k = weights.kernel();
+    let pad = k / 2;
     let c_out = weights.out_channels();
     let per_pixel = super::packed::groups(c_out) * PLANES;
-    let (h, w) = (input.height(), input.width());
+    let (h, w, g) = (input.height(), input.width(), input.groups());
+    let (wp, hp) = (w + 2 * pad, h + 2 * pad);
+    let pixel_words = g * PLANES;
+    let mut padded = vec![0u32; hp * wp * pixel_words];
+    for (y, src) in input.words().chunks_exact(w * pixel_words).enumerate() {
+        let start = ((y + pad) * wp + pad) * pixel_words;
+        padded[start..start + src.len()].copy_from_slice(src);
+    }
+    let counts: Vec<i32> = padded
+        .chunks_exact(pixel_words)
+        .map(|px| {
+            px.chunks_exact(PLANES)
+                .map(|b| (b[0].count_ones() + 2 * b[1].count_ones()) as i32)
+                .sum()
+        })
+        .collect();
+    let row_words = wp * pixel_words;
     let rows = |y0: usize, out: &mut [u32]| {
-        let mut p0 = vec![0u64; layer.row_len];
-        let mut p1 = vec![0u64; layer.row_len];
-        for (i, dst) in out.chunks_exact_mut(per_pixel).enumerate() {
-            let (y, x) = (y0 + i / w, i % w);
-            gather(input, k, y, x, &mut p0, &mut p1);
-            // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
-            unsafe { kernel(&p0, &p1, &layer, dst) };
+        for (i, row_out) in out.chunks_exact_mut(w * per_pixel).enumerate() {
+            let y = y0 + i;
+            let mut x = 0;
+            while x < w {
+                let pixels = (w - x).min(2);
+                let mut n = [0i32; 2];
+                for (j, n) in n.iter_mut().enumerate().take(pixels) {
+                    for ky in 0..k {
+                        let c = &counts[(y + ky) * wp + x + j..][..k];
+                        *n += c.iter().sum::<i32>();
+                    }
+                }
+                let window = &padded[(y * wp + x) * pixel_words..];
+                let dst = &mut row_out[x * per_pixel..(x + pixels) * per_pixel];
+                // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
+                unsafe { kernel(window, row_words, &n[..pixels], &layer, dst) };
+                x += pixels;
+            }
         }
     };
     let mut out = vec![0u32; h * w * per_pixel];
-    let threads = threads.clamp(1, h);
-    if threads == 1 {
-        rows(0, &mut out);
-    } else {
-        let rows_per = h.div_ceil(threads);
-        let rows = &rows;
-        std::thread::scope(|s| {
-            for (t, chunk) in out.chunks_mut(rows_per * w * per_pixel).enumerate() {
-                s.spawn(move || rows(t * rows_per, chunk));
-            }
-        });
-    }
+    bands(&mut out, h, w * per_pixel, threads, rows);
     PackedActivations::from_words(h, w, c_out, out)
         .expect("kernel output has the validated geometry and a zero tail")
 }

@@ -76,7 +76,7 @@
 //!
 //! # Threads
 //! `threads` splits the output rows into that many contiguous bands run with
-//! `std::thread::scope` (`0` = `std::thread::available_parallelism()`); results do not depend
+//! rayon's persistent worker pool (`0` = `std::thread::available_parallelism()`); results do not depend
 //! on the thread count. The reference kernel ignores it.
 
 mod engine;
@@ -321,27 +321,29 @@ pub fn qconv2d_acc(
 }
 
 /// Achievable peak of a kernel, in binary ops per second: the best of a few
-/// runs of a compute-bound synthetic 3×3 layer (8×8 pixels, 2048 → 256
-/// channels: long popcount rows that stay in cache). A yardstick for the
-/// per-layer figures of `lm bench`, measured rather than computed from a
-/// clock frequency this code cannot know.
+/// runs of a compute-bound synthetic thresholded 3×3 layer (8×8 pixels,
+/// 2048 → 256 channels: long popcount rows that stay in cache), through the
+/// same code path as the model's layers. A yardstick for the per-layer figures
+/// of `lm bench`, measured rather than computed from a clock frequency this
+/// code cannot know.
 pub fn peak_binary_ops_per_second(kind: KernelKind, threads: usize) -> f64 {
     let (h, w, c_in, c_out, k) = (8, 8, 2048, 256, 3);
     let levels: Vec<u8> = (0..h * w * c_in)
         .map(|i| ((i * 7 + i / 13) % 4) as u8)
         .collect();
-    let (Ok(input), Ok(weights)) = (
+    let (Ok(input), Ok(weights), Ok(thresholds)) = (
         PackedActivations::from_levels(&levels, h, w, c_in),
         PackedWeights::from_fn(c_out, c_in, k, |o, c, ky, kx| {
             (o * 31 + c * 7 + ky * 3 + kx) % 3 != 0
         }),
+        Thresholds::from_rows(&vec![[-100, 0, 100, 0]; c_out]),
     ) else {
         return 0.0;
     };
     let mut best = f64::INFINITY;
     for _ in 0..5 {
         let t = std::time::Instant::now();
-        if qconv2d_acc(kind, &input, &weights, threads).is_err() {
+        if qconv2d_threshold(kind, &input, &weights, &thresholds, threads).is_err() {
             return 0.0;
         }
         best = best.min(t.elapsed().as_secs_f64());

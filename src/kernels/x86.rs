@@ -8,9 +8,10 @@
 //! are loaded once per 4 weight rows.
 //!
 //! With thresholds, AVX-512 uses the output-channel-parallel layout instead ([`LaneLayer`],
-//! `lanes_avx512`): one `u64` lane per output channel, each window word broadcast against 32
-//! channels' weight words at once, so the sums never need a horizontal reduction, and the
-//! thresholds are compared in the vector unit (`vpcmpq` → mask bits = packed output bits).
+//! `lanes_avx512`): one `u32` lane per output channel, each window word (read in place from
+//! the zero-padded input) broadcast against 16 channels' weight words at once, so the sums
+//! never need a horizontal reduction, two adjacent pixels share every weight load, and the
+//! thresholds are compared in the vector unit (`vpcmpd` → mask bits = packed output bits).
 
 use super::engine::{pixel_generic, LaneLayer, Prepared, LANE_BLOCK};
 use core::arch::x86_64::*;
@@ -192,71 +193,108 @@ pub(crate) unsafe fn pixel_avx512(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mu
 
 // ------------------------------------------------- AVX-512, output-channel lanes
 
-/// Thresholded, packed output of one pixel, 8 output channels per vector (see [`LaneLayer`]).
+/// Thresholded, packed output of 1 or 2 pixels, 16 output channels per vector (see
+/// [`LaneLayer`] and `engine::run_lanes`).
 ///
 /// # Safety
-/// The CPU must support AVX-512F, AVX-512 VPOPCNTDQ and POPCNT.
-#[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
-pub(crate) unsafe fn lanes_avx512(p0: &[u64], p1: &[u64], layer: &LaneLayer, out: &mut [u32]) {
-    let len = layer.row_len;
-    assert!(p0.len() == len && p1.len() == len && out.len() * 16 >= layer.lanes);
-    let mut n = 0i64;
-    for (&a0, &a1) in p0.iter().zip(p1) {
-        n += i64::from(a0.count_ones() + 2 * a1.count_ones());
-    }
+/// The CPU must support AVX-512F and AVX-512 VPOPCNTDQ.
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+pub(crate) unsafe fn lanes_avx512(
+    window: &[u32],
+    row_words: usize,
+    n: &[i32],
+    layer: &LaneLayer,
+    out: &mut [u32],
+) {
+    let (k, g) = (layer.kernel, layer.groups);
+    // Everything the kernel reads: K rows, each `(pixels - 1 + K)·G·2` words long.
+    assert!(window.len() >= (k - 1) * row_words + (n.len() - 1 + k) * g * 2);
+    assert!(out.len() * 16 >= n.len() * layer.lanes && matches!(n.len(), 1 | 2));
     out.fill(0);
+    if n.len() == 2 {
+        lane_blocks::<2>(window, row_words, n, layer, out);
+    } else {
+        lane_blocks::<1>(window, row_words, n, layer, out);
+    }
+}
+
+#[inline(always)]
+unsafe fn lane_blocks<const P: usize>(
+    window: &[u32],
+    row_words: usize,
+    n: &[i32],
+    layer: &LaneLayer,
+    out: &mut [u32],
+) {
     let mut first = 0;
     while first + 4 * LANE_BLOCK <= layer.lanes {
-        lane_block::<4>(p0, p1, n, layer, first, out);
+        lane_block::<4, P>(window, row_words, n, layer, first, out);
         first += 4 * LANE_BLOCK;
     }
     while first < layer.lanes {
-        lane_block::<1>(p0, p1, n, layer, first, out);
+        lane_block::<1, P>(window, row_words, n, layer, first, out);
         first += LANE_BLOCK;
     }
 }
 
-/// Lanes `first .. first + 8·L` of one pixel.
+/// Lanes `first .. first + 16·L` of `P` adjacent pixels: each weight vector is loaded once
+/// for the `P` pixels, each window word is broadcast once for the `L` vectors.
 #[inline(always)]
-unsafe fn lane_block<const L: usize>(
-    p0: &[u64],
-    p1: &[u64],
-    n: i64,
+unsafe fn lane_block<const L: usize, const P: usize>(
+    window: &[u32],
+    row_words: usize,
+    n: &[i32],
     layer: &LaneLayer,
     first: usize,
     out: &mut [u32],
 ) {
-    let lanes = layer.lanes;
-    let mut s0 = [_mm512_setzero_si512(); L];
-    let mut s1 = [_mm512_setzero_si512(); L];
-    let mut row = layer.weights.as_ptr().add(first);
-    for (&a0, &a1) in p0.iter().zip(p1) {
-        let a0 = _mm512_set1_epi64(a0 as i64);
-        let a1 = _mm512_set1_epi64(a1 as i64);
-        for l in 0..L {
-            let w = _mm512_loadu_si512(row.add(LANE_BLOCK * l) as *const _);
-            s0[l] = _mm512_add_epi64(s0[l], _mm512_popcnt_epi64(_mm512_and_si512(a0, w)));
-            s1[l] = _mm512_add_epi64(s1[l], _mm512_popcnt_epi64(_mm512_and_si512(a1, w)));
+    let (k, g, lanes) = (layer.kernel, layer.groups, layer.lanes);
+    let pixel_words = 2 * g;
+    let mut s0 = [[_mm512_setzero_si512(); L]; P];
+    let mut s1 = [[_mm512_setzero_si512(); L]; P];
+    let mut w = layer.weights.as_ptr().add(first);
+    let base = window.as_ptr();
+    for ky in 0..k {
+        let row = base.add(ky * row_words);
+        for t in 0..k * g {
+            let mut a0 = [_mm512_setzero_si512(); P];
+            let mut a1 = [_mm512_setzero_si512(); P];
+            for p in 0..P {
+                a0[p] = _mm512_set1_epi32(*row.add(p * pixel_words + 2 * t) as i32);
+                a1[p] = _mm512_set1_epi32(*row.add(p * pixel_words + 2 * t + 1) as i32);
+            }
+            for l in 0..L {
+                let wv = _mm512_loadu_si512(w.add(LANE_BLOCK * l) as *const _);
+                for p in 0..P {
+                    let c0 = _mm512_popcnt_epi32(_mm512_and_si512(a0[p], wv));
+                    let c1 = _mm512_popcnt_epi32(_mm512_and_si512(a1[p], wv));
+                    s0[p][l] = _mm512_add_epi32(s0[p][l], c0);
+                    s1[p][l] = _mm512_add_epi32(s1[p][l], c1);
+                }
+            }
+            w = w.add(lanes);
         }
-        row = row.add(lanes);
     }
-    let n = _mm512_set1_epi64(n);
-    for l in 0..L {
-        // acc = 2·P − N with P = s0 + 2·s1.
-        let p = _mm512_add_epi64(s0[l], _mm512_slli_epi64::<1>(s1[l]));
-        let acc = _mm512_sub_epi64(_mm512_slli_epi64::<1>(p), n);
-        let c = first + LANE_BLOCK * l;
-        let d = layer.descending[c / LANE_BLOCK];
-        let reached = |t: &[i64]| {
-            let t = _mm512_loadu_si512(t.as_ptr().add(c) as *const _);
-            (_mm512_cmpge_epi64_mask(acc, t) & !d) | (_mm512_cmple_epi64_mask(acc, t) & d)
-        };
-        let [m0, m1, m2] = [0, 1, 2].map(|k| reached(&layer.thresholds[k]));
-        // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
-        let b0 = m0 ^ m1 ^ m2;
-        let b1 = (m0 & m1) | (m0 & m2) | (m1 & m2);
-        let (g, shift) = (c / 32, c % 32);
-        out[2 * g] |= u32::from(b0) << shift;
-        out[2 * g + 1] |= u32::from(b1) << shift;
+    let per_pixel = out.len() / P;
+    for p in 0..P {
+        let nv = _mm512_set1_epi32(n[p]);
+        for l in 0..L {
+            // acc = 2·P − N with P = s0 + 2·s1.
+            let pv = _mm512_add_epi32(s0[p][l], _mm512_slli_epi32::<1>(s1[p][l]));
+            let acc = _mm512_sub_epi32(_mm512_slli_epi32::<1>(pv), nv);
+            let c = first + LANE_BLOCK * l;
+            let d = layer.descending[c / LANE_BLOCK];
+            let reached = |t: &[i32]| {
+                let t = _mm512_loadu_si512(t.as_ptr().add(c) as *const _);
+                (_mm512_cmpge_epi32_mask(acc, t) & !d) | (_mm512_cmple_epi32_mask(acc, t) & d)
+            };
+            let [m0, m1, m2] = [0, 1, 2].map(|i| reached(&layer.thresholds[i]));
+            // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
+            let b0 = m0 ^ m1 ^ m2;
+            let b1 = (m0 & m1) | (m0 & m2) | (m1 & m2);
+            let (word, shift) = (p * per_pixel + 2 * (c / 32), c % 32);
+            out[word] |= u32::from(b0) << shift;
+            out[word + 1] |= u32::from(b1) << shift;
+        }
     }
 }
