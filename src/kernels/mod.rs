@@ -1,7 +1,7 @@
 //! Bit-serial quantised 2-D convolution (binary weights, 2-bit unsigned activations).
 //!
-//! This module implements the shared CPU / FPGA contract of `spec/packed_format.md`; the
-//! layout types live in [`packed`] (read its docs for the exact word layout). In short:
+//! The packed format is the shared CPU / FPGA contract; the layout types live in [`packed`]
+//! (read its docs for the exact word layout). In short:
 //!
 //! | tensor      | element                  | `u32` word index                        |
 //! |-------------|--------------------------|-----------------------------------------|
@@ -49,7 +49,10 @@
 //! - `Reference`: nested loops over unpacked levels and `±1` weights ([`mod@reference`]);
 //! - `Portable`: popcount over `u64` words in plain Rust, any target;
 //! - `Popcnt` (x86_64, POPCNT), `Avx2` (x86_64, AVX2 + POPCNT, `vpshufb` nibble counts),
-//!   `Avx512` (x86_64, AVX-512F + VPOPCNTDQ);
+//!   `Avx512` (x86_64, AVX-512F + VPOPCNTDQ). With thresholds (every layer of the model)
+//!   `Avx512` runs the output-channel-lane kernel instead: one `u32` lane per output channel,
+//!   windows read in place from a zero-padded copy of the input, two pixels per weight load,
+//!   thresholds compared in the vector unit (`engine::run_lanes`, `x86::lanes_avx512`);
 //! - `Neon` (aarch64, `vcntq_u8`).
 //!
 //! **armv7 (DE10-Nano Cortex-A9):** NEON intrinsics (`core::arch::arm`),

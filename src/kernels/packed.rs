@@ -1,6 +1,7 @@
 //! Packed tensor types shared by the CPU kernels, the FPGA RTL and the driver.
 //!
-//! This module implements `spec/packed_format.md` exactly. Summary:
+//! This module is the packed-format contract between the CPU kernels, the graph ops
+//! (`crate::ops::pack`) and the FPGA (RTL and driver). The layout:
 //!
 //! # Activations ([`PackedActivations`])
 //! One image, NHWC order, channels split into `G = ceil(C / 32)` groups of 32.

@@ -14,7 +14,7 @@
 //!    boundary: the tests saw none in 28 images, either way);
 //! 2. `+ bias` (if the conv has one), `× slope`, `+ intercept` (the
 //!    BatchNorm, as tract decomposes it), each rounded to f32;
-//! 3. the `Quant`'s own level function ([`Quant::level_in`]).
+//! 3. the `Quant`'s own level function (`Quant::level_in`).
 //!
 //! Shape rule: input f32 `[1, C_in, H, W]`, output packed `u32 [H, W, G, 2]`
 //! for `C_out` channels (see [`super::pack`]).
