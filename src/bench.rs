@@ -183,7 +183,7 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
             let peak = crate::kernels::peak_binary_ops_per_second(cpu.kernel, cpu.threads);
             writeln!(
                 out,
-                "kernel peak {:.1} Gbop/s ({}; compute-bound synthetic 3×3 layer, 8×8, 2048→256)",
+                "kernel peak {:.1} Gbop/s ({}; compute-bound synthetic 3×3 layer, 16×16, 256→256)",
                 peak / 1e9,
                 cpu.kernel.name()
             )?;

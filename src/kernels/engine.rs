@@ -21,6 +21,7 @@ use super::{QConvOutput, GROUP_CHANNELS};
 
 /// Weights re-laid out for the kernels: `row_len` `u64` per output channel.
 pub(crate) struct Prepared {
+    pub(crate) kernel: usize,
     pub(crate) out_channels: usize,
     pub(crate) row_len: usize,
     pub(crate) rows: Vec<u64>,
@@ -40,6 +41,7 @@ impl Prepared {
             }
         }
         Self {
+            kernel: weights.kernel(),
             out_channels,
             row_len,
             rows,
@@ -54,6 +56,7 @@ impl Prepared {
 /// never-reached thresholds, so they produce level 0, the packed format's zero tail.
 pub(crate) struct LaneLayer {
     pub(crate) kernel: usize,
+    pub(crate) out_channels: usize,
     /// Input channel groups `G_in`.
     pub(crate) groups: usize,
     pub(crate) lanes: usize,
@@ -96,6 +99,7 @@ impl LaneLayer {
         }
         Self {
             kernel: weights.kernel(),
+            out_channels: c_out,
             groups: super::packed::groups(weights.in_channels()),
             lanes,
             weights: w,
@@ -224,7 +228,7 @@ struct Job<'a, E> {
     pixel: PixelFn,
     input: &'a PackedActivations,
     k: usize,
-    prep: Prepared,
+    prep: &'a Prepared,
     per_pixel: usize,
     emit: E,
 }
@@ -239,7 +243,7 @@ fn run_rows<T, E: Fn(&[i32], &mut [T])>(job: &Job<'_, E>, y0: usize, out: &mut [
         let (y, x) = (y0 + i / w, i % w);
         gather(job.input, job.k, y, x, &mut p0, &mut p1);
         // SAFETY: `run` only receives kernels whose CPU features were checked.
-        unsafe { (job.pixel)(&p0, &p1, &job.prep, &mut acc) };
+        unsafe { (job.pixel)(&p0, &p1, job.prep, &mut acc) };
         (job.emit)(&acc, dst);
     }
 }
@@ -287,14 +291,12 @@ fn bands<T: Send, F: Fn(usize, &mut [T]) + Sync>(
 pub(crate) fn run_lanes(
     kernel: LaneFn,
     input: &PackedActivations,
-    weights: &PackedWeights,
-    thresholds: &Thresholds,
+    layer: &LaneLayer,
     threads: usize,
 ) -> PackedActivations {
-    let layer = LaneLayer::new(weights, thresholds);
-    let k = weights.kernel();
+    let k = layer.kernel;
     let pad = k / 2;
-    let c_out = weights.out_channels();
+    let c_out = layer.out_channels;
     let per_pixel = super::packed::groups(c_out) * PLANES;
     let (h, w, g) = (input.height(), input.width(), input.groups());
     let (wp, hp) = (w + 2 * pad, h + 2 * pad);
@@ -329,7 +331,7 @@ pub(crate) fn run_lanes(
                 let window = &padded[(y * wp + x) * pixel_words..];
                 let dst = &mut row_out[x * per_pixel..(x + pixels) * per_pixel];
                 // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
-                unsafe { kernel(window, row_words, &n[..pixels], &layer, dst) };
+                unsafe { kernel(window, row_words, &n[..pixels], layer, dst) };
                 x += pixels;
             }
         }
@@ -345,13 +347,12 @@ pub(crate) fn run_lanes(
 pub(crate) fn run(
     pixel: PixelFn,
     input: &PackedActivations,
-    weights: &PackedWeights,
+    prep: &Prepared,
     thresholds: Option<&Thresholds>,
     threads: usize,
 ) -> QConvOutput {
-    let c_out = weights.out_channels();
-    let prep = Prepared::new(weights);
-    let k = weights.kernel();
+    let c_out = prep.out_channels;
+    let k = prep.kernel;
     match thresholds {
         None => QConvOutput::Accumulators(run_split(
             Job {

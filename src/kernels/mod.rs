@@ -283,17 +283,115 @@ pub fn qconv2d(
     let pixel = kind.pixel_fn().ok_or(KernelError::KernelUnavailable {
         kernel: kind.name(),
     })?;
-    let threads = if threads == 0 {
+    let threads = resolve_threads(threads);
+    if let (Some(t), Some(lanes)) = (thresholds, kind.lane_fn()) {
+        let layer = engine::LaneLayer::new(weights, t);
+        return Ok(QConvOutput::Packed(engine::run_lanes(
+            lanes, input, &layer, threads,
+        )));
+    }
+    let prep = engine::Prepared::new(weights);
+    Ok(engine::run(pixel, input, &prep, thresholds, threads))
+}
+
+fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         threads
-    };
-    if let (Some(t), Some(lanes)) = (thresholds, kind.lane_fn()) {
-        return Ok(QConvOutput::Packed(engine::run_lanes(
-            lanes, input, weights, t, threads,
-        )));
     }
-    Ok(engine::run(pixel, input, weights, thresholds, threads))
+}
+
+/// A thresholded layer whose weights and thresholds were re-laid out once for one kernel
+/// kind: what a graph op keeps between frames (the re-layout of a 512→256 3×3 layer costs
+/// about a third of running it on a 5×5 input).
+pub struct PreparedConv {
+    kind: KernelKind,
+    in_channels: usize,
+    out_channels: usize,
+    inner: PreparedInner,
+}
+
+enum PreparedInner {
+    Reference(PackedWeights, Thresholds),
+    Pixel(engine::PixelFn, engine::Prepared, Thresholds),
+    Lanes(engine::LaneFn, engine::LaneLayer),
+}
+
+impl fmt::Debug for PreparedConv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedConv")
+            .field("kind", &self.kind)
+            .field("in_channels", &self.in_channels)
+            .field("out_channels", &self.out_channels)
+            .finish()
+    }
+}
+
+impl PreparedConv {
+    /// Prepares `weights` and `thresholds` for `kind`.
+    pub fn new(
+        kind: KernelKind,
+        weights: &PackedWeights,
+        thresholds: &Thresholds,
+    ) -> Result<Self, KernelError> {
+        if thresholds.channels() != weights.out_channels() {
+            return Err(KernelError::ThresholdCount {
+                thresholds: thresholds.channels(),
+                out_channels: weights.out_channels(),
+            });
+        }
+        let unavailable = KernelError::KernelUnavailable {
+            kernel: kind.name(),
+        };
+        let inner = if kind == KernelKind::Reference {
+            PreparedInner::Reference(weights.clone(), thresholds.clone())
+        } else if let Some(lanes) = kind.lane_fn() {
+            PreparedInner::Lanes(lanes, engine::LaneLayer::new(weights, thresholds))
+        } else {
+            let pixel = kind.pixel_fn().ok_or(unavailable)?;
+            PreparedInner::Pixel(pixel, engine::Prepared::new(weights), thresholds.clone())
+        };
+        Ok(PreparedConv {
+            kind,
+            in_channels: weights.in_channels(),
+            out_channels: weights.out_channels(),
+            inner,
+        })
+    }
+
+    pub fn kind(&self) -> KernelKind {
+        self.kind
+    }
+
+    /// Runs the layer on `input` (same result as [`qconv2d_threshold`]).
+    pub fn run(
+        &self,
+        input: &PackedActivations,
+        threads: usize,
+    ) -> Result<PackedActivations, KernelError> {
+        if input.channels() != self.in_channels {
+            return Err(KernelError::ChannelMismatch {
+                weight_in_channels: self.in_channels,
+                input_channels: input.channels(),
+            });
+        }
+        packed::checked_product(
+            "convolution output",
+            &[input.height(), input.width(), self.out_channels],
+        )?;
+        let threads = resolve_threads(threads);
+        Ok(match &self.inner {
+            PreparedInner::Reference(w, t) => reference::conv_threshold(input, w, t)?,
+            PreparedInner::Lanes(lanes, layer) => engine::run_lanes(*lanes, input, layer, threads),
+            PreparedInner::Pixel(pixel, prep, t) => {
+                match engine::run(*pixel, input, prep, Some(t), threads) {
+                    QConvOutput::Packed(p) => p,
+                    QConvOutput::Accumulators(_) => unreachable!("thresholds given"),
+                }
+            }
+        })
+    }
 }
 
 /// [`qconv2d`] with thresholds: packed 2-bit output.
@@ -324,13 +422,13 @@ pub fn qconv2d_acc(
 }
 
 /// Achievable peak of a kernel, in binary ops per second: the best of a few
-/// runs of a compute-bound synthetic thresholded 3×3 layer (8×8 pixels,
-/// 2048 → 256 channels: long popcount rows that stay in cache), through the
+/// runs of a compute-bound synthetic thresholded 3×3 layer (16×16 pixels,
+/// 256 → 256 channels: 74 KB of weights that stay in cache), through the
 /// same code path as the model's layers. A yardstick for the per-layer figures
 /// of `lm bench`, measured rather than computed from a clock frequency this
 /// code cannot know.
 pub fn peak_binary_ops_per_second(kind: KernelKind, threads: usize) -> f64 {
-    let (h, w, c_in, c_out, k) = (8, 8, 2048, 256, 3);
+    let (h, w, c_in, c_out, k) = (16, 16, 256, 256, 3);
     let levels: Vec<u8> = (0..h * w * c_in)
         .map(|i| ((i * 7 + i / 13) % 4) as u8)
         .collect();
@@ -481,6 +579,17 @@ mod tests {
                     "{what}"
                 );
             }
+            // Prepared once, run twice (as the graph op does), every kind incl. the reference.
+            for kind in KernelKind::available() {
+                let prepared = PreparedConv::new(kind, &wt, &t).unwrap();
+                for threads in [1, 2] {
+                    assert_eq!(
+                        prepared.run(&a, threads).unwrap(),
+                        out_ref,
+                        "prepared {kind}"
+                    );
+                }
+            }
         }
     }
 
@@ -601,6 +710,19 @@ mod tests {
         }
         let wt = PackedWeights::from_fn(4, 10, 1, |_, _, _, _| true).unwrap();
         let t = Thresholds::from_rows(&[[0, 0, 0, 0]; 3]).unwrap();
+        assert!(matches!(
+            PreparedConv::new(KernelKind::Portable, &wt, &t).unwrap_err(),
+            KernelError::ThresholdCount { .. }
+        ));
+        let t4 = Thresholds::from_rows(&[[0, 0, 0, 0]; 4]).unwrap();
+        let wrong = PackedActivations::zeros(3, 3, 11).unwrap();
+        assert!(matches!(
+            PreparedConv::new(KernelKind::Portable, &wt, &t4)
+                .unwrap()
+                .run(&wrong, 1)
+                .unwrap_err(),
+            KernelError::ChannelMismatch { .. }
+        ));
         assert_eq!(
             qconv2d(KernelKind::Portable, &a, &wt, Some(&t), 1).unwrap_err(),
             KernelError::ThresholdCount {

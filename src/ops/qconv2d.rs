@@ -22,6 +22,16 @@ use tract_hir::internal::*;
 pub trait Executor: fmt::Debug + Send + Sync {
     /// Short name for logs and `lm bench`.
     fn name(&self) -> String;
+    /// One layer with its constants prepared once, when the graph is built (weight re-layout
+    /// for the CPU kernels). `None`: nothing to prepare, [`Executor::conv`] runs every frame.
+    fn prepare(
+        &self,
+        _layer: &str,
+        _weights: &PackedWeights,
+        _thresholds: &Thresholds,
+    ) -> anyhow::Result<Option<Arc<dyn LayerRunner>>> {
+        Ok(None)
+    }
     /// Thresholded convolution of one layer (`layer` names it in errors).
     fn conv(
         &self,
@@ -30,6 +40,27 @@ pub trait Executor: fmt::Debug + Send + Sync {
         weights: &PackedWeights,
         thresholds: &Thresholds,
     ) -> anyhow::Result<PackedActivations>;
+}
+
+/// A prepared layer (see [`Executor::prepare`]).
+pub trait LayerRunner: fmt::Debug + Send + Sync {
+    fn run(&self, input: &PackedActivations) -> anyhow::Result<PackedActivations>;
+}
+
+/// A layer prepared for the CPU kernels.
+#[derive(Debug)]
+struct CpuLayer {
+    layer: String,
+    prepared: kernels::PreparedConv,
+    threads: usize,
+}
+
+impl LayerRunner for CpuLayer {
+    fn run(&self, input: &PackedActivations) -> anyhow::Result<PackedActivations> {
+        self.prepared
+            .run(input, self.threads)
+            .map_err(|e| anyhow::anyhow!("layer {}: {e}", self.layer))
+    }
 }
 
 /// The bit-serial CPU kernels.
@@ -64,6 +95,21 @@ impl Executor for CpuExecutor {
         kernels::qconv2d_threshold(self.kernel, input, weights, thresholds, self.threads)
             .map_err(|e| anyhow::anyhow!("layer {layer}: {e}"))
     }
+
+    fn prepare(
+        &self,
+        layer: &str,
+        weights: &PackedWeights,
+        thresholds: &Thresholds,
+    ) -> anyhow::Result<Option<Arc<dyn LayerRunner>>> {
+        let prepared = kernels::PreparedConv::new(self.kernel, weights, thresholds)
+            .map_err(|e| anyhow::anyhow!("layer {layer}: {e}"))?;
+        Ok(Some(Arc::new(CpuLayer {
+            layer: layer.to_string(),
+            prepared,
+            threads: self.threads,
+        })))
+    }
 }
 
 /// The fused operator.
@@ -74,6 +120,8 @@ pub struct QConv2d {
     pub weights: Arc<PackedWeights>,
     pub thresholds: Arc<Thresholds>,
     pub executor: Arc<dyn Executor>,
+    /// The executor's prepared form of this layer, if it has one.
+    pub runner: Option<Arc<dyn LayerRunner>>,
 }
 
 impl PartialEq for QConv2d {
@@ -82,6 +130,10 @@ impl PartialEq for QConv2d {
             && Arc::ptr_eq(&self.weights, &other.weights)
             && Arc::ptr_eq(&self.thresholds, &other.thresholds)
             && Arc::ptr_eq(&self.executor, &other.executor)
+            && match (&self.runner, &other.runner) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
     }
 }
 
@@ -112,9 +164,12 @@ impl EvalOp for QConv2d {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let packed = to_packed(&inputs[0], self.weights.in_channels(), &self.layer)?;
-        let out = self
-            .executor
-            .conv(&self.layer, &packed, &self.weights, &self.thresholds)?;
+        let out = match &self.runner {
+            Some(r) => r.run(&packed)?,
+            None => self
+                .executor
+                .conv(&self.layer, &packed, &self.weights, &self.thresholds)?,
+        };
         Ok(tvec!(from_packed(out)?.into_tvalue()))
     }
 }

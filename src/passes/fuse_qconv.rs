@@ -87,8 +87,10 @@ pub fn fuse_qconv(
                 Err(why) => report.skipped.push((model.node(id).name.clone(), why)),
             }
         }
-        let Some(block) = next else { break };
+        let Some(mut block) = next else { break };
         let conv = model.node(block.conv);
+        // A layer the executor cannot prepare is an error, not a silent float fallback.
+        block.op.runner = executor.prepare(&conv.name, &block.op.weights, &block.op.thresholds)?;
         report.fused.push(conv.name.clone());
         let mut patch = TypedModelPatch::default();
         let input = patch.tap_model(model, conv.inputs[0])?;
@@ -332,6 +334,7 @@ fn match_block(
             weights: Arc::new(weights),
             thresholds: Arc::new(thresholds),
             executor: executor.clone(),
+            runner: None,
         },
         in_scale: s_in as f32,
         out_scale: s_out,
