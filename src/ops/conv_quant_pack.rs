@@ -19,7 +19,7 @@
 //! Shape rule: input f32 `[1, C_in, H, W]`, output packed `u32 [H, W, G, 2]`
 //! for `C_out` channels (see [`super::pack`]).
 
-use super::pack::packed_fact;
+use super::pack::{nchw_hw, packed_fact, packed_tensor};
 use super::quant::{Quant, RoundingMode};
 use crate::kernels::{self, GROUP_CHANNELS};
 use tract_hir::internal::*;
@@ -260,30 +260,16 @@ impl EvalOp for ConvQuantPack {
             Some(s) => self.run(s, h, w),
             None => self.run(&x.iter().copied().collect::<Vec<_>>(), h, w),
         };
-        let shape = [h, w, kernels::groups(self.out_channels), 2];
-        Ok(tvec!(tract_ndarray::Array4::from_shape_vec(shape, words)?
-            .into_tensor()
-            .into_tvalue()))
+        Ok(tvec!(
+            packed_tensor(h, w, self.out_channels, words)?.into_tvalue()
+        ))
     }
 }
 
 impl TypedOp for ConvQuantPack {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .with_context(|| format!("{}: needs a concrete input shape", self.layer))?;
-        ensure!(
-            inputs[0].datum_type == f32::datum_type()
-                && shape.len() == 4
-                && shape[0] == 1
-                && shape[1] == self.in_channels,
-            "{}: input must be f32 [1, {}, H, W], got {:?}",
-            self.layer,
-            self.in_channels,
-            inputs[0]
-        );
-        Ok(tvec!(packed_fact(shape[2], shape[3], self.out_channels)))
+        let (h, w) = nchw_hw(inputs[0], self.in_channels, &self.layer)?;
+        Ok(tvec!(packed_fact(h, w, self.out_channels)))
     }
 
     as_op!();
@@ -307,14 +293,7 @@ mod tests {
         let mut seed = 7u32;
         let (c_in, c_out, h, w) = (3usize, 32usize, 5usize, 7usize);
         let mut rnd = |n: usize| (0..n).map(|_| xorshift(&mut seed)).collect::<Vec<f32>>();
-        let quant = Quant {
-            scale: tensor0(2.0f32 / 3.0).into_arc_tensor(),
-            zero_point: tensor0(0.0f32).into_arc_tensor(),
-            bit_width: 2,
-            signed: false,
-            narrow: false,
-            rounding: RoundingMode::HalfUp,
-        };
+        let quant = Quant::unsigned_half_up(2, 2.0 / 3.0);
         let op = ConvQuantPack {
             layer: "t".into(),
             in_channels: c_in,

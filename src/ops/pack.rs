@@ -38,6 +38,28 @@ pub fn packed_hw(fact: &TypedFact, channels: usize, op: &str) -> TractResult<(us
     Ok((shape[0], shape[1]))
 }
 
+/// `(H, W)` of an f32 `[1, channels, H, W]` input fact (what `op` packs).
+pub fn nchw_hw(fact: &TypedFact, channels: usize, op: &str) -> TractResult<(usize, usize)> {
+    let shape = fact
+        .shape
+        .as_concrete()
+        .with_context(|| format!("{op}: needs a concrete input shape"))?;
+    ensure!(
+        fact.datum_type == f32::datum_type()
+            && shape.len() == 4
+            && shape[0] == 1
+            && shape[1] == channels,
+        "{op}: input must be f32 [1, {channels}, H, W], got {fact:?}"
+    );
+    Ok((shape[2], shape[3]))
+}
+
+/// Packed words of `h × w` pixels of `channels` channels → a packed tensor value.
+pub fn packed_tensor(h: usize, w: usize, channels: usize, words: Vec<u32>) -> TractResult<Tensor> {
+    let shape = [h, w, kernels::groups(channels), 2];
+    Ok(tract_ndarray::Array4::from_shape_vec(shape, words)?.into_tensor())
+}
+
 /// A packed tensor value → [`PackedActivations`] (copies the words).
 pub fn to_packed(t: &Tensor, channels: usize, op: &str) -> TractResult<PackedActivations> {
     let shape = t.shape();
@@ -53,8 +75,7 @@ pub fn to_packed(t: &Tensor, channels: usize, op: &str) -> TractResult<PackedAct
 
 /// [`PackedActivations`] → a packed tensor value (moves the words).
 pub fn from_packed(p: PackedActivations) -> TractResult<Tensor> {
-    let shape = [p.height(), p.width(), p.groups(), 2];
-    Ok(tract_ndarray::Array4::from_shape_vec(shape, p.into_words())?.into_tensor())
+    packed_tensor(p.height(), p.width(), p.channels(), p.into_words())
 }
 
 /// Float levels → packed.
@@ -141,21 +162,8 @@ impl EvalOp for PackLevels {
 
 impl TypedOp for PackLevels {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .with_context(|| format!("{}: needs a concrete input shape", self.layer))?;
-        ensure!(
-            inputs[0].datum_type == f32::datum_type()
-                && shape.len() == 4
-                && shape[0] == 1
-                && shape[1] == self.channels,
-            "{}: input must be f32 [1, {}, H, W], got {:?}",
-            self.layer,
-            self.channels,
-            inputs[0]
-        );
-        Ok(tvec!(packed_fact(shape[2], shape[3], self.channels)))
+        let (h, w) = nchw_hw(inputs[0], self.channels, &self.layer)?;
+        Ok(tvec!(packed_fact(h, w, self.channels)))
     }
 
     as_op!();

@@ -12,7 +12,7 @@
 //! is `u32 [H, W, G, 2]` for `channels` channels. `sources[p]` names the input
 //! and word pair that output pair `p` (pixel-major, then group) copies.
 
-use super::pack::packed_fact;
+use super::pack::{packed_fact, packed_tensor};
 use crate::kernels;
 use tract_hir::internal::*;
 
@@ -118,10 +118,8 @@ impl EvalOp for PackedGather {
             let src = &words[s.input as usize][2 * s.pair as usize..][..2];
             dst.copy_from_slice(src);
         }
-        let shape = [self.height, self.width, kernels::groups(self.channels), 2];
-        Ok(tvec!(tract_ndarray::Array4::from_shape_vec(shape, out)?
-            .into_tensor()
-            .into_tvalue()))
+        let t = packed_tensor(self.height, self.width, self.channels, out)?;
+        Ok(tvec!(t.into_tvalue()))
     }
 }
 

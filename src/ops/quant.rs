@@ -110,6 +110,18 @@ pub struct Quant {
 impl Eq for Quant {}
 
 impl Quant {
+    /// The activation quantiser: unsigned, `bits` wide, zero point 0, HALF_UP, scalar `scale`.
+    pub fn unsigned_half_up(bits: u32, scale: f32) -> Quant {
+        Quant {
+            scale: tensor0(scale).into_arc_tensor(),
+            zero_point: tensor0(0.0f32).into_arc_tensor(),
+            bit_width: bits,
+            signed: false,
+            narrow: false,
+            rounding: RoundingMode::HalfUp,
+        }
+    }
+
     /// Smallest integer level (qonnx `min_int`).
     pub fn min_int(&self) -> f64 {
         match (self.signed, self.narrow) {

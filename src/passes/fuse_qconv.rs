@@ -384,14 +384,7 @@ mod tests {
     use super::*;
 
     fn q() -> Quant {
-        Quant {
-            scale: tensor0(2.0f32 / 3.0).into_arc_tensor(),
-            zero_point: tensor0(0.0f32).into_arc_tensor(),
-            bit_width: 2,
-            signed: false,
-            narrow: false,
-            rounding: RoundingMode::HalfUp,
-        }
+        Quant::unsigned_half_up(2, 2.0 / 3.0)
     }
 
     /// The level the float block gives, in f64 arithmetic with the same
