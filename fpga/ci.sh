@@ -8,7 +8,7 @@
 #   (q) Quartus project consistency          python3 fpga/quartus/check_project.py (+ build.sh's
 #       no-Quartus failure); the Quartus flow itself cannot run here
 # Skip steps with FPGA_CI_SKIP="synth sim" (words: regmap quartus tools sim synth rust).
-# ~7.5 min on 2 shared cores when the Rust deps and the sim binaries are built (synthesis ~6 min).
+# ~3-7.5 min on 2 shared cores when the Rust deps and the sim binaries are built (synthesis 2-6 min).
 set -eu
 cd "$(dirname "$0")/.."
 SKIP=" ${FPGA_CI_SKIP:-} "
