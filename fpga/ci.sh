@@ -5,8 +5,10 @@
 #   (c) Verilator C++ harness, 2 configs     make -C fpga/sim ci
 #   (d) yosys synthesis + DE10-Nano fit      fpga/synth/run.sh
 #   (e) Rust driver over the RTL             cargo test --features verilator --test accel_verilator
-# Skip steps with FPGA_CI_SKIP="synth sim" (words: regmap tools sim synth rust).
-# ~7.5 min on 2 shared cores when the Rust deps and the sim binaries are built (synthesis ~6 min).
+#   (q) Quartus project consistency          python3 fpga/quartus/check_project.py (+ build.sh's
+#       no-Quartus failure); the Quartus flow itself cannot run here
+# Skip steps with FPGA_CI_SKIP="synth sim" (words: regmap quartus tools sim synth rust).
+# ~3-7.5 min on 2 shared cores when the Rust deps and the sim binaries are built (synthesis 2-6 min).
 set -eu
 cd "$(dirname "$0")/.."
 SKIP=" ${FPGA_CI_SKIP:-} "
@@ -17,6 +19,20 @@ step() { echo "== [$(( $(date +%s) - t0 ))s] $*"; }
 if ! skip regmap; then
     step "regmap: gen_regmap.py --check"
     python3 fpga/gen_regmap.py --check
+fi
+
+if ! skip quartus; then
+    step "quartus: check_project.py, build.sh without Quartus"
+    python3 fpga/quartus/check_project.py
+    sh -n fpga/quartus/build.sh
+    if ! command -v quartus_sh >/dev/null 2>&1; then
+        rc=0
+        msg=$(sh fpga/quartus/build.sh /nonexistent 2>&1) || rc=$?
+        case "$rc:$msg" in
+            "2:"*"Quartus tools not on PATH"*) echo "build.sh without Quartus: exit 2, message ok" ;;
+            *) echo "fpga/ci.sh: build.sh without Quartus: expected exit 2 and 'Quartus tools not on PATH', got exit $rc: $msg" >&2; exit 1 ;;
+        esac
+    fi
 fi
 
 if ! skip tools; then

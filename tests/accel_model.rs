@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use lm::accel::dma::{CacheMode, SimSdram, UdmaBuf};
 use lm::accel::regmap::{self, ctrl, status};
-use lm::accel::workload::{random_operands, Rng, MODEL_LAYERS};
+use lm::accel::workload::{random_operands, Rng, LIVE_CONVS_PER_FRAME, MODEL_LAYERS};
 use lm::accel::{
     AccelError, Accelerator, BoardOptions, DriverConfig, DynAccelerator, ModelOptions,
     ResetOutcome, SimOptions, SoftModel,
@@ -114,6 +114,54 @@ fn default_model_layers_bit_exact_with_reference() {
         let want = reference::conv_threshold(&ops.input, &ops.weights, &ops.thresholds).unwrap();
         assert_eq!(out, QConvOutput::Packed(want), "{}", l.name);
         assert_eq!(stats.macs, l.macs());
+    }
+}
+
+#[test]
+fn model_layers_are_the_live_quantised_convs_of_the_default_model() {
+    // The frame totals (examples/fpga_cycles.rs, fpga/README.md) count MODEL_LAYERS × count:
+    // that must be exactly the quantised convs the runtime runs for the shipped model.
+    let meta = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("meta/lm_single_pose_v1_quantize.yaml");
+    let pipeline =
+        lm::pipeline::Pipeline::load_with(&meta, None, &lm::model::Backend::default()).unwrap();
+    let shape = |h, w, c_in, c_out, k| (h, w, c_in, c_out, k);
+    let mut got: Vec<_> = pipeline
+        .model
+        .qconv_layers()
+        .iter()
+        .map(|l| shape(l.height, l.width, l.in_channels, l.out_channels, l.kernel))
+        .collect();
+    let mut want: Vec<_> = MODEL_LAYERS
+        .iter()
+        .flat_map(|l| {
+            std::iter::repeat(shape(
+                l.height,
+                l.width,
+                l.in_channels,
+                l.out_channels,
+                l.kernel,
+            ))
+            .take(l.count)
+        })
+        .collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(
+        got, want,
+        "MODEL_LAYERS (count > 0) vs the model's fused convs"
+    );
+    assert_eq!(got.len(), LIVE_CONVS_PER_FRAME);
+    // The dead laterals (count 0) are real shapes of the export but never run.
+    for l in MODEL_LAYERS.iter().filter(|l| l.count == 0) {
+        assert!(l.name.contains("dead"), "{}", l.name);
+        assert!(!got.contains(&shape(
+            l.height,
+            l.width,
+            l.in_channels,
+            l.out_channels,
+            l.kernel
+        )));
     }
 }
 

@@ -14,6 +14,9 @@
 //       for each output pixel, tap (ky,kx) and input group g: one MAC cycle
 //         computing 32 output channels x 32 input channels x 2 bit planes
 //       accumulate, quantise with 3 thresholds, write packed 64-bit words
+//   When the input is one resident strip, block ob+1's thresholds and weights are
+//   prefetched into the other half of the threshold registers / weight banks while
+//   block ob computes (pf_state below); the halves swap between blocks.
 // Stride 1, SAME padding (padding taps feed zero activations).
 //
 // Only the constant 32 output lanes (one packed output group) are supported.
@@ -111,6 +114,16 @@ module lm_qconv_core #(
                    S_FLUSH = 5'd14, S_DRAIN = 5'd15, S_OBWAIT = 5'd16;
   reg [4:0] state;
 
+  // Weight/threshold prefetch: while block ob computes, block ob+1's thresholds and
+  // weights are loaded into the other half of the (double) weight banks and threshold
+  // registers. Only for single-strip jobs (the input stays resident, so the read master
+  // is idle during compute).
+  localparam [2:0] PF_IDLE = 3'd0, PF_THR = 3'd1, PF_WST = 3'd2, PF_WLD = 3'd3, PF_DONE = 3'd4;
+  reg [2:0] pf_state;
+  reg cp_half;  // half read by compute and the quantiser
+  reg ld_half;  // half written by the current load
+  reg [31:2] ld_wbyte;  // weight byte address of the current load (4-byte aligned)
+
   // latched configuration
   reg [31:0] c_in, c_w, c_thr, c_out, c_timeout;
   reg [15:0] c_wd, c_ht, c_g, c_cout;
@@ -177,22 +190,26 @@ module lm_qconv_core #(
   assign avm_rd_burstcount = rd_bc;
 
   // ------------------------------------------------------------------ thresholds
-  reg [ACC_W:0] thr0[0:LANES-1];
-  reg [ACC_W:0] thr1[0:LANES-1];
-  reg [ACC_W:0] thr2[0:LANES-1];
-  reg [LANES-1:0] thr_desc;
+  // two halves: index {half, lane}
+  reg [ACC_W:0] thr0[0:2*LANES-1];
+  reg [ACC_W:0] thr1[0:2*LANES-1];
+  reg [ACC_W:0] thr2[0:2*LANES-1];
+  reg [2*LANES-1:0] thr_desc;
   reg [6:0] thr_beat;
+  wire thr_start;  // a threshold load is being programmed
+  wire w_start;  // a weight load is being programmed
+  wire [5:0] thr_wi = {ld_half, thr_beat[5:1]};
 
   always @(posedge clk) begin
-    if (state == S_OB) thr_beat <= 7'd0;
+    if (thr_start) thr_beat <= 7'd0;
     else if (rd_ok && rd_kind == RK_THR) begin
       thr_beat <= thr_beat + 7'd1;
       if (!thr_beat[0]) begin
-        thr0[thr_beat[5:1]] <= sat_thr(avm_rd_readdata[31:0]);
-        thr1[thr_beat[5:1]] <= sat_thr(avm_rd_readdata[63:32]);
+        thr0[thr_wi] <= sat_thr(avm_rd_readdata[31:0]);
+        thr1[thr_wi] <= sat_thr(avm_rd_readdata[63:32]);
       end else begin
-        thr2[thr_beat[5:1]] <= sat_thr(avm_rd_readdata[31:0]);
-        thr_desc[thr_beat[5:1]] <= avm_rd_readdata[32];
+        thr2[thr_wi] <= sat_thr(avm_rd_readdata[31:0]);
+        thr_desc[thr_wi] <= avm_rd_readdata[32];
       end
     end
   end
@@ -223,10 +240,10 @@ module lm_qconv_core #(
   always @(posedge clk) begin
     wa_v <= 1'b0;
     wb_v <= 1'b0;
-    if (state == S_WST) begin
+    if (w_start) begin
       wl_lane <= 6'd0;
       wl_addr <= {W_AW{1'b0}};
-      wl_skip <= wbyte_cur[2];
+      wl_skip <= ld_wbyte[2];
       wl_left <= nwords;
     end else if (rd_ok && rd_kind == RK_W) begin
       wa_v    <= wl_va;
@@ -318,26 +335,26 @@ module lm_qconv_core #(
       wire sel_b_o = wb_v && (wb_lane == l) && wb_addr[0];
       lm_qconv_sdp_ram #(
           .DW(32),
-          .AW(BK_AW)
+          .AW(BK_AW + 1)
       ) u_we (
           .clk(clk),
           .we(sel_a_e || sel_b_e),
-          .waddr(sel_a_e ? wa_addr[W_AW-1:1] : wb_addr[W_AW-1:1]),
+          .waddr({ld_half, sel_a_e ? wa_addr[W_AW-1:1] : wb_addr[W_AW-1:1]}),
           .wdata(sel_a_e ? wa_data : wb_data),
           .re(adv),
-          .raddr(i_waddr[W_AW-1:1]),
+          .raddr({cp_half, i_waddr[W_AW-1:1]}),
           .rdata(q_even)
       );
       lm_qconv_sdp_ram #(
           .DW(32),
-          .AW(BK_AW)
+          .AW(BK_AW + 1)
       ) u_wo (
           .clk(clk),
           .we(sel_a_o || sel_b_o),
-          .waddr(sel_a_o ? wa_addr[W_AW-1:1] : wb_addr[W_AW-1:1]),
+          .waddr({ld_half, sel_a_o ? wa_addr[W_AW-1:1] : wb_addr[W_AW-1:1]}),
           .wdata(sel_a_o ? wa_data : wb_data),
           .re(adv),
-          .raddr(i_waddr[W_AW-1:1]),
+          .raddr({cp_half, i_waddr[W_AW-1:1]}),
           .rdata(q_odd)
       );
       wire [31:0] w = r_wsel ? q_odd : q_even;
@@ -370,12 +387,13 @@ module lm_qconv_core #(
   generate
     for (l = 0; l < LANES; l = l + 1) begin : g_quant
       wire signed [ACC_W:0] av = {s_acc[l][ACC_W-1], s_acc[l]};
-      wire signed [ACC_W:0] t0 = thr0[l];
-      wire signed [ACC_W:0] t1 = thr1[l];
-      wire signed [ACC_W:0] t2 = thr2[l];
-      wire c0 = thr_desc[l] ? (av <= t0) : (av >= t0);
-      wire c1 = thr_desc[l] ? (av <= t1) : (av >= t1);
-      wire c2 = thr_desc[l] ? (av <= t2) : (av >= t2);
+      wire signed [ACC_W:0] t0 = cp_half ? thr0[LANES+l] : thr0[l];
+      wire signed [ACC_W:0] t1 = cp_half ? thr1[LANES+l] : thr1[l];
+      wire signed [ACC_W:0] t2 = cp_half ? thr2[LANES+l] : thr2[l];
+      wire dsc = cp_half ? thr_desc[LANES+l] : thr_desc[l];
+      wire c0 = dsc ? (av <= t0) : (av >= t0);
+      wire c1 = dsc ? (av <= t1) : (av >= t1);
+      wire c2 = dsc ? (av <= t2) : (av >= t2);
       wire [1:0] q = {1'b0, c0} + {1'b0, c1} + {1'b0, c2};
       assign q_lo[l] = q[0] && nl_mask[l];
       assign q_hi[l] = q[1] && nl_mask[l];
@@ -460,8 +478,14 @@ module lm_qconv_core #(
                  || (c_thr_en && c_thr[2:0] != 3'd0);
   wire tile_bad = ({11'd0, kkg_full} > W_DEPTH) || (wg_full > ACT_DEPTH)
                 || ({{(29 - ACT_AW) {1'b0}}, minkh_wg} > ACT_DEPTH);
-  wire [31:0] w_first_byte = {wbyte_cur[31:3], 3'b000};
-  wire [W_AW+6:0] w_beats = ({1'b0, nwords} + {{(W_AW + 6) {1'b0}}, wbyte_cur[2]} + 1'b1) >> 1;
+  wire [31:0] w_first_byte = {ld_wbyte[31:3], 3'b000};
+  wire [W_AW+6:0] w_beats = ({1'b0, nwords} + {{(W_AW + 6) {1'b0}}, ld_wbyte[2]} + 1'b1) >> 1;
+  // lanes of the next block (o0 + 32 < C_out whenever ob != n_ob_m1)
+  wire [15:0] cout_rem_n = c_cout - o0 - 16'd32;
+  wire [5:0] nl_n = (cout_rem_n >= 16'd32) ? 6'd32 : cout_rem_n[5:0];
+  wire pf_go = (pf_state == PF_IDLE) && (state == S_CINIT) && single_strip && (ob != n_ob_m1);
+  assign thr_start = ((state == S_OB) && (pf_state == PF_IDLE)) || pf_go;
+  assign w_start = (state == S_WST) || (pf_state == PF_WST);
 
   // ------------------------------------------------------------------ main FSM
   always @(posedge clk) begin
@@ -475,7 +499,9 @@ module lm_qconv_core #(
     if (busy) cyc_cnt <= cyc_cnt + 32'd1;
     if (issue) perf_mac <= perf_mac + 32'd1;
     if (busy && stall) perf_stall <= perf_stall + 32'd1;
-    if (state == S_THR || state == S_WLD || state == S_ACT) perf_load <= perf_load + 32'd1;
+    if (state == S_THR || state == S_WLD || state == S_ACT
+        || (state == S_OB && pf_state != PF_IDLE && pf_state != PF_DONE))
+      perf_load <= perf_load + 32'd1;
 
     // read master
     if (rd_accept) begin
@@ -536,6 +562,8 @@ module lm_qconv_core #(
           abort_bus <= 1'b0;
           s_full <= 1'b0;
           s_lane <= 6'd0;
+          pf_state <= PF_IDLE;
+          cp_half <= 1'b0;
           state <= S_CHK;
         end
       end
@@ -605,17 +633,30 @@ module lm_qconv_core #(
       S_OB: begin
         nl <= nl_c;
         nl_mask <= (nl_c == 6'd32) ? {LANES{1'b1}} : ~({LANES{1'b1}} << nl_c[4:0]);
-        nwords <= {{W_AW{1'b0}}, nl_c} * {5'd0, kkg};
-        if (c_thr_en) begin
-          rd_kind <= RK_THR;
-          rd_addr <= thr_cur;
-          rd_recv_addr <= thr_cur;
-          rd_nissue <= {13'd0, nl_c, 1'b0};
-          rd_nrecv <= {13'd0, nl_c, 1'b0};
-          state <= S_THR;
-        end else begin
-          state <= S_WST;
+        if (pf_state == PF_DONE) begin
+          // prefetched during the previous block: switch halves and compute
+          cp_half <= ld_half;
+          pf_state <= PF_IDLE;
+          y0 <= 16'd0;
+          y0wg <= 32'd0;
+          out_pix <= out_ob_base;
+          state <= S_STRIP;
+        end else if (pf_state == PF_IDLE) begin
+          ld_half <= cp_half;
+          ld_wbyte <= wbyte_cur[31:2];
+          nwords <= {{W_AW{1'b0}}, nl_c} * {5'd0, kkg};
+          if (c_thr_en) begin
+            rd_kind <= RK_THR;
+            rd_addr <= thr_cur;
+            rd_recv_addr <= thr_cur;
+            rd_nissue <= {13'd0, nl_c, 1'b0};
+            rd_nrecv <= {13'd0, nl_c, 1'b0};
+            state <= S_THR;
+          end else begin
+            state <= S_WST;
+          end
         end
+        // else: the prefetch of this block is still loading; wait
       end
 
       S_THR: begin
@@ -764,6 +805,42 @@ module lm_qconv_core #(
       default: state <= S_IDLE;
     endcase
 
+    // prefetch of block ob+1 (read master idle during single-strip compute)
+    case (pf_state)
+      PF_IDLE: begin
+        if (pf_go) begin
+          ld_half <= !cp_half;
+          ld_wbyte <= wbyte_cur[31:2] + {{(32 - W_AW - 8) {1'b0}}, kkg, 5'd0};
+          nwords <= {{W_AW{1'b0}}, nl_n} * {5'd0, kkg};
+          if (c_thr_en) begin
+            rd_kind <= RK_THR;
+            rd_addr <= thr_cur + 32'd512;
+            rd_recv_addr <= thr_cur + 32'd512;
+            rd_nissue <= {13'd0, nl_n, 1'b0};
+            rd_nrecv <= {13'd0, nl_n, 1'b0};
+            pf_state <= PF_THR;
+          end else begin
+            pf_state <= PF_WST;
+          end
+        end
+      end
+      PF_THR: begin
+        if (rd_nrecv == 20'd0 || (rd_nrecv == 20'd1 && rd_beat)) pf_state <= PF_WST;
+      end
+      PF_WST: begin
+        rd_kind <= RK_W;
+        rd_addr <= w_first_byte;
+        rd_recv_addr <= w_first_byte;
+        rd_nissue <= {{(20 - W_AW - 7) {1'b0}}, w_beats};
+        rd_nrecv <= {{(20 - W_AW - 7) {1'b0}}, w_beats};
+        pf_state <= PF_WLD;
+      end
+      PF_WLD: begin
+        if (rd_nrecv == 20'd0 || (rd_nrecv == 20'd1 && rd_beat)) pf_state <= PF_DONE;
+      end
+      default: ;  // PF_DONE: S_OB takes it
+    endcase
+
     // bus error: stop issuing, drain outstanding reads and queued writes, then fail
     if (busy && soft_reset) abort_soft <= 1'b1;
     if (busy && rd_err && state != S_DRAIN) begin
@@ -779,6 +856,7 @@ module lm_qconv_core #(
       r_valid <= 1'b0;
       p_valid <= 1'b0;
       s_full <= 1'b0;
+      pf_state <= PF_IDLE;
       state <= S_DRAIN;
     end
     // watchdog: the bus is hung, give up on it
@@ -793,6 +871,7 @@ module lm_qconv_core #(
       r_valid <= 1'b0;
       p_valid <= 1'b0;
       s_full <= 1'b0;
+      pf_state <= PF_IDLE;
       state <= S_IDLE;
     end
 
@@ -807,6 +886,9 @@ module lm_qconv_core #(
       p_valid <= 1'b0;
       s_full <= 1'b0;
       s_lane <= 6'd0;
+      pf_state <= PF_IDLE;
+      cp_half <= 1'b0;
+      ld_half <= 1'b0;
       cyc_cnt <= 32'd0;
       perf_mac <= 32'd0;
       perf_load <= 32'd0;

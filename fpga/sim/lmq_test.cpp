@@ -440,6 +440,86 @@ void test_bus_faults(Sim& s) {
     run_layer(s, L, rng);
 }
 
+// Weight/threshold prefetch (single-strip layers with several output blocks load block
+// ob+1 while block ob computes): loads are really hidden, bit-exact in packed and raw mode,
+// and soft reset / bus error / hung bus during a prefetch end cleanly.
+void test_prefetch(Sim& s) {
+    std::mt19937 rng(23);
+    lmq_set_timing(s.h, 10, 0, 1);
+    Layer L{"prefetch 5x5x256->128 k3", 5, 5, 256, 128, 3};  // 4 blocks, single strip
+    const uint32_t G = 8, kkg = 9 * G;
+    const uint32_t blk_beats = 32 * kkg / 2 + 64;  // weights + thresholds of one block
+    const uint32_t all_beats = 5 * 5 * G + 4 * blk_beats;
+    Result r = run_layer(s, L, rng);
+    CHECK(r.ok, "%s", L.name.c_str());
+    CHECK(2 * r.load < all_beats, "%s: PERF_LOAD %u not < half of the %u load beats (prefetch not overlapping)",
+          L.name.c_str(), r.load, all_beats);
+    CHECK(r.mac == 25 * kkg * 4, "%s: PERF_MAC %u", L.name.c_str(), r.mac);
+    Layer raw{"prefetch raw 4x3x100->70 k3", 4, 3, 100, 70, 3};  // 3 blocks, last one partial
+    raw.thr_en = false;
+    CHECK(run_layer(s, raw, rng).ok, "%s", raw.name.c_str());
+    Layer k1{"prefetch 6x6x64->100 k1", 6, 6, 64, 100, 1};  // 4 blocks, last 4 lanes
+    CHECK(run_layer(s, k1, rng).ok, "%s", k1.name.c_str());
+
+    std::vector<uint32_t> in, w;
+    std::vector<int32_t> thr;
+    make_data(L, rng, in, w, thr);
+    Buffers b = place(L, rng);
+    s.put(b.in_addr, in);
+    s.put(b.w_addr, w);
+    s.put(b.thr_addr, std::vector<uint32_t>(thr.begin(), thr.end()));
+    // soft reset at many points: block 0 load, block 0 compute with block 1 prefetching,
+    // waiting for a prefetch, later blocks
+    int resets = 0;
+    for (uint64_t t = 1500; t < 9000; t += 113) {
+        program(s, L, b, true);
+        lmq_step(s.h, t);
+        if (!(s.rd(LMQ_STATUS) & LMQ_STATUS_BUSY_MASK)) break;
+        s.wr(LMQ_CTRL, LMQ_CTRL_SOFT_RESET_MASK | LMQ_CTRL_IRQ_EN_MASK);
+        uint64_t c0 = lmq_step(s.h, 0);
+        while ((s.rd(LMQ_STATUS) & LMQ_STATUS_BUSY_MASK) && lmq_step(s.h, 0) - c0 < 10000) lmq_step(s.h, 1);
+        uint32_t st = s.rd(LMQ_STATUS);
+        CHECK(st == 0, "prefetch soft reset at cycle %" PRIu64 ": STATUS=0x%08x", t, st);
+        CHECK(lmq_irq(s.h) == 0, "prefetch soft reset: no irq");
+        resets++;
+    }
+    CHECK(resets >= 40, "prefetch soft reset: only %d points while busy", resets);
+    std::printf("prefetch: soft reset at %d points while busy, each left the core idle and clean\n", resets);
+    // error response on the thresholds of block 1 and on the weights of block 2 (both
+    // read by prefetches): ERR_BUS with the exact address
+    const uint32_t w_blk2 = ((b.w_addr + 2 * 32 * kkg * 4) & ~7u) + 8 * 40;
+    const uint32_t bad[2] = {b.thr_addr + 512 + 8 * 5, w_blk2};
+    for (uint32_t lo : bad) {
+        lmq_set_fault(s.h, 1, lo, lo + 8);
+        program(s, L, b, true);
+        bool fin = s.wait_done(1000000);
+        uint32_t st = s.rd(LMQ_STATUS), ea = s.rd(LMQ_ERR_ADDR);
+        CHECK(fin && st == (LMQ_STATUS_DONE_MASK | LMQ_STATUS_ERR_BUS_MASK), "prefetch bus error: STATUS=0x%08x", st);
+        CHECK(ea == lo, "prefetch bus error: ERR_ADDR=0x%08x want 0x%08x", ea, lo);
+        lmq_set_fault(s.h, 0, 0, 0);
+        s.wr(LMQ_STATUS, 0xFFFFFFFFu);
+    }
+    // hung read in a prefetch -> watchdog
+    uint64_t proto_before = lmq_stat(s.h, 5);
+    s.wr(LMQ_TIMEOUT, 2000);
+    lmq_set_fault(s.h, 2, w_blk2, w_blk2 + 8);
+    program(s, L, b, true);
+    bool fin = s.wait_done(1000000);
+    uint32_t st = s.rd(LMQ_STATUS);
+    CHECK(fin && st == (LMQ_STATUS_DONE_MASK | LMQ_STATUS_ERR_TIMEOUT_MASK), "prefetch timeout: STATUS=0x%08x", st);
+    // ERR_ADDR = start of the hung request: the burst (<= 16 beats, within 128 bytes) holding w_blk2
+    const uint32_t ea = s.rd(LMQ_ERR_ADDR);
+    CHECK(ea <= w_blk2 && ea / 128 == w_blk2 / 128 && ea % 8 == 0,
+          "prefetch timeout: ERR_ADDR=0x%08x, want the request holding 0x%08x", ea, w_blk2);
+    lmq_set_fault(s.h, 0, 0, 0);
+    g_proto_waived += lmq_stat(s.h, 5) - proto_before;
+    s.wr(LMQ_TIMEOUT, LMQ_TIMEOUT_RESET);
+    s.wr(LMQ_STATUS, 0xFFFFFFFFu);
+    // and a correct job afterwards
+    L.name = "after prefetch faults";
+    CHECK(run_layer(s, L, rng).ok, "%s", L.name.c_str());
+}
+
 void test_random(Sim& s, int n, uint32_t seed) {
     std::mt19937 rng(seed);
     const int hw[] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 31};
@@ -583,6 +663,8 @@ int main(int argc, char** argv) {
         std::printf("soft reset / start-while-busy: done (%d failures)\n", g_fail);
         test_bus_faults(s);
         std::printf("bus error / timeout: done (%d failures)\n", g_fail);
+        test_prefetch(s);
+        std::printf("prefetch (load/compute overlap): done (%d failures)\n", g_fail);
         test_random(s, quick ? 15 : nrand, seed);
     }
     test_model(s, latency, wait, seed, csv);

@@ -276,18 +276,19 @@ impl SoftModel {
 
         // timing estimate (the RTL's structure: per 32-channel output block, load thresholds
         // and weights, then the activations (once if the image is resident), then one MAC
-        // cycle per (pixel, tap, group))
-        let blocks = c_out.div_ceil(lanes);
-        let mac_cycles = (h * w * k * k * g * blocks) as u64;
+        // cycle per (pixel, tap, group); with a resident image, block b+1's thresholds and
+        // weights are prefetched while block b computes, so only the excess shows)
+        let blocks = c_out.div_ceil(lanes) as u64;
+        let block_macs = (h * w * k * k * g) as u64;
+        let mac_cycles = block_macs * blocks;
         let act_beats = (h * w * g) as u64;
         let resident = h * w * g <= act_depth;
         let per_block = (lanes * k * k * g).div_ceil(2) as u64 + if thr_en { 64 } else { 0 } + 24;
-        let load_cycles = blocks as u64 * per_block
-            + if resident {
-                act_beats + 16
-            } else {
-                blocks as u64 * (act_beats * 115 / 100 + 16)
-            };
+        let load_cycles = if resident {
+            per_block + (blocks - 1) * per_block.saturating_sub(block_macs) + act_beats + 16
+        } else {
+            blocks * (per_block + act_beats * 115 / 100 + 16)
+        };
         let cycles = mac_cycles + load_cycles + 16;
 
         let job_err = |bit: u32, a: u32| Job {
