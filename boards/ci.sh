@@ -27,6 +27,7 @@ want() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; 
 
 T_START=$(date +%s)
 declare -a SUMMARY=()
+declare -A WALL=() RSS=() JOINTS=()
 step() { printf '\n=== boards/ci: %s\n' "$*"; T_STEP=$(date +%s); }
 done_step() { SUMMARY+=("$(printf '%-28s %5d s  %s' "$1" $(($(date +%s) - T_STEP)) "${2:-}")"); }
 
@@ -76,9 +77,11 @@ want test-aarch64 && run_unit_tests aarch64 aarch64-unknown-linux-gnu
 
 if want dist; then
     step "dist (boards/dist.sh)"
-    bash boards/dist.sh 2>&1 | tee /tmp/lm-ci-dist.log
+    log=$(mktemp)
+    bash boards/dist.sh 2>&1 | tee "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "FAIL: boards/dist.sh" >&2; exit 1; }
-    done_step "dist" "$(grep -c 'highest GLIBC' /tmp/lm-ci-dist.log) binaries checked"
+    done_step "dist" "$(grep -c 'highest GLIBC' "$log") binaries checked"
+    rm -f "$log"
 fi
 
 if want run; then
@@ -102,9 +105,10 @@ if want run; then
             -i "$img" -o "$out/$n" >"$out/$n.log" 2>&1 \
             || { cat "$out/$n.log" >&2; echo "FAIL: dist/lm_$n run" >&2; exit 1; }
         t1=$(date +%s.%N)
-        printf '   lm_%-8s %s; wall %.1f s, peak RSS %.1f MiB%s\n' "$n" "$(tail -n 1 "$out/$n.log")" \
-            "$(echo "$t1 - $t0" | awk '{print $1 - $3}')" "$(awk '{print $1/1024}' "$out/$n.rss")" \
-            "$([ "$n" = x86 ] || echo ' (qemu-user, includes the emulator)')"
+        WALL[$n]=$(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}')
+        RSS[$n]=$(awk '{printf "%.1f", $1/1024}' "$out/$n.rss")
+        printf '   lm_%-8s %s; wall %s s, peak RSS %s MiB%s\n' "$n" "$(tail -n 1 "$out/$n.log")" \
+            "${WALL[$n]}" "${RSS[$n]}" "$([ "$n" = x86 ] || echo ' (qemu-user, includes the emulator)')"
     done
     python3 - "$out" <<'EOF'
 import json, sys
@@ -121,12 +125,23 @@ for n in ("arm", "aarch64"):
     print(f"   lm_{n} joints identical to lm_x86 ({sum(len(j) for j in ref)} values)")
 EOF
     rm -rf "$out"
+    JOINTS=([x86]="reference" [arm]="identical" [aarch64]="identical")
     done_step "run (qemu)" "joints identical"
 fi
 
 printf '\n=== boards/ci summary (%s)\n' "$(date -u +%FT%TZ)"
 printf '%s\n' "${SUMMARY[@]}"
+declare -A OBJDUMP=([arm]=arm-linux-gnueabihf-objdump [aarch64]=aarch64-linux-gnu-objdump
+                    [x86]=objdump)
+printf '\n%-15s %10s %6s %6s  %-10s %9s %8s\n' binary bytes MiB GLIBC joints "peak RSS" "run"
 for n in arm aarch64 x86; do
-    [ -f "dist/lm_$n" ] && printf '%-28s %s bytes\n' "dist/lm_$n" "$(stat -c %s "dist/lm_$n")"
+    [ -f "dist/lm_$n" ] || continue
+    size=$(stat -c %s "dist/lm_$n")
+    glibc=$("${OBJDUMP[$n]}" -T "dist/lm_$n" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' \
+            | sort -V | tail -n 1)
+    printf '%-15s %10s %6.2f %6s  %-10s %9s %8s\n' "dist/lm_$n" "$size" \
+        "$(awk "BEGIN{print $size/1048576}")" "$glibc" "${JOINTS[$n]:--}" \
+        "${RSS[$n]:+${RSS[$n]} MiB}" "${WALL[$n]:+${WALL[$n]} s}"
 done
+echo "(peak RSS and run time of lm_arm/lm_aarch64 are under qemu-user, emulator included)"
 echo "total $(($(date +%s) - T_START)) s"

@@ -21,6 +21,10 @@ cargo test 2>&1 | tee /tmp/lm-cargo-test.$$.log
 grep -q "test result: ok" /tmp/lm-cargo-test.$$.log
 rm -f /tmp/lm-cargo-test.$$.log
 
+section "cross: unit tests under qemu-arm/-aarch64, dist binaries, joints vs lm_x86 (boards/ci.sh)"
+# Cargo target dirs in ~/.cache/lm: with warm caches only `lm` itself is rebuilt.
+bash boards/ci.sh
+
 section "python peers (fixtures reproducible with onnxruntime / qonnx)"
 bash tests/python/setup.sh
 .venv/bin/python tests/python/check_fixtures.py
