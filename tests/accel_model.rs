@@ -135,14 +135,8 @@ fn model_layers_are_the_live_quantised_convs_of_the_default_model() {
     let mut want: Vec<_> = MODEL_LAYERS
         .iter()
         .flat_map(|l| {
-            std::iter::repeat(shape(
-                l.height,
-                l.width,
-                l.in_channels,
-                l.out_channels,
-                l.kernel,
-            ))
-            .take(l.count)
+            let s = shape(l.height, l.width, l.in_channels, l.out_channels, l.kernel);
+            std::iter::repeat_n(s, l.count)
         })
         .collect();
     got.sort_unstable();
