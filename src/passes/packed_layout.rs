@@ -311,3 +311,99 @@ fn gather_map(
     }
     Ok(Ok(sources))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCALE: f32 = 2.0 / 3.0;
+
+    /// Two quantised NCHW sources (`c_a`, `c_b` channels, 3×2 pixels), concatenated on
+    /// channels, optionally transposed (H ↔ W), then packed.
+    fn model(c_a: usize, c_b: usize, transpose: bool) -> TypedModel {
+        let mut m = TypedModel::default();
+        let a = m.add_source("a", f32::fact([1, c_a, 3, 2])).unwrap();
+        let b = m.add_source("b", f32::fact([1, c_b, 3, 2])).unwrap();
+        let q = |m: &mut TypedModel, name: &str, x| {
+            m.wire_node(name, Quant::unsigned_half_up(2, SCALE), &[x])
+                .unwrap()[0]
+        };
+        let qa = q(&mut m, "qa", a);
+        let qb = q(&mut m, "qb", b);
+        let mut x = m
+            .wire_node("cat", TypedConcat { axis: 1 }, &[qa, qb])
+            .unwrap()[0];
+        if transpose {
+            x = m.wire_node("swap", AxisOp::Move(3, 2), &[x]).unwrap()[0];
+        }
+        let pack = PackLevels {
+            channels: c_a + c_b,
+            scale: SCALE,
+            layer: "t".into(),
+        };
+        let p = m.wire_node("pack", pack, &[x]).unwrap();
+        m.select_output_outlets(&p).unwrap();
+        m
+    }
+
+    fn run(m: &TypedModel, c_a: usize, c_b: usize) -> Vec<u32> {
+        let input = |c: usize, k: usize| {
+            let v: Vec<f32> = (0..c * 6)
+                .map(|i| ((i * 7 + k) % 5) as f32 * 0.45)
+                .collect();
+            tract_ndarray::Array4::from_shape_vec((1, c, 3, 2), v)
+                .unwrap()
+                .into_tensor()
+                .into_tvalue()
+        };
+        let plan = m.clone().into_runnable().unwrap();
+        let out = plan.run(tvec!(input(c_a, 1), input(c_b, 2))).unwrap();
+        out[0]
+            .to_plain_array_view::<u32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    fn ops(m: &TypedModel) -> Vec<String> {
+        m.nodes()
+            .iter()
+            .map(|n| n.op().name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn aligned_layout_chains_become_gathers_with_the_same_result() {
+        for transpose in [false, true] {
+            let original = model(32, 64, transpose);
+            let mut rewritten = original.clone();
+            let report = packed_layout(&mut rewritten).unwrap();
+            assert_eq!(report.packed, ["t"], "{report:?}");
+            assert!(
+                ops(&original).contains(&"Concat".to_string()),
+                "{:?}",
+                ops(&original)
+            );
+            assert_eq!(ops(&original).contains(&"MoveAxis".to_string()), transpose);
+            let ops = ops(&rewritten);
+            assert!(ops.contains(&"PackedGather".to_string()), "{ops:?}");
+            assert!(
+                !ops.iter().any(|o| o == "Concat" || o == "MoveAxis"),
+                "{ops:?}"
+            );
+            assert_eq!(run(&rewritten, 32, 64), run(&original, 32, 64));
+        }
+    }
+
+    #[test]
+    fn unaligned_channel_groups_stay_float() {
+        // 20 + 20 channels: output group 0 mixes both inputs, so no word gather exists.
+        let mut m = model(20, 20, false);
+        let report = packed_layout(&mut m).unwrap();
+        assert!(report.packed.is_empty(), "{report:?}");
+        assert!(report.float[0].1.contains("aligned"), "{report:?}");
+        assert!(!ops(&m).contains(&"PackedGather".to_string()));
+        assert_eq!(run(&m, 20, 20), run(&model(20, 20, false), 20, 20));
+    }
+}
