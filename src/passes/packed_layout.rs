@@ -140,7 +140,8 @@ fn rewrite(
                     scale: pack.scale,
                     layer: model.node(outlet.node).name.clone(),
                 };
-                let name = format!("{}.pack", model.node(outlet.node).name);
+                // Unique per consumer: one quantiser may feed several chains.
+                let name = format!("{}.pack_for_{}", model.node(outlet.node).name, pack.layer);
                 patch.wire_node(name, op, &[x])?[0]
             }
         });
