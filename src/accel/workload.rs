@@ -2,9 +2,7 @@
 //! default model and deterministic random operands (used by `tests/accel_*.rs` and
 //! `examples/fpga_cycles.rs`).
 
-use crate::kernels::{
-    self, KernelKind, PackedActivations, PackedWeights, Thresholds, FLAG_DESCENDING,
-};
+use crate::kernels::{self, KernelKind, PackedActivations, PackedWeights, Thresholds};
 
 /// One quantised conv layer shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,27 +83,7 @@ pub const MODEL_LAYERS: &[LayerShape] = &[
 /// Number of quantised convs the runtime runs per frame (Σ `count` of [`MODEL_LAYERS`]).
 pub const LIVE_CONVS_PER_FRAME: usize = 21;
 
-/// Small deterministic xorshift64* generator.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+pub use crate::kernels::random::Rng;
 
 /// Random operands of one layer.
 #[derive(Debug, Clone)]
@@ -127,35 +105,13 @@ pub fn random_operands(
     kernel: usize,
 ) -> Result<Operands, kernels::KernelError> {
     let mut rng = Rng::new(seed);
-    let levels: Vec<u8> = (0..height * width * in_channels)
-        .map(|_| (rng.next_u64() >> 62) as u8)
-        .collect();
+    let levels = rng.levels(height * width * in_channels);
     let input = PackedActivations::from_levels(&levels, height, width, in_channels)?;
     let weights = PackedWeights::from_fn(out_channels, in_channels, kernel, |_, _, _, _| {
         rng.next_u64() >> 63 == 1
     })?;
     let acc = kernels::qconv2d_acc(KernelKind::best(), &input, &weights, 0)?;
-    let pixels = height * width;
-    let rows: Vec<[i32; 4]> = (0..out_channels)
-        .map(|o| {
-            let pick =
-                |rng: &mut Rng| acc[rng.below(pixels) * out_channels + o] + rng.below(3) as i32 - 1;
-            let mut t = [pick(&mut rng), pick(&mut rng), pick(&mut rng)];
-            match rng.below(10) {
-                0 => [i32::MIN, i32::MIN, i32::MAX, 0],
-                1 => [i32::MAX, i32::MAX, i32::MAX, 0],
-                2..=4 => {
-                    t.sort_unstable_by(|a, b| b.cmp(a));
-                    [t[0], t[1], t[2], FLAG_DESCENDING]
-                }
-                _ => {
-                    t.sort_unstable();
-                    [t[0], t[1], t[2], 0]
-                }
-            }
-        })
-        .collect();
-    let thresholds = Thresholds::from_rows(&rows)?;
+    let thresholds = kernels::random::thresholds_around(&mut rng, &acc, out_channels)?;
     Ok(Operands {
         input,
         weights,

@@ -86,6 +86,7 @@ mod engine;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod packed;
+pub mod random;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -470,7 +471,7 @@ pub fn binary_ops(
 
 #[cfg(test)]
 mod tests {
-    use super::packed::tests::XorShift;
+    use super::random::Rng;
     use super::*;
 
     fn fast_kinds() -> Vec<KernelKind> {
@@ -481,7 +482,7 @@ mod tests {
     }
 
     fn random_case(
-        rng: &mut XorShift,
+        rng: &mut Rng,
         h: usize,
         w: usize,
         c_in: usize,
@@ -494,31 +495,8 @@ mod tests {
         (a, wt)
     }
 
-    /// Thresholds drawn around the accumulators actually produced (so ties happen), mixing
-    /// ascending, descending and constant channels.
-    fn random_thresholds(rng: &mut XorShift, acc: &[i32], c_out: usize) -> Thresholds {
-        let rows: Vec<[i32; 4]> = (0..c_out)
-            .map(|o| {
-                let pick = |rng: &mut XorShift| {
-                    let i = rng.below(acc.len() / c_out) * c_out + o;
-                    acc[i] + rng.below(3) as i32 - 1
-                };
-                let mut t = [pick(rng), pick(rng), pick(rng)];
-                match rng.below(8) {
-                    0 => [i32::MIN, i32::MIN, i32::MAX, 0],
-                    1 => [i32::MAX, i32::MAX, i32::MAX, 0],
-                    2 | 3 => {
-                        t.sort_unstable_by(|a, b| b.cmp(a));
-                        [t[0], t[1], t[2], FLAG_DESCENDING]
-                    }
-                    _ => {
-                        t.sort_unstable();
-                        [t[0], t[1], t[2], 0]
-                    }
-                }
-            })
-            .collect();
-        Thresholds::from_rows(&rows).unwrap()
+    fn random_thresholds(rng: &mut Rng, acc: &[i32], c_out: usize) -> Thresholds {
+        random::thresholds_around(rng, acc, c_out).unwrap()
     }
 
     #[test]
@@ -541,7 +519,7 @@ mod tests {
     /// thresholded output) over randomised shapes.
     #[test]
     fn fast_kernels_match_reference_random_shapes() {
-        let mut rng = XorShift::new(0x1234);
+        let mut rng = Rng::new(0x1234);
         let sizes = [1usize, 2, 3, 4, 5, 7];
         let c_ins = [1usize, 5, 31, 32, 33, 63, 64, 65, 100];
         let c_outs = [1usize, 3, 5, 31, 33, 65];
@@ -628,7 +606,7 @@ mod tests {
     /// constant channels with i32::MIN/MAX, and their clamped (±32768) versions.
     #[test]
     fn threshold_edge_cases() {
-        let mut rng = XorShift::new(99);
+        let mut rng = Rng::new(99);
         let (h, w, c_in, k) = (4, 3, 37, 3);
         let (a, wt) = random_case(&mut rng, h, w, c_in, 9, k);
         let acc = reference::conv_acc(&a, &wt).unwrap();
@@ -674,7 +652,7 @@ mod tests {
 
     #[test]
     fn multi_threaded_equals_single_threaded() {
-        let mut rng = XorShift::new(5);
+        let mut rng = Rng::new(5);
         for &(h, w, c_in, c_out, k) in &[
             (7usize, 5usize, 65usize, 33usize, 3usize),
             (2, 9, 31, 5, 1),

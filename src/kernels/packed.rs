@@ -595,39 +595,13 @@ impl Thresholds {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::super::random::Rng;
     use super::*;
-
-    /// Tiny deterministic xorshift64* generator for tests and benches.
-    pub(crate) struct XorShift(u64);
-    impl XorShift {
-        pub(crate) fn new(seed: u64) -> Self {
-            Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-        }
-        pub(crate) fn next_u64(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        pub(crate) fn below(&mut self, n: usize) -> usize {
-            (self.next_u64() % n as u64) as usize
-        }
-        pub(crate) fn levels(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| (self.next_u64() >> 62) as u8).collect()
-        }
-        pub(crate) fn signs(&mut self, n: usize) -> Vec<i8> {
-            (0..n)
-                .map(|_| if self.next_u64() >> 63 == 1 { 1 } else { -1 })
-                .collect()
-        }
-    }
 
     #[test]
     fn activation_round_trip_and_tail() {
-        let mut rng = XorShift::new(1);
+        let mut rng = Rng::new(1);
         for &c in &[1usize, 5, 31, 32, 33, 63, 64, 65, 100] {
             for &(h, w) in &[(1usize, 1usize), (2, 3), (5, 4)] {
                 let lv = rng.levels(h * w * c);
@@ -706,7 +680,7 @@ pub(crate) mod tests {
 
     #[test]
     fn weight_round_trip_and_layout() {
-        let mut rng = XorShift::new(2);
+        let mut rng = Rng::new(2);
         for &(o, c, k) in &[
             (1usize, 1usize, 1usize),
             (3, 33, 3),

@@ -87,7 +87,7 @@ pub fn conv_threshold(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::packed::tests::XorShift;
+    use crate::kernels::random::Rng;
 
     #[test]
     fn hand_computed_3x3() {
@@ -116,7 +116,7 @@ mod tests {
     /// Σ q_i·w_i = Σ_b 2^b (2·popcount(a_b & w) − popcount(a_b)).
     #[test]
     fn popcount_identity() {
-        let mut rng = XorShift::new(7);
+        let mut rng = Rng::new(7);
         for _ in 0..2000 {
             let (a0, a1, wb) = (
                 rng.next_u64() as u32,
