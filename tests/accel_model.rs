@@ -2,6 +2,8 @@
 //! bit-exact with the reference kernel on random shapes and on every quantised conv of the
 //! default model, and every error path (fault injection) ends in a clear, bounded error.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use lm::accel::dma::{CacheMode, SimSdram, UdmaBuf};
@@ -89,32 +91,8 @@ fn random_shapes_bit_exact_with_reference() {
 #[test]
 fn default_model_layers_bit_exact_with_reference() {
     let mut acc = open(DriverConfig::default());
-    for (i, l) in MODEL_LAYERS.iter().enumerate() {
-        let ops = random_operands(
-            1000 + i as u64,
-            l.height,
-            l.width,
-            l.in_channels,
-            l.out_channels,
-            l.kernel,
-        )
-        .unwrap();
-        acc.supports(
-            l.name,
-            l.height,
-            l.width,
-            l.in_channels,
-            l.out_channels,
-            l.kernel,
-        )
-        .unwrap();
-        let (out, stats) = acc
-            .conv(l.name, &ops.input, &ops.weights, Some(&ops.thresholds))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let want = reference::conv_threshold(&ops.input, &ops.weights, &ops.thresholds).unwrap();
-        assert_eq!(out, QConvOutput::Packed(want), "{}", l.name);
-        assert_eq!(stats.macs, l.macs());
-    }
+    let stats = common::model_layers_bit_exact(&mut acc);
+    assert_eq!(stats.len(), MODEL_LAYERS.len());
 }
 
 #[test]

@@ -7,13 +7,15 @@
 //! `fpga/ci.sh`).
 #![cfg(feature = "verilator")]
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use lm::accel::dma::SimSdram;
 use lm::accel::regmap::{self, ctrl, status};
 use lm::accel::verilator::{SimFault, SimStat, VerilatorSim};
-use lm::accel::workload::{random_operands, Rng, MODEL_LAYERS};
+use lm::accel::workload::{random_operands, Rng};
 use lm::accel::{
     AccelError, Accelerator, DriverConfig, RegisterAccess, ResetOutcome, SimOptions, Traced,
 };
@@ -130,22 +132,7 @@ fn default_model_layers_bit_exact_with_reference() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut acc = open(DriverConfig::default());
     sim(&mut acc).set_timing(10, 0, 1);
-    for (i, l) in MODEL_LAYERS.iter().enumerate() {
-        let ops = random_operands(
-            1000 + i as u64,
-            l.height,
-            l.width,
-            l.in_channels,
-            l.out_channels,
-            l.kernel,
-        )
-        .unwrap();
-        let (out, stats) = acc
-            .conv(l.name, &ops.input, &ops.weights, Some(&ops.thresholds))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let want = reference::conv_threshold(&ops.input, &ops.weights, &ops.thresholds).unwrap();
-        assert_eq!(out, QConvOutput::Packed(want), "{}", l.name);
-        assert_eq!(stats.macs, l.macs());
+    for (l, stats) in common::model_layers_bit_exact(&mut acc) {
         eprintln!(
             "{:<24} {:>8} cycles {:>7.3} ms util {:>5.1} %",
             l.name,

@@ -145,3 +145,28 @@ MODEL:
 "
     )
 }
+
+/// Runs every layer of [`lm::accel::workload::MODEL_LAYERS`] on `acc` (any register backend)
+/// with random operands (seed `1000 + index`), checks that the driver accepts its geometry and
+/// that the output equals the reference kernel bit for bit, and returns each layer's stats.
+pub fn model_layers_bit_exact<R: lm::accel::RegisterAccess>(
+    acc: &mut lm::accel::Accelerator<R>,
+) -> Vec<(lm::accel::workload::LayerShape, lm::accel::LayerStats)> {
+    use lm::accel::workload::{random_operands, MODEL_LAYERS};
+    use lm::kernels::{reference, QConvOutput};
+    let mut stats = Vec::new();
+    for (i, l) in MODEL_LAYERS.iter().enumerate() {
+        let (h, w, c_in, c_out, k) = (l.height, l.width, l.in_channels, l.out_channels, l.kernel);
+        let ops = random_operands(1000 + i as u64, h, w, c_in, c_out, k).unwrap();
+        acc.supports(l.name, h, w, c_in, c_out, k)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (out, s) = acc
+            .conv(l.name, &ops.input, &ops.weights, Some(&ops.thresholds))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let want = reference::conv_threshold(&ops.input, &ops.weights, &ops.thresholds).unwrap();
+        assert_eq!(out, QConvOutput::Packed(want), "{}", l.name);
+        assert_eq!(s.macs, l.macs(), "{}", l.name);
+        stats.push((*l, s));
+    }
+    stats
+}
