@@ -44,4 +44,4 @@ pub use driver::{
 pub use error::{AccelError, ResetOutcome};
 pub use executor::{open_executor, FpgaExecutor, LayerRun};
 pub use model::{ModelFaults, ModelOptions, SoftModel};
-pub use regs::{RegSnapshot, RegisterAccess, Traced};
+pub use regs::{RegSnapshot, RegisterAccess, Traced, WriteLog};

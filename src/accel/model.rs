@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::dma::SimSdram;
 use super::regmap::{self, caps, chan, conv, ctrl, dim, status};
-use super::regs::RegisterAccess;
+use super::regs::{RegisterAccess, WriteLog};
 use crate::kernels::{
     self, KernelKind, PackedActivations, PackedWeights, QConvOutput, Thresholds, FLAG_DESCENDING,
 };
@@ -87,7 +87,7 @@ pub struct SoftModel {
     counters: [u32; 4],
     /// Injected faults; change them at any time.
     pub faults: ModelFaults,
-    log: Vec<(u32, u32)>,
+    log: WriteLog,
 }
 
 const CYCLES_IDX: usize = (regmap::cycles::OFFSET / 4) as usize;
@@ -107,7 +107,7 @@ impl SoftModel {
             job: None,
             counters: [0; 4],
             faults: ModelFaults::default(),
-            log: Vec::new(),
+            log: WriteLog::default(),
         }
     }
 
@@ -118,7 +118,7 @@ impl SoftModel {
 
     /// Every register write so far, `(offset, value)` in order.
     pub fn writes(&self) -> &[(u32, u32)] {
-        &self.log
+        self.log.writes()
     }
 
     /// Forgets the write log.
@@ -128,18 +128,12 @@ impl SoftModel {
 
     /// Number of CTRL writes with START set.
     pub fn starts(&self) -> usize {
-        self.log
-            .iter()
-            .filter(|(o, v)| *o == ctrl::OFFSET && v & ctrl::START != 0)
-            .count()
+        self.log.starts()
     }
 
     /// Number of CTRL writes with SOFT_RESET set.
     pub fn soft_resets(&self) -> usize {
-        self.log
-            .iter()
-            .filter(|(o, v)| *o == ctrl::OFFSET && v & ctrl::SOFT_RESET != 0)
-            .count()
+        self.log.soft_resets()
     }
 
     /// Cycles simulated so far.
@@ -387,7 +381,7 @@ impl RegisterAccess for SoftModel {
     }
 
     fn write(&mut self, offset: u32, value: u32) {
-        self.log.push((offset, value));
+        self.log.push(offset, value);
         self.advance(1);
         match offset {
             ctrl::OFFSET => {

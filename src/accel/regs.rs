@@ -87,41 +87,69 @@ impl<T: RegisterAccess + ?Sized> RegisterAccess for Box<T> {
     }
 }
 
+/// Every register write of a backend, `(offset, value)` in order, with the counts tests ask
+/// about (kept by [`Traced`] and by the software model).
+#[derive(Debug, Clone, Default)]
+pub struct WriteLog(Vec<(u32, u32)>);
+
+impl WriteLog {
+    pub fn push(&mut self, offset: u32, value: u32) {
+        self.0.push((offset, value));
+    }
+    /// Every write so far, `(offset, value)` in order.
+    pub fn writes(&self) -> &[(u32, u32)] {
+        &self.0
+    }
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+    /// Number of CTRL writes with `bits` set.
+    fn ctrl_writes_with(&self, bits: u32) -> usize {
+        let ctrl = regmap::ctrl::OFFSET;
+        self.0
+            .iter()
+            .filter(|(o, v)| *o == ctrl && v & bits != 0)
+            .count()
+    }
+    /// Number of CTRL writes with START set.
+    pub fn starts(&self) -> usize {
+        self.ctrl_writes_with(regmap::ctrl::START)
+    }
+    /// Number of CTRL writes with SOFT_RESET set.
+    pub fn soft_resets(&self) -> usize {
+        self.ctrl_writes_with(regmap::ctrl::SOFT_RESET)
+    }
+}
+
 /// A backend wrapper that records every register write (for tests and debugging: e.g. to
 /// prove that a rejected layer wrote nothing, or to log a failing job's programming).
 pub struct Traced<R> {
     /// The wrapped backend.
     pub inner: R,
-    log: Vec<(u32, u32)>,
+    log: WriteLog,
 }
 
 impl<R> Traced<R> {
     pub fn new(inner: R) -> Self {
         Self {
             inner,
-            log: Vec::new(),
+            log: WriteLog::default(),
         }
     }
     /// Every write so far, `(offset, value)` in order.
     pub fn writes(&self) -> &[(u32, u32)] {
-        &self.log
+        self.log.writes()
     }
     pub fn clear_writes(&mut self) {
         self.log.clear();
     }
     /// Number of CTRL writes with START set.
     pub fn starts(&self) -> usize {
-        self.log
-            .iter()
-            .filter(|(o, v)| *o == regmap::ctrl::OFFSET && v & regmap::ctrl::START != 0)
-            .count()
+        self.log.starts()
     }
     /// Number of CTRL writes with SOFT_RESET set.
     pub fn soft_resets(&self) -> usize {
-        self.log
-            .iter()
-            .filter(|(o, v)| *o == regmap::ctrl::OFFSET && v & regmap::ctrl::SOFT_RESET != 0)
-            .count()
+        self.log.soft_resets()
     }
 }
 
@@ -130,7 +158,7 @@ impl<R: RegisterAccess> RegisterAccess for Traced<R> {
         self.inner.read(offset)
     }
     fn write(&mut self, offset: u32, value: u32) {
-        self.log.push((offset, value));
+        self.log.push(offset, value);
         self.inner.write(offset, value)
     }
     fn describe(&self) -> String {
