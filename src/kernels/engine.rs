@@ -227,7 +227,6 @@ fn pack_pixel(acc: &[i32], thresholds: &Thresholds, out: &mut [u32]) {
 struct Job<'a, E> {
     pixel: PixelFn,
     input: &'a PackedActivations,
-    k: usize,
     prep: &'a Prepared,
     per_pixel: usize,
     emit: E,
@@ -241,7 +240,7 @@ fn run_rows<T, E: Fn(&[i32], &mut [T])>(job: &Job<'_, E>, y0: usize, out: &mut [
     let mut acc = vec![0i32; job.prep.out_channels];
     for (i, dst) in out.chunks_exact_mut(job.per_pixel).enumerate() {
         let (y, x) = (y0 + i / w, i % w);
-        gather(job.input, job.k, y, x, &mut p0, &mut p1);
+        gather(job.input, job.prep.kernel, y, x, &mut p0, &mut p1);
         // SAFETY: `run` only receives kernels whose CPU features were checked.
         unsafe { (job.pixel)(&p0, &p1, job.prep, &mut acc) };
         (job.emit)(&acc, dst);
@@ -352,13 +351,11 @@ pub(crate) fn run(
     threads: usize,
 ) -> QConvOutput {
     let c_out = prep.out_channels;
-    let k = prep.kernel;
     match thresholds {
         None => QConvOutput::Accumulators(run_split(
             Job {
                 pixel,
                 input,
-                k,
                 prep,
                 per_pixel: c_out,
                 emit: |acc: &[i32], dst: &mut [i32]| dst.copy_from_slice(acc),
@@ -370,7 +367,6 @@ pub(crate) fn run(
                 Job {
                     pixel,
                     input,
-                    k,
                     prep,
                     per_pixel: super::packed::groups(c_out) * PLANES,
                     emit: |acc: &[i32], dst: &mut [u32]| pack_pixel(acc, t, dst),

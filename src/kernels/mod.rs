@@ -275,24 +275,26 @@ pub fn qconv2d(
     threads: usize,
 ) -> Result<QConvOutput, KernelError> {
     check_geometry(input, weights, thresholds)?;
+    if let Some(t) = thresholds {
+        let out = PreparedConv::new(kind, weights, t)?.run(input, threads)?;
+        return Ok(QConvOutput::Packed(out));
+    }
     if kind == KernelKind::Reference {
-        return Ok(match thresholds {
-            Some(t) => QConvOutput::Packed(reference::conv_threshold(input, weights, t)?),
-            None => QConvOutput::Accumulators(reference::conv_acc(input, weights)?),
-        });
+        return Ok(QConvOutput::Accumulators(reference::conv_acc(
+            input, weights,
+        )?));
     }
     let pixel = kind.pixel_fn().ok_or(KernelError::KernelUnavailable {
         kernel: kind.name(),
     })?;
-    let threads = resolve_threads(threads);
-    if let (Some(t), Some(lanes)) = (thresholds, kind.lane_fn()) {
-        let layer = engine::LaneLayer::new(weights, t);
-        return Ok(QConvOutput::Packed(engine::run_lanes(
-            lanes, input, &layer, threads,
-        )));
-    }
     let prep = engine::Prepared::new(weights);
-    Ok(engine::run(pixel, input, &prep, thresholds, threads))
+    Ok(engine::run(
+        pixel,
+        input,
+        &prep,
+        None,
+        resolve_threads(threads),
+    ))
 }
 
 fn resolve_threads(threads: usize) -> usize {

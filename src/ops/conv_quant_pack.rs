@@ -207,9 +207,7 @@ impl ConvQuantPack {
             }
         }
     }
-}
 
-impl ConvQuantPack {
     /// [`Self::row_levels`], compiled with FMA where the CPU has it (without
     /// it `mul_add` is a libm call: correct, just slow).
     fn run_row_dispatch(&self, x: &[f32], hw: usize, p0: usize, n: usize, levels: &mut [u8]) {
