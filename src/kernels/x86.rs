@@ -231,10 +231,27 @@ unsafe fn lane_blocks<const P: usize>(
         lane_block::<4, P>(window, row_words, n, layer, first, out);
         first += 4 * LANE_BLOCK;
     }
+    // 32 output channels (most layers of the model) in one pass over the window, not two.
+    if first + 2 * LANE_BLOCK <= layer.lanes {
+        lane_block::<2, P>(window, row_words, n, layer, first, out);
+        first += 2 * LANE_BLOCK;
+    }
     while first < layer.lanes {
         lane_block::<1, P>(window, row_words, n, layer, first, out);
         first += LANE_BLOCK;
     }
+}
+
+/// Mask of the 16 lanes whose accumulator reached its threshold (`t[..16]`): `>=` for
+/// ascending lanes, `<=` for the DESCENDING ones (`descending` bits).
+///
+/// A named `inline(always)` function, not a closure: closures do not inherit the caller's
+/// target features, so the intrinsics inside one can end up as out-of-line calls (measured: the
+/// whole model 2× slower, depending on unrelated code elsewhere in the crate).
+#[inline(always)]
+unsafe fn reached(acc: __m512i, t: &[i32], descending: u16) -> u16 {
+    let t = _mm512_loadu_si512(t[..LANE_BLOCK].as_ptr() as *const _);
+    (_mm512_cmpge_epi32_mask(acc, t) & !descending) | (_mm512_cmple_epi32_mask(acc, t) & descending)
 }
 
 /// Lanes `first .. first + 16·L` of `P` adjacent pixels: each weight vector is loaded once
@@ -284,11 +301,10 @@ unsafe fn lane_block<const L: usize, const P: usize>(
             let acc = _mm512_sub_epi32(_mm512_slli_epi32::<1>(pv), nv);
             let c = first + LANE_BLOCK * l;
             let d = layer.descending[c / LANE_BLOCK];
-            let reached = |t: &[i32]| {
-                let t = _mm512_loadu_si512(t.as_ptr().add(c) as *const _);
-                (_mm512_cmpge_epi32_mask(acc, t) & !d) | (_mm512_cmple_epi32_mask(acc, t) & d)
-            };
-            let [m0, m1, m2] = [0, 1, 2].map(|i| reached(&layer.thresholds[i]));
+            let [t0, t1, t2] = &layer.thresholds;
+            let m0 = reached(acc, &t0[c..], d);
+            let m1 = reached(acc, &t1[c..], d);
+            let m2 = reached(acc, &t2[c..], d);
             // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
             let b0 = m0 ^ m1 ^ m2;
             let b1 = (m0 & m1) | (m0 & m2) | (m1 & m2);

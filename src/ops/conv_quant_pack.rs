@@ -170,7 +170,12 @@ impl ConvQuantPack {
         let c_out = self.out_channels;
         let groups = kernels::groups(c_out);
         let vecs = c_out / 16;
-        let load = |v: &[f32], i: usize| _mm512_loadu_ps(v[16 * i..][..16].as_ptr());
+        // A named inline function, not a closure (closures do not inherit target features, so
+        // the intrinsic could become an out-of-line call).
+        #[inline(always)]
+        unsafe fn load(v: &[f32], i: usize) -> __m512 {
+            _mm512_loadu_ps(v[16 * i..][..16].as_ptr())
+        }
         let (zero, three, half) = (
             _mm512_setzero_ps(),
             _mm512_set1_ps(3.0),
