@@ -7,6 +7,8 @@
 #   4. builds dist/ (boards/dist.sh: sizes and GLIBC_ versions checked there)
 #   5. runs dist/lm_arm and dist/lm_aarch64 under qemu and dist/lm_x86 natively on the default
 #      model and tests/images/astronaut.png; the joints must be identical; reports peak RSS
+#      and the program's own peak heap (lm counts it; under qemu the RSS includes the
+#      emulator); fails if lm_x86's peak RSS exceeds 64 MiB (LM_CI_MAX_RSS_KB)
 # Usage: bash boards/ci.sh [overlays] [test-arm] [test-aarch64] [dist] [run]   (default: all)
 # Env:   LM_CROSS_TARGET_DIR  cargo target dir of the emulated unit tests (default
 #        ~/.cache/lm/target-cross), LM_DIST_TARGET_DIR the same for dist.sh (default
@@ -27,7 +29,7 @@ want() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; 
 
 T_START=$(date +%s)
 declare -a SUMMARY=()
-declare -A WALL=() RSS=() JOINTS=()
+declare -A WALL=() RSS=() HEAP=() BASE=() JOINTS=()
 step() { printf '\n=== boards/ci: %s\n' "$*"; T_STEP=$(date +%s); }
 done_step() { SUMMARY+=("$(printf '%-28s %5d s  %s' "$1" $(($(date +%s) - T_STEP)) "${2:-}")"); }
 
@@ -107,9 +109,19 @@ if want run; then
         t1=$(date +%s.%N)
         WALL[$n]=$(echo "$t1 - $t0" | awk '{printf "%.1f", $1 - $3}')
         RSS[$n]=$(awk '{printf "%.1f", $1/1024}' "$out/$n.rss")
-        printf '   lm_%-8s %s; wall %s s, peak RSS %s MiB%s\n' "$n" "$(tail -n 1 "$out/$n.log")" \
-            "${WALL[$n]}" "${RSS[$n]}" "$([ "$n" = x86 ] || echo ' (qemu-user, includes the emulator)')"
+        HEAP[$n]=$(sed -n 's/.*peak heap \([0-9.]*\) MiB.*/\1/p' "$out/$n.log" | tail -n 1)
+        # What the emulator alone costs: the same binary printing its version.
+        /usr/bin/time -f '%M' -o "$out/$n.base" "${runner[@]}" "dist/lm_$n" --version >/dev/null
+        BASE[$n]=$(awk '{printf "%.1f", $1/1024}' "$out/$n.base")
+        printf '   lm_%-8s %s; wall %s s, peak RSS %s MiB (--version: %s MiB)%s\n' "$n" \
+            "$(tail -n 1 "$out/$n.log")" "${WALL[$n]}" "${RSS[$n]}" "${BASE[$n]}" \
+            "$([ "$n" = x86 ] || echo ' (qemu-user, includes the emulator)')"
     done
+    max_rss=${LM_CI_MAX_RSS_KB:-65536}
+    if [ "$(cat "$out/x86.rss")" -gt "$max_rss" ]; then
+        echo "FAIL: lm_x86 peak RSS $(cat "$out/x86.rss") KiB > $max_rss KiB" >&2
+        exit 1
+    fi
     python3 - "$out" <<'EOF'
 import json, sys
 out = sys.argv[1]
@@ -133,15 +145,17 @@ printf '\n=== boards/ci summary (%s)\n' "$(date -u +%FT%TZ)"
 printf '%s\n' "${SUMMARY[@]}"
 declare -A OBJDUMP=([arm]=arm-linux-gnueabihf-objdump [aarch64]=aarch64-linux-gnu-objdump
                     [x86]=objdump)
-printf '\n%-15s %10s %6s %6s  %-10s %9s %8s\n' binary bytes MiB GLIBC joints "peak RSS" "run"
+printf '\n%-15s %10s %6s %6s  %-10s %9s %9s %8s\n' binary bytes MiB GLIBC joints "peak RSS" \
+    "peak heap" "run"
 for n in arm aarch64 x86; do
     [ -f "dist/lm_$n" ] || continue
     size=$(stat -c %s "dist/lm_$n")
     glibc=$("${OBJDUMP[$n]}" -T "dist/lm_$n" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' \
             | sort -V | tail -n 1)
-    printf '%-15s %10s %6.2f %6s  %-10s %9s %8s\n' "dist/lm_$n" "$size" \
+    printf '%-15s %10s %6.2f %6s  %-10s %9s %9s %8s\n' "dist/lm_$n" "$size" \
         "$(awk "BEGIN{print $size/1048576}")" "$glibc" "${JOINTS[$n]:--}" \
-        "${RSS[$n]:+${RSS[$n]} MiB}" "${WALL[$n]:+${WALL[$n]} s}"
+        "${RSS[$n]:+${RSS[$n]} MiB}" "${HEAP[$n]:+${HEAP[$n]} MiB}" "${WALL[$n]:+${WALL[$n]} s}"
 done
-echo "(peak RSS and run time of lm_arm/lm_aarch64 are under qemu-user, emulator included)"
+echo "(peak RSS and run time of lm_arm/lm_aarch64 are under qemu-user, emulator included;"
+echo " peak heap is the program's own, counted by lm's allocator)"
 echo "total $(($(date +%s) - T_START)) s"

@@ -190,6 +190,9 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
         }
     }
     writeln!(out)?;
+    if let Some(b) = crate::heap::peak_bytes() {
+        writeln!(out, "peak heap  {:.1} MiB", b as f64 / (1024.0 * 1024.0))?;
+    }
     match crate::sys::peak_rss_bytes() {
         Some(b) => writeln!(out, "peak RSS   {:.1} MiB", b as f64 / (1024.0 * 1024.0))?,
         None => writeln!(out, "peak RSS   unknown (no /proc/self/status)")?,

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+// Counts heap bytes: `run` and `bench` report the peak (see lm::heap).
+#[global_allocator]
+static HEAP: lm::heap::CountingAllocator = lm::heap::CountingAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "lm",
@@ -203,9 +207,11 @@ fn dispatch(command: Command) -> Result<()> {
                     .collect();
                 let visible: usize = per_image.iter().sum();
                 println!(
-                    "{} image(s), {visible} visible joint(s); run {:.2} ms/frame (mean); wrote {}",
+                    "{} image(s), {visible} visible joint(s); run {:.2} ms/frame (mean); \
+                     peak heap {:.1} MiB; wrote {}",
                     out.results.len(),
                     out.benchmark.run.mean * 1e3,
+                    lm::heap::peak_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
                     output.join("output.json").display()
                 );
                 // The status LED shows the last image.

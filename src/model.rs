@@ -9,6 +9,7 @@
 use crate::accel::FpgaExecutor;
 use crate::config::{DataFormat, Meta};
 use crate::ops::qconv2d::{CpuExecutor, Executor};
+use crate::passes::fold_weights::fold_weights;
 use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
 use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
 use crate::passes::packed_layout::packed_layout;
@@ -302,6 +303,9 @@ impl Model {
             }
         };
         tracing::debug!(fused = ?fusion.fused, skipped = ?fusion.skipped, "quantised-conv fusion");
+        let folded = fold_weights(&mut typed)
+            .with_context(|| format!("cannot fold the binary weights of {}", path.display()))?;
+        tracing::debug!(folded, "binary weights left to tract, folded");
         let mut model = Model::from_typed(typed, input_type, path, meta)?;
         model.backend = backend.clone();
         model.fusion = fusion;

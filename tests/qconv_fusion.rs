@@ -126,8 +126,8 @@ fn fused_engine_matches_qonnx_executor() {
 
 #[test]
 fn default_model_fuses_every_live_binary_conv_and_matches_float() {
-    // The shipped 160×160 model: 21 live binary convs, among them conv13
-    // whose 512→256 weights tract leaves as an unfolded BipolarQuant node.
+    // The shipped 160×160 model: 21 live binary convs, whose weights reach
+    // the fusion pass as BipolarQuant nodes (tract never folds them).
     let meta_path = repo().join("meta/lm_single_pose_v1_quantize.yaml");
     let image = lm::pipeline::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
     let float = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::Float).unwrap();

@@ -19,6 +19,25 @@ pub struct BipolarQuant {
 impl Eq for BipolarQuant {}
 
 impl BipolarQuant {
+    /// `sign(x) · scale`, element-wise (the operator's value on a tensor).
+    pub fn binarize(&self, x: &Tensor) -> TractResult<Tensor> {
+        let x = x.to_plain_array_view::<f32>()?;
+        let scale = self.scale.to_plain_array_view::<f32>()?;
+        let scale = scale.broadcast(x.shape()).with_context(|| {
+            format!(
+                "BipolarQuant: scale of shape {:?} does not broadcast to input {:?}",
+                scale.shape(),
+                x.shape()
+            )
+        })?;
+        let mut out = tract_ndarray::ArrayD::<f32>::zeros(x.shape());
+        tract_ndarray::Zip::from(&mut out)
+            .and(&x)
+            .and(&scale)
+            .for_each(|o, &x, &s| *o = Self::sign(x) * s);
+        Ok(out.into_tensor())
+    }
+
     /// The sign (+1 or -1) that one value binarises to, before scaling.
     pub fn sign(x: f32) -> f32 {
         if x >= 0.0 {
@@ -38,24 +57,14 @@ impl Op for BipolarQuant {
 }
 
 impl EvalOp for BipolarQuant {
-    op_out_of_plan!();
+    // Not constant-folded by tract: folding every binarised weight tensor would hold a
+    // second float copy of all weights (17.8 MB for the default model) while the model
+    // loads. The fusion pass reads the weights straight from the input and packs them
+    // to bits; `passes::fold_weights` folds them one at a time for the float backend.
+    not_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let x = inputs[0].to_plain_array_view::<f32>()?;
-        let scale = self.scale.to_plain_array_view::<f32>()?;
-        let scale = scale.broadcast(x.shape()).with_context(|| {
-            format!(
-                "BipolarQuant: scale of shape {:?} does not broadcast to input {:?}",
-                scale.shape(),
-                x.shape()
-            )
-        })?;
-        let mut out = tract_ndarray::ArrayD::<f32>::zeros(x.shape());
-        tract_ndarray::Zip::from(&mut out)
-            .and(&x)
-            .and(&scale)
-            .for_each(|o, &x, &s| *o = Self::sign(x) * s);
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+        Ok(tvec!(self.binarize(&inputs[0])?.into_tvalue()))
     }
 }
 
@@ -85,6 +94,11 @@ struct BipolarQuantExpansion;
 impl Expansion for BipolarQuantExpansion {
     fn name(&self) -> StaticName {
         "BipolarQuant".into()
+    }
+
+    // No eager evaluation while tract infers types either (see `EvalOp` above).
+    fn runs_out_of_plan(&self) -> bool {
+        false
     }
 
     fn rules<'r, 'p: 'r, 's: 'r>(

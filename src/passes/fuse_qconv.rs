@@ -191,8 +191,8 @@ pub(crate) fn per_channel(t: &Tensor, channels: usize) -> Option<Vec<f64>> {
 }
 
 /// The value of `outlet` if it is a constant, or a BipolarQuant of a
-/// constant (tract folds small constants while typing, but leaves large
-/// ones, e.g. the 512→256 3×3 weights, as a BipolarQuant node).
+/// constant (binarised weights: BipolarQuant is never folded by tract, see
+/// `ops::bipolar_quant`).
 fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
     let fact = model.outlet_fact(outlet).ok()?;
     if let Some(k) = &fact.konst {
@@ -201,8 +201,7 @@ fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
     let node = model.node(outlet.node);
     let op = node.op_as::<BipolarQuant>()?;
     let input = model.outlet_fact(node.inputs[0]).ok()?.konst.clone()?;
-    let out = op.eval_out_of_plan(tvec!(input.into_tvalue())).ok()??;
-    Some(out[0].clone().into_arc_tensor())
+    op.binarize(&input).ok().map(Tensor::into_arc_tensor)
 }
 
 /// The single successor of `node`'s output, if it has exactly one.

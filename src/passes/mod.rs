@@ -1,6 +1,7 @@
 //! Graph rewrites applied to the typed tract model between loading and
 //! optimisation. Each pass is its own file.
 
+pub mod fold_weights;
 pub mod fuse_conv_quant_pack;
 pub mod fuse_qconv;
 pub mod packed_layout;
