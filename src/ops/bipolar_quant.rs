@@ -5,7 +5,7 @@
 //! So a zero weight becomes `+scale`, and a negative scale flips the sign of
 //! the output (the sign test looks at `x`, not at `x / scale`).
 
-use super::const_input;
+use super::{broadcast_param, const_input};
 use tract_hir::internal::*;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
@@ -23,13 +23,7 @@ impl BipolarQuant {
     pub fn binarize(&self, x: &Tensor) -> TractResult<Tensor> {
         let x = x.to_plain_array_view::<f32>()?;
         let scale = self.scale.to_plain_array_view::<f32>()?;
-        let scale = scale.broadcast(x.shape()).with_context(|| {
-            format!(
-                "BipolarQuant: scale of shape {:?} does not broadcast to input {:?}",
-                scale.shape(),
-                x.shape()
-            )
-        })?;
+        let scale = broadcast_param("BipolarQuant", "scale", &scale, x.shape())?;
         let mut out = tract_ndarray::ArrayD::<f32>::zeros(x.shape());
         tract_ndarray::Zip::from(&mut out)
             .and(&x)

@@ -69,3 +69,19 @@ pub(crate) fn const_input(
         ),
     }
 }
+
+/// A parameter (`scale`, `zeropt`, ...) broadcast to an input's shape, or an
+/// error naming the operator and the parameter.
+pub(crate) fn broadcast_param<'a>(
+    op: &str,
+    what: &str,
+    param: &'a tract_ndarray::ArrayViewD<'_, f32>,
+    shape: &[usize],
+) -> TractResult<tract_ndarray::ArrayViewD<'a, f32>> {
+    param.broadcast(shape).with_context(|| {
+        format!(
+            "{op}: {what} of shape {:?} does not broadcast to input {shape:?}",
+            param.shape()
+        )
+    })
+}

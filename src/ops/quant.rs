@@ -14,7 +14,7 @@
 //! 0..=3). The rounding modes are qonnx's: ROUND (half to even), HALF_UP and
 //! HALF_DOWN (ties away from / towards zero), UP, DOWN, CEIL, FLOOR.
 
-use super::const_input;
+use super::{broadcast_param, const_input};
 use tract_hir::internal::*;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
@@ -244,21 +244,9 @@ impl EvalOp for Quant {
             .into_tvalue()));
         }
         let scale = self.scale.to_plain_array_view::<f32>()?;
+        let scale = broadcast_param("Quant", "scale", &scale, x.shape())?;
         let zp = self.zero_point.to_plain_array_view::<f32>()?;
-        let scale = scale.broadcast(x.shape()).with_context(|| {
-            format!(
-                "Quant: scale of shape {:?} does not broadcast to input {:?}",
-                scale.shape(),
-                x.shape()
-            )
-        })?;
-        let zp = zp.broadcast(x.shape()).with_context(|| {
-            format!(
-                "Quant: zeropt of shape {:?} does not broadcast to input {:?}",
-                zp.shape(),
-                x.shape()
-            )
-        })?;
+        let zp = broadcast_param("Quant", "zeropt", &zp, x.shape())?;
         let mut out = tract_ndarray::ArrayD::<f32>::zeros(x.shape());
         tract_ndarray::Zip::from(&mut out)
             .and(&x)
