@@ -135,3 +135,32 @@ fn bench_prints_stages_profile_and_rss() {
         assert!(s.contains(needle), "{needle:?} not in\n{s}");
     }
 }
+
+#[test]
+fn default_model_run_reports_a_peak_heap_within_budget() {
+    // The shipped model's weights are 17.8 MB of f32 (17.0 MiB): the heap must hold them
+    // once while the ONNX file is decoded, and must not grow far past two copies (boards:
+    // peak RSS ≤ 64 MB). 35.2 MiB when written.
+    let out = tempfile::tempdir().unwrap();
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "tests/images/astronaut.png",
+            "-c",
+            "meta/lm_single_pose_v1_quantize.yaml",
+            "-o",
+            out.path().to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    let mib: f64 = s
+        .split("peak heap ")
+        .nth(1)
+        .and_then(|t| t.split(" MiB").next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no peak heap in {s}"));
+    assert!((17.0..=40.0).contains(&mib), "peak heap {mib} MiB");
+}
