@@ -113,9 +113,42 @@ fn io_names(model: &InferenceModel) -> (Vec<String>, Vec<String>) {
 /// size, giving the typed (not yet optimised) graph. Later passes — such as
 /// the quantised-conv fusion — work on this graph.
 pub fn load_typed(path: &Path, meta: &Meta) -> Result<(TypedModel, DatumType)> {
-    let mut model = crate::ops::onnx()
-        .model_for_path(path)
+    load_typed_using(&crate::ops::onnx(), path, meta)
+}
+
+/// [`load_typed`] with a given ONNX loader (e.g. [`crate::ops::lean_onnx`]).
+pub fn load_typed_using(
+    onnx: &tract_onnx::Onnx,
+    path: &Path,
+    meta: &Meta,
+) -> Result<(TypedModel, DatumType)> {
+    let proto = onnx
+        .proto_model_for_path(path)
         .with_context(|| format!("cannot load model {}", path.display()))?;
+    let missing = crate::ops::unsupported_ops(onnx, &proto);
+    ensure!(
+        missing.is_empty(),
+        "model {} uses ONNX operator(s) {} that this build of lm cannot parse{}",
+        path.display(),
+        missing.join(", "),
+        if cfg!(feature = "all-onnx-ops") {
+            ""
+        } else {
+            " (it is built for LmSinglePose-style networks only: rebuild with the \
+             `all-onnx-ops` feature for other models)"
+        }
+    );
+    let parsed = onnx
+        .parse(&proto, path.parent().and_then(Path::to_str))
+        .with_context(|| format!("cannot load model {}", path.display()))?;
+    drop(proto);
+    ensure!(
+        parsed.unresolved_inputs.is_empty(),
+        "model {}: unresolved inputs {:?}",
+        path.display(),
+        parsed.unresolved_inputs
+    );
+    let mut model = parsed.model;
     let (inputs, outputs) = io_names(&model);
 
     // Input tensor.
@@ -283,7 +316,17 @@ impl Model {
     /// Loads, checks and compiles the model, running quantised blocks on
     /// `backend`.
     pub fn load_with(path: &Path, meta: &Meta, backend: &Backend) -> Result<Model> {
-        let (mut typed, input_type) = load_typed(path, meta)?;
+        Self::load_using(&crate::ops::onnx(), path, meta, backend)
+    }
+
+    /// [`Model::load_with`] with a given ONNX loader (e.g. [`crate::ops::lean_onnx`]).
+    pub fn load_using(
+        onnx: &tract_onnx::Onnx,
+        path: &Path,
+        meta: &Meta,
+        backend: &Backend,
+    ) -> Result<Model> {
+        let (mut typed, input_type) = load_typed_using(onnx, path, meta)?;
         let fusion = match backend.executor() {
             None => FusionReport::default(),
             Some(executor) => {

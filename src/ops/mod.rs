@@ -23,6 +23,7 @@
 
 pub mod bipolar_quant;
 pub mod conv_quant_pack;
+pub mod lean_onnx;
 pub mod pack;
 pub mod packed_gather;
 pub mod qconv2d;
@@ -40,11 +41,44 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Upsample", upsample::parse);
 }
 
-/// A tract ONNX loader with this crate's operators registered.
+/// The tract ONNX loader `lm` uses: every ONNX operator tract knows (feature
+/// `all-onnx-ops`, on by default) or only [`lean_onnx`]'s (the board builds),
+/// plus this module's operators.
 pub fn onnx() -> tract_onnx::Onnx {
+    #[cfg(feature = "all-onnx-ops")]
     let mut onnx = tract_onnx::onnx();
+    #[cfg(not(feature = "all-onnx-ops"))]
+    let mut onnx = lean_onnx_loader();
     register(&mut onnx.op_register);
     onnx
+}
+
+/// A loader with [`lean_onnx`]'s and this module's operators only, whatever the
+/// features (what the board builds use; tests compare it with [`onnx`]).
+pub fn lean_onnx() -> tract_onnx::Onnx {
+    let mut onnx = lean_onnx_loader();
+    register(&mut onnx.op_register);
+    onnx
+}
+
+fn lean_onnx_loader() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::Onnx::default();
+    lean_onnx::register(&mut onnx.op_register);
+    onnx
+}
+
+/// The operator types of `model` that `onnx` cannot parse, sorted, once each.
+pub fn unsupported_ops(onnx: &tract_onnx::Onnx, model: &tract_onnx::pb::ModelProto) -> Vec<String> {
+    let mut missing: Vec<String> = model
+        .graph
+        .iter()
+        .flat_map(|g| g.node.iter())
+        .map(|n| n.op_type.clone())
+        .filter(|op| !onnx.op_register.0.contains_key(op))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
 }
 
 use tract_hir::internal::*;

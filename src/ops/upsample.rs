@@ -19,11 +19,14 @@ pub fn parse(
             node.name
         );
     }
-    let resize = *tract_onnx::onnx()
+    // The Resize parser of the loader in use (ctx.framework), so that a lean build
+    // does not pull in tract-onnx's whole registry.
+    let resize = *ctx
+        .framework
         .op_register
         .0
         .get("Resize")
-        .context("tract has no Resize parser")?;
+        .context("this ONNX loader has no Resize parser")?;
     let mut ctx10 = ctx.clone();
     ctx10.onnx_operator_set_version = 10;
     resize(&ctx10, node)
