@@ -85,6 +85,24 @@ def upper_body(teacher, img, j, a):
     return j, cx, cy, side, mean
 
 
+def close_up(teacher, img, j, a):
+    """Head-and-chest view (like a portrait cut at the chest): square centred on the shoulders' midpoint,
+    side max(1.2 x shoulder width, 3.5 x nose-to-shoulders height); teacher re-run on it, not re-centred.
+    Kept if nose and both shoulders score >= 0.3, >= --close-min-joints of nose..wrists (11) do and their
+    mean score >= --min-mean."""
+    if min(j[0, 2], j[5, 2], j[6, 2]) < CONF:
+        return None
+    sx, sy = (j[5, 0] + j[6, 0]) / 2, (j[5, 1] + j[6, 1]) / 2
+    side = max(1.2 * abs(j[5, 0] - j[6, 0]), 3.5 * (sy - j[0, 1]), 48.0)
+    j, _, _ = teacher.run_crop(img, sx, sy, side)
+    head = list(range(11))
+    mean = float(j[head, 2].mean())
+    if (min(j[0, 2], j[5, 2], j[6, 2]) < CONF or (j[head, 2] >= CONF).sum() < a.close_min_joints
+            or mean < a.min_mean):
+        return None
+    return j, sx, sy, side, mean
+
+
 def make_sample(img, j, cx, cy, side):
     big = side * CONTEXT
     crop = square_crop(img, cx, cy, big, CROP)
@@ -168,6 +186,8 @@ def save(path, samples, img_of=None):
 
 
 def extra_samples(teacher, img, frame_id, src, a):
+    if a.close_up_only:
+        return close_up_samples(teacher, img, frame_id, src, a)
     """Full-body and upper-body samples (already cut) of every person the teacher finds in img."""
     full = process(teacher, img, photo_candidates(teacher, img), frame_id, src, a)
     for s in full:
@@ -184,7 +204,22 @@ def extra_samples(teacher, img, frame_id, src, a):
     return out
 
 
-def prepare_extra(teacher, a, out, t0):
+def close_up_samples(teacher, img, frame_id, src, a):
+    """Head-and-chest samples (already cut) of every person the teacher finds in img."""
+    full = process(teacher, img, photo_candidates(teacher, img), frame_id, src, a)
+    out = []
+    for s in full:
+        c = close_up(teacher, img, s["j"], a)
+        if c is not None:
+            j, cx, cy, side, mean = c
+            out.append(dict(j=j, cx=cx, cy=cy, side=side, mean_score=mean, frame=frame_id, src=src, kind="close"))
+    out = dedupe(out)
+    for s in out:
+        s["crop"], s["jj"] = make_sample(img, s["j"], s["cx"], s["cy"], s["side"])
+    return out
+
+
+def prepare_extra(teacher, a, out, t0, fname="train_extra.npz"):
     samples = []
     for src, rel in EXTRA_VIDEOS:
         path = os.path.join(a.cache, rel)
@@ -207,8 +242,9 @@ def prepare_extra(teacher, a, out, t0):
             samples += extra_samples(teacher, img, -1, "pose2sim/calib/" + os.path.basename(p), a)
     print(f"pose2sim calibration photos: {len(samples) - n0} samples ({time.time() - t0:.0f} s)", flush=True)
     kinds = np.array([s["kind"] for s in samples])
-    print(f"extra: {len(samples)} samples ({(kinds == 'full').sum()} full-body, {(kinds == 'upper').sum()} upper-body)")
-    save(os.path.join(out, "train_extra.npz"), samples)
+    print(f"{fname}: {len(samples)} samples ({(kinds == 'full').sum()} full-body, {(kinds == 'upper').sum()} "
+          f"upper-body, {(kinds == 'close').sum()} head-and-chest)")
+    save(os.path.join(out, fname), samples)
 
 
 def main():
@@ -222,8 +258,10 @@ def main():
     ap.add_argument("--frame-step", type=int, default=1)
     ap.add_argument("--extra-step", type=int, default=3, help="use every n-th frame of the extra videos")
     ap.add_argument("--upper-min-joints", type=int, default=9, help="of the 13 upper-body joints")
-    ap.add_argument("--stages", default="opencv-doc,extra",
+    ap.add_argument("--close-min-joints", type=int, default=7, help="of the 11 joints nose..wrists")
+    ap.add_argument("--stages", default="opencv-doc,extra,closeup",
                     help="comma list: opencv-doc (train.npz + held-out sets), extra (train_extra.npz), "
+                         "closeup (train_closeup.npz: head-and-chest crops of the extra sources), "
                          "drop-excluded (remove EXCLUDE_PHOTOS samples from an existing train.npz)")
     a = ap.parse_args()
     stages = set(a.stages.split(","))
@@ -238,7 +276,11 @@ def main():
         np.savez(p, **{k: v[keep] for k, v in d.items()})
         print(f"{p}: dropped {int((~keep).sum())} samples of {sorted(EXCLUDE_PHOTOS)}, {int(keep.sum())} left")
     if "extra" in stages:
+        a.close_up_only = False
         prepare_extra(teacher, a, out, t0)
+    if "closeup" in stages:
+        a.close_up_only = True
+        prepare_extra(teacher, a, out, t0, "train_closeup.npz")
     if "opencv-doc" not in stages:
         return
     data_dir = os.path.join(a.cache, "opencv-doc", "usr/share/doc/opencv-doc/examples/data")

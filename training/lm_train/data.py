@@ -24,7 +24,8 @@ def load(cache: str, name: str):
     return {k: d[k] for k in d.files}
 
 
-TRAIN_PARTS = ("train", "train_extra")   # opencv-doc (vtest + photos), Pose2Sim / Sports2D
+# opencv-doc (vtest + photos), Pose2Sim / Sports2D full-body + upper-body, their head-and-chest crops
+TRAIN_PARTS = ("train", "train_extra", "train_closeup")
 
 
 def load_train(cache: str, parts=TRAIN_PARTS):
