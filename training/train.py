@@ -54,14 +54,28 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-channels-last", action="store_true", help="keep NCHW-contiguous tensors (slower on CPU)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default=",".join(D.TRAIN_PARTS), help="comma list of training parts (dataset/<name>.npz)")
+    ap.add_argument("--part-weights", default=None,
+                    help="comma list, share of the draws per part (e.g. 0.65,0.35); default uniform over samples")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     run_dir = os.path.join(a.cache, "runs", a.run)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "last.pt")
 
-    ds = D.load(a.cache, "train")
+    parts = a.data.split(",")
+    ds = D.load_train(a.cache, parts)
     n = len(ds["images"])
+    # sampling weights: each part gets --part-weights[k] of the draws (default: uniform over samples)
+    if a.part_weights:
+        w = np.array([float(v) for v in a.part_weights.split(",")])
+        cnt = np.bincount(ds["part"], minlength=len(parts)).astype(float)
+        p = np.where(cnt[ds["part"]] > 0, w[ds["part"]] / np.maximum(cnt[ds["part"]], 1), 0.0)
+        p /= p.sum()
+    else:
+        p = None
+    print(f"data: {n} samples, " + ", ".join(f"{name} {int((ds['part'] == k).sum())}" for k, name in enumerate(parts))
+          + (f"; part weights {a.part_weights}" if p is not None else ""), flush=True)
     model = LmSinglePose(quantize=a.quantize, stride=a.stride)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = 0
@@ -96,7 +110,7 @@ def main():
         lr = float(a.lr * 0.5 * (1 + np.cos(np.pi * step / a.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = rng.integers(0, n, a.batch)
+        idx = rng.integers(0, n, a.batch) if p is None else rng.choice(n, a.batch, p=p)
         x, t = make_batch(ds, idx, a.size, a.stride, rng)
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)

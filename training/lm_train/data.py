@@ -24,6 +24,23 @@ def load(cache: str, name: str):
     return {k: d[k] for k in d.files}
 
 
+# opencv-doc (vtest + photos), Pose2Sim / Sports2D full-body + upper-body, their head-and-chest crops
+TRAIN_PARTS = ("train", "train_extra", "train_closeup")
+
+
+def load_train(cache: str, parts=TRAIN_PARTS):
+    """The training parts that exist, concatenated (images, joints, src, kind), plus "part": the index
+    of each sample's part in `parts`."""
+    ds = []
+    for k, name in enumerate(parts):
+        if os.path.exists(os.path.join(cache, "dataset", name + ".npz")):
+            d = load(cache, name)
+            n = len(d["images"])
+            ds.append({"images": d["images"], "joints": d["joints"], "src": d["src"],
+                       "kind": d.get("kind", np.full(n, "full")), "part": np.full(n, k)})
+    return {key: np.concatenate([d[key] for d in ds]) for key in ds[0]}
+
+
 def view_matrix(size: int, scale=1.0, rot_deg=0.0, tx=0.0, ty=0.0, flip=False):
     """Affine map from stored-crop pixels to an input view of `size` pixels. Identity augmentation =
     the central L x L square (L = CROP / CONTEXT) scaled to size x size."""
