@@ -5,7 +5,7 @@
 #   dist/lm_x86      x86_64 Linux, needs glibc <= 2.27
 #   dist/lm-<version>-<arch>.tar.gz   the binary, models/, meta/, RUN.md, the board files
 # Built without the default `all-onnx-ops` feature: the binaries parse only the ONNX operators
-# of LmSinglePose-style networks (src/ops/lean_onnx, ~1.3 MB smaller; other models are refused
+# of LmSinglePose-style networks (src/ops/lean_onnx, 1.0–1.3 MB smaller; other models are refused
 # with the list of missing operators).
 # Release links go through cargo-zigbuild (zig as the linker, with old-glibc stubs), so the
 # binaries start on Ubuntu 16.04/18.04 images. The script FAILS if a binary needs a newer
