@@ -29,7 +29,7 @@ want() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; 
 
 T_START=$(date +%s)
 declare -a SUMMARY=()
-declare -A WALL=() RSS=() HEAP=() BASE=() JOINTS=()
+declare -A WALL=() RSS=() HEAP=() JOINTS=()
 step() { printf '\n=== boards/ci: %s\n' "$*"; T_STEP=$(date +%s); }
 done_step() { SUMMARY+=("$(printf '%-28s %5d s  %s' "$1" $(($(date +%s) - T_STEP)) "${2:-}")"); }
 
@@ -112,9 +112,9 @@ if want run; then
         HEAP[$n]=$(sed -n 's/.*peak heap \([0-9.]*\) MiB.*/\1/p' "$out/$n.log" | tail -n 1)
         # What the emulator alone costs: the same binary printing its version.
         /usr/bin/time -f '%M' -o "$out/$n.base" "${runner[@]}" "dist/lm_$n" --version >/dev/null
-        BASE[$n]=$(awk '{printf "%.1f", $1/1024}' "$out/$n.base")
+        base=$(awk '{printf "%.1f", $1/1024}' "$out/$n.base")
         printf '   lm_%-8s %s; wall %s s, peak RSS %s MiB (--version: %s MiB)%s\n' "$n" \
-            "$(tail -n 1 "$out/$n.log")" "${WALL[$n]}" "${RSS[$n]}" "${BASE[$n]}" \
+            "$(tail -n 1 "$out/$n.log")" "${WALL[$n]}" "${RSS[$n]}" "$base" \
             "$([ "$n" = x86 ] || echo ' (qemu-user, includes the emulator)')"
     done
     max_rss=${LM_CI_MAX_RSS_KB:-65536}

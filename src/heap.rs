@@ -77,12 +77,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-/// Heap bytes allocated and not yet freed; `None` without [`CountingAllocator`].
-pub fn live_bytes() -> Option<usize> {
-    INSTALLED.load(Relaxed).then(|| LIVE.load(Relaxed))
-}
-
-/// Highest [`live_bytes`] so far; `None` without [`CountingAllocator`].
+/// The most heap bytes allocated and not yet freed at any moment so far;
+/// `None` without [`CountingAllocator`].
 pub fn peak_bytes() -> Option<usize> {
     INSTALLED.load(Relaxed).then(|| PEAK.load(Relaxed))
 }

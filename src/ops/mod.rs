@@ -42,28 +42,27 @@ pub fn register(reg: &mut OnnxOpRegister) {
 }
 
 /// The tract ONNX loader `lm` uses: every ONNX operator tract knows (feature
-/// `all-onnx-ops`, on by default) or only [`lean_onnx`]'s (the board builds),
-/// plus this module's operators.
+/// `all-onnx-ops`, on by default) plus this module's operators.
+#[cfg(feature = "all-onnx-ops")]
 pub fn onnx() -> tract_onnx::Onnx {
-    #[cfg(feature = "all-onnx-ops")]
     let mut onnx = tract_onnx::onnx();
-    #[cfg(not(feature = "all-onnx-ops"))]
-    let mut onnx = lean_onnx_loader();
     register(&mut onnx.op_register);
     onnx
+}
+
+/// The tract ONNX loader `lm` uses: [`lean_onnx()`] in the board builds (without
+/// the `all-onnx-ops` feature).
+#[cfg(not(feature = "all-onnx-ops"))]
+pub fn onnx() -> tract_onnx::Onnx {
+    lean_onnx()
 }
 
 /// A loader with [`lean_onnx`]'s and this module's operators only, whatever the
 /// features (what the board builds use; tests compare it with [`onnx`]).
 pub fn lean_onnx() -> tract_onnx::Onnx {
-    let mut onnx = lean_onnx_loader();
-    register(&mut onnx.op_register);
-    onnx
-}
-
-fn lean_onnx_loader() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::Onnx::default();
     lean_onnx::register(&mut onnx.op_register);
+    register(&mut onnx.op_register);
     onnx
 }
 

@@ -101,12 +101,12 @@ impl Expansion for ResizeInference {
             (Some(scales), sizes) => s.given(&inputs[scales].shape[0], move |s, len| {
                 if len == TDim::Val(0) {
                     let sizes = sizes.context("Resize: empty scales and no sizes")?;
-                    output_shape_rule(op, s, inputs, outputs, None, Some(sizes))
+                    output_shape_rule(op, s, inputs, outputs, Target::Sizes(sizes))
                 } else {
-                    output_shape_rule(op, s, inputs, outputs, Some(scales), None)
+                    output_shape_rule(op, s, inputs, outputs, Target::Scales(scales))
                 }
             }),
-            (None, Some(sizes)) => output_shape_rule(op, s, inputs, outputs, None, Some(sizes)),
+            (None, Some(sizes)) => output_shape_rule(op, s, inputs, outputs, Target::Sizes(sizes)),
             (None, None) => bail!("Resize with neither scales nor sizes"),
         }
     }
@@ -121,20 +121,29 @@ impl Expansion for ResizeInference {
     }
 }
 
+/// What gives the output shape: the input index of the scales or of the sizes.
+#[derive(Clone, Copy)]
+enum Target {
+    Scales(usize),
+    Sizes(usize),
+}
+
 /// The output shape once the input shape and the scales (or sizes) are known.
 fn output_shape_rule<'r, 'p: 'r, 's: 'r>(
     op: &'s Resize,
     s: &mut Solver<'r>,
     inputs: &'p [TensorProxy],
     outputs: &'p [TensorProxy],
-    scales: Option<usize>,
-    sizes: Option<usize>,
+    target: Target,
 ) -> InferenceResult {
-    let ix = scales.or(sizes).context("Resize: no scales nor sizes")?;
+    let ix = match target {
+        Target::Scales(ix) => {
+            s.equals(&inputs[ix].datum_type, f32::datum_type())?;
+            ix
+        }
+        Target::Sizes(ix) => ix,
+    };
     s.equals(&inputs[ix].rank, 1)?;
-    if scales.is_some() {
-        s.equals(&inputs[ix].datum_type, f32::datum_type())?;
-    }
     s.given(&inputs[0].rank, move |s, rank| {
         s.equals(
             &inputs[ix].shape[0],
@@ -145,10 +154,9 @@ fn output_shape_rule<'r, 'p: 'r, 's: 'r>(
         &inputs[0].shape,
         &inputs[ix].value,
         move |s, shape, value| {
-            let out = if scales.is_some() {
-                op.compute_output_shape(&shape, Some(value.as_ref()), None)?
-            } else {
-                op.compute_output_shape(&shape, None, Some(value.as_ref()))?
+            let out = match target {
+                Target::Scales(_) => op.compute_output_shape(&shape, Some(value.as_ref()), None)?,
+                Target::Sizes(_) => op.compute_output_shape(&shape, None, Some(value.as_ref()))?,
             };
             for (i, d) in out.iter().enumerate() {
                 s.equals(&outputs[0].shape[i], d.to_dim())?;
