@@ -12,6 +12,7 @@ pub mod config;
 pub mod heap;
 pub mod kernels;
 pub mod model;
+pub mod onnx;
 pub mod ops;
 pub mod output;
 pub mod passes;

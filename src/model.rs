@@ -8,6 +8,7 @@
 
 use crate::accel::FpgaExecutor;
 use crate::config::{DataFormat, Meta};
+use crate::onnx::OnnxLoader;
 use crate::ops::qconv2d::{CpuExecutor, Executor};
 use crate::passes::fold_weights::fold_weights;
 use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
@@ -19,10 +20,10 @@ use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::plan::SimpleState;
-use tract_onnx::tract_hir::infer::Factoid;
-use tract_onnx::tract_hir::internal::DimLike;
+use tract_core::plan::SimpleState;
+use tract_hir::infer::Factoid;
+use tract_hir::internal::DimLike;
+use tract_hir::prelude::*;
 
 /// Where the quantised blocks of a QONNX model run.
 #[derive(Debug, Clone)]
@@ -113,42 +114,16 @@ fn io_names(model: &InferenceModel) -> (Vec<String>, Vec<String>) {
 /// size, giving the typed (not yet optimised) graph. Later passes — such as
 /// the quantised-conv fusion — work on this graph.
 pub fn load_typed(path: &Path, meta: &Meta) -> Result<(TypedModel, DatumType)> {
-    load_typed_using(&crate::ops::onnx(), path, meta)
+    load_typed_using(&*crate::ops::onnx(), path, meta)
 }
 
 /// [`load_typed`] with a given ONNX loader (e.g. [`crate::ops::lean_onnx`]).
 pub fn load_typed_using(
-    onnx: &tract_onnx::Onnx,
+    onnx: &dyn OnnxLoader,
     path: &Path,
     meta: &Meta,
 ) -> Result<(TypedModel, DatumType)> {
-    let proto = onnx
-        .proto_model_for_path(path)
-        .with_context(|| format!("cannot load model {}", path.display()))?;
-    let missing = crate::ops::unsupported_ops(onnx, &proto);
-    ensure!(
-        missing.is_empty(),
-        "model {} uses ONNX operator(s) {} that this build of lm cannot parse{}",
-        path.display(),
-        missing.join(", "),
-        if cfg!(feature = "all-onnx-ops") {
-            ""
-        } else {
-            " (it is built for LmSinglePose-style networks only: rebuild with the \
-             `all-onnx-ops` feature for other models)"
-        }
-    );
-    let parsed = onnx
-        .parse(&proto, path.parent().and_then(Path::to_str))
-        .with_context(|| format!("cannot load model {}", path.display()))?;
-    drop(proto);
-    ensure!(
-        parsed.unresolved_inputs.is_empty(),
-        "model {}: unresolved inputs {:?}",
-        path.display(),
-        parsed.unresolved_inputs
-    );
-    let mut model = parsed.model;
+    let mut model = onnx.load(path)?;
     let (inputs, outputs) = io_names(&model);
 
     // Input tensor.
@@ -316,12 +291,12 @@ impl Model {
     /// Loads, checks and compiles the model, running quantised blocks on
     /// `backend`.
     pub fn load_with(path: &Path, meta: &Meta, backend: &Backend) -> Result<Model> {
-        Self::load_using(&crate::ops::onnx(), path, meta, backend)
+        Self::load_using(&*crate::ops::onnx(), path, meta, backend)
     }
 
     /// [`Model::load_with`] with a given ONNX loader (e.g. [`crate::ops::lean_onnx`]).
     pub fn load_using(
-        onnx: &tract_onnx::Onnx,
+        onnx: &dyn OnnxLoader,
         path: &Path,
         meta: &Meta,
         backend: &Backend,
@@ -452,7 +427,7 @@ impl Model {
         let outputs =
             state.run_plan_with_eval(tvec!(input.into()), |ctx, op_state, node, inputs| {
                 let start = Instant::now();
-                let r = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                let r = tract_core::plan::eval(ctx, op_state, node, inputs);
                 times.push(NodeTime {
                     name: node.name.clone(),
                     op: node.op().name().to_string(),

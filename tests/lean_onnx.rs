@@ -7,8 +7,8 @@ mod common;
 use common::*;
 use lm::config::Meta;
 use lm::model::{Backend, Model};
+use lm::onnx::OnnxLoader;
 use std::path::Path;
-use tract_onnx::prelude::Framework;
 
 /// Deterministic input in 0..1 (xorshift), `size`×`size`×3.
 fn input(size: usize, seed: u32) -> Vec<f32> {
@@ -25,7 +25,7 @@ fn input(size: usize, seed: u32) -> Vec<f32> {
 
 fn assert_loaders_agree(model: &Path, meta: &Path, size: usize) {
     let meta = Meta::load(meta).unwrap();
-    let full = lm::ops::onnx();
+    let full = lm::ops::tract_onnx();
     let lean = lm::ops::lean_onnx();
     for backend in [Backend::default(), Backend::Float] {
         let a = Model::load_using(&full, model, &meta, &backend).unwrap();
@@ -83,14 +83,12 @@ fn tiny_fixture_is_identical_with_the_lean_registry() {
 #[test]
 fn other_operators_are_listed_not_parsed() {
     let lean = lm::ops::lean_onnx();
-    let proto = lean
-        .proto_model_for_path(fixture("float_ops.onnx"))
-        .unwrap();
+    let path = fixture("float_ops.onnx");
     assert_eq!(
-        lm::ops::unsupported_ops(&lean, &proto),
+        lean.unsupported_ops(&path).unwrap(),
         ["Add", "Clip", "DepthToSpace", "MaxPool", "Sigmoid"]
     );
-    assert!(lm::ops::unsupported_ops(&lm::ops::onnx(), &proto).is_empty());
+    assert!(lm::ops::onnx().unsupported_ops(&path).unwrap().is_empty());
 
     // Through the model loader: one error naming the file and the operators.
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
@@ -101,6 +99,169 @@ fn other_operators_are_listed_not_parsed() {
     let msg = format!("{err:#}");
     assert!(
         msg.contains("float_ops.onnx") && msg.contains("Add, Clip, DepthToSpace, MaxPool, Sigmoid"),
+        "{msg}"
+    );
+}
+
+/// A one-node `Resize` model (opset 13, input `x` [1, 2, 5, 7]), written with
+/// our own protobuf messages.
+fn resize_model(dir: &Path, coord: &str, nearest: &str, scales: &[f32]) -> std::path::PathBuf {
+    use lm::onnx::proto::*;
+    use prost::Message;
+    let attr = |name: &str, s: &str| AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRING,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let tensor_type = |dims: &[i64]| TypeProto {
+        tensor_type: Some(TypeProtoTensor {
+            elem_type: data_type::FLOAT,
+            shape: Some(TensorShapeProto {
+                dim: dims
+                    .iter()
+                    .map(|&d| Dimension {
+                        dim_value: Some(d),
+                        dim_param: None,
+                    })
+                    .collect(),
+            }),
+        }),
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(GraphProto {
+            name: "resize".into(),
+            node: vec![NodeProto {
+                input: vec!["x".into(), String::new(), "scales".into()],
+                output: vec!["y".into()],
+                name: "resize".into(),
+                op_type: "Resize".into(),
+                attribute: vec![
+                    attr("mode", "nearest"),
+                    attr("coordinate_transformation_mode", coord),
+                    attr("nearest_mode", nearest),
+                ],
+                ..Default::default()
+            }],
+            initializer: vec![TensorProto {
+                name: "scales".into(),
+                dims: vec![4],
+                data_type: data_type::FLOAT,
+                float_data: scales.to_vec(),
+                ..Default::default()
+            }],
+            input: vec![ValueInfoProto {
+                name: "x".into(),
+                r#type: Some(tensor_type(&[1, 2, 5, 7])),
+            }],
+            output: vec![ValueInfoProto {
+                name: "y".into(),
+                r#type: None,
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let path = dir.join(format!("resize_{coord}_{nearest}_{}.onnx", scales[2]));
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    path
+}
+
+/// Runs a loaded graph, decluttered and optimised or not (our `NearestResize`
+/// evaluates itself only when not lowered to tract's integer upsample).
+fn run_graph(model: tract_hir::prelude::InferenceModel, optimise: bool) -> Vec<f32> {
+    use tract_hir::prelude::*;
+    let typed = model.into_typed().unwrap();
+    let typed = if optimise {
+        typed.into_optimized().unwrap()
+    } else {
+        typed
+    };
+    let plan = typed.into_runnable().unwrap();
+    let x: Vec<f32> = (0..70).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let x = tract_ndarray::ArrayD::from_shape_vec(vec![1, 2, 5, 7], x).unwrap();
+    let out = plan.run(tvec!(x.into_tensor().into())).unwrap();
+    out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+#[test]
+fn nearest_resize_matches_tract_onnx_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let lean = lm::ops::lean_onnx();
+    let full = lm::ops::tract_onnx();
+    let mut checked = 0;
+    for coord in [
+        "asymmetric",
+        "half_pixel",
+        "align_corners",
+        "pytorch_half_pixel",
+    ] {
+        for nearest in ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"] {
+            for scales in [
+                [1.0, 1.0, 2.0, 2.0],
+                [1.0, 1.0, 1.5, 2.5],
+                [1.0, 1.0, 0.6, 0.5],
+            ] {
+                let path = resize_model(dir.path(), coord, nearest, &scales);
+                for optimise in [false, true] {
+                    let a = run_graph(full.load(&path).unwrap(), optimise);
+                    let b = run_graph(lean.load(&path).unwrap(), optimise);
+                    assert_eq!(a, b, "{coord} {nearest} {scales:?} optimised {optimise}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 96);
+}
+
+#[test]
+fn lean_loader_names_bad_files_and_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lean = lm::ops::lean_onnx();
+    // Not protobuf at all.
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"\xff\xff\xff\xff not an onnx model").unwrap();
+    let msg = format!("{:#}", lean.load(&junk).unwrap_err());
+    assert!(
+        msg.contains("junk.onnx") && msg.contains("not an ONNX model"),
+        "{msg}"
+    );
+    // A linear resize: refused by name, not run with the wrong interpolation.
+    let path = resize_model(dir.path(), "asymmetric", "floor", &[1.0, 1.0, 2.0, 2.0]);
+    let mut model = {
+        use prost::Message;
+        lm::onnx::proto::ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap()
+    };
+    let node = &mut model.graph.as_mut().unwrap().node[0];
+    node.attribute[0].s = b"linear".to_vec();
+    let linear = dir.path().join("linear.onnx");
+    std::fs::write(&linear, prost::Message::encode_to_vec(&model)).unwrap();
+    let msg = format!("{:#}", lean.load(&linear).unwrap_err());
+    assert!(
+        msg.contains("linear.onnx") && msg.contains("mode \"linear\""),
+        "{msg}"
+    );
+    // An initializer whose data is shorter than its dims say.
+    let mut short = model.clone();
+    let g = short.graph.as_mut().unwrap();
+    g.node[0].attribute[0].s = b"nearest".to_vec();
+    g.initializer[0].float_data.pop();
+    let short_path = dir.path().join("short.onnx");
+    std::fs::write(&short_path, prost::Message::encode_to_vec(&short)).unwrap();
+    let msg = format!("{:#}", lean.load(&short_path).unwrap_err());
+    assert!(
+        msg.contains("short.onnx") && msg.contains("\"scales\"") && msg.contains("need 4 values"),
         "{msg}"
     );
 }

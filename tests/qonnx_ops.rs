@@ -91,7 +91,7 @@ fn bipolar_quant_by_hand() {
 
 #[test]
 fn tract_matches_qonnx_executor_on_every_mode() {
-    let model = lm::ops::onnx()
+    let model = lm::ops::tract_onnx()
         .model_for_path(fixture("quant_modes.onnx"))
         .unwrap()
         .into_optimized()
@@ -136,22 +136,13 @@ fn non_constant_quantiser_parameters_are_rejected() {
     let z = m.add_const("z", tensor0(0.0f32)).unwrap();
     let b = m.add_const("b", tensor0(2.0f32)).unwrap();
     let parse = lm::ops::quant::parse;
-    let onnx = lm::ops::onnx();
-    let proto = tract_onnx::pb::ModelProto::default();
-    let ctx = tract_onnx::model::ParsingContext {
-        onnx_operator_set_version: 13,
-        framework: &onnx,
-        model: &proto,
-        parent_graphs: vec![],
-        model_dir: None,
-        template: InferenceModel::default(),
-    };
-    let node = tract_onnx::pb::NodeProto {
+    let ctx = lm::onnx::ParseContext { opset: 13 };
+    let node = lm::onnx::proto::NodeProto {
         op_type: "Quant".into(),
         name: "q".into(),
         ..Default::default()
     };
-    let (op, _) = parse(&ctx, &node).unwrap();
+    let op = parse(&ctx, &node).unwrap();
     let q = m.wire_node("q", op, &[x, s, z, b]).unwrap();
     m.select_output_outlets(&q).unwrap();
     let err = m.into_typed().expect_err("dynamic scale must be rejected");

@@ -70,7 +70,7 @@ fn movenet_heatmap_decoding_agrees_with_movenets_own_keypoints() {
     let inf = p.infer(&img).unwrap();
 
     // MoveNet's own regressed keypoints (y, x, score), normalised, from its other output.
-    let mut model = lm::ops::onnx()
+    let mut model = lm::ops::tract_onnx()
         .model_for_path(shared.join("models/movenet_lightning_heatmaps.onnx"))
         .unwrap()
         .with_input_fact(0, i32::fact([1, 192, 192, 3]).into())

@@ -6,9 +6,8 @@
 //! the output (the sign test looks at `x`, not at `x / scale`).
 
 use super::{broadcast_param, const_input};
+use crate::onnx::{proto::NodeProto, ParseContext};
 use tract_hir::internal::*;
-use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::NodeProto;
 
 /// The typed `BipolarQuant` operator; `scale` broadcasts against the input.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,11 +74,8 @@ impl TypedOp for BipolarQuant {
     as_op!();
 }
 
-pub fn parse(
-    _ctx: &ParsingContext,
-    _node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    Ok((expand(BipolarQuantExpansion), vec![]))
+pub fn parse(_ctx: &ParseContext, _node: &NodeProto) -> TractResult<Box<dyn InferenceOp>> {
+    Ok(expand(BipolarQuantExpansion))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -6,7 +6,12 @@
 //!   "fake-quant" result that the integer engine must reproduce.
 //! * `Upsample` (opset 7–9): deprecated in ONNX and missing from tract; opset-9
 //!   `Upsample(X, scales)` is exactly opset-10 `Resize(X, scales)`, so it is
-//!   parsed by tract's own Resize.
+//!   parsed as one (by tract-onnx's Resize, or by the lean loader's).
+//! * [`nearest_resize::NearestResize`]: the lean loader's nearest `Resize`.
+//!
+//! Our parsers read [`crate::onnx::proto`] nodes: the lean loader
+//! ([`lean_onnx()`]) calls them directly, tract-onnx ([`tract_onnx()`])
+//! through a re-encoding of its own node type.
 //!
 //! Our own ops, inserted by the rewrite passes in [`crate::passes`], never
 //! parsed from a file:
@@ -18,66 +23,82 @@
 //! * [`conv_quant_pack::ConvQuantPack`]: the float input block (1×1 conv,
 //!   BatchNorm, quantiser) writing packed activations in one pass.
 //!
-//! tract's op registry matches the op type only and ignores the node's domain,
-//! so the names below apply to every domain.
+//! Both loaders match the op type only and ignore the node's domain, so the
+//! names below apply to every domain.
 
 pub mod bipolar_quant;
 pub mod conv_quant_pack;
 pub mod lean_onnx;
+pub mod nearest_resize;
 pub mod pack;
 pub mod packed_gather;
 pub mod qconv2d;
 pub mod quant;
 pub mod upsample;
 
-use tract_onnx::model::OnnxOpRegister;
+use crate::onnx::{LeanOnnx, OnnxLoader};
 
-/// Adds this module's operators to a tract ONNX op registry.
-pub fn register(reg: &mut OnnxOpRegister) {
-    reg.insert("Quant", quant::parse);
+/// The ONNX loader `lm` uses: tract-onnx with every operator tract knows plus
+/// ours ([`tract_onnx()`], feature `all-onnx-ops`, on by default), else
+/// [`lean_onnx()`] (the board builds).
+pub fn onnx() -> Box<dyn OnnxLoader> {
+    #[cfg(feature = "all-onnx-ops")]
+    return Box::new(tract_onnx());
+    #[cfg(not(feature = "all-onnx-ops"))]
+    return Box::new(lean_onnx());
+}
+
+/// Our own loader with [`lean_onnx`]'s parsers and the QONNX quantisers only,
+/// whatever the features (what the board builds use; tests compare it with
+/// [`onnx()`]).
+pub fn lean_onnx() -> LeanOnnx {
+    let mut onnx = LeanOnnx::default();
+    lean_onnx::register(&mut onnx);
+    onnx.insert("Quant", quant::parse);
     // qonnx >= 0.4 also calls the integer quantiser `IntQuant` (same semantics).
-    reg.insert("IntQuant", quant::parse);
-    reg.insert("BipolarQuant", bipolar_quant::parse);
-    reg.insert("Upsample", upsample::parse);
+    onnx.insert("IntQuant", quant::parse);
+    onnx.insert("BipolarQuant", bipolar_quant::parse);
+    onnx.insert("Upsample", upsample::parse);
+    onnx
 }
 
-/// The tract ONNX loader `lm` uses: every ONNX operator tract knows (feature
-/// `all-onnx-ops`, on by default) plus this module's operators.
+/// tract-onnx's loader with every operator it knows, plus this module's.
 #[cfg(feature = "all-onnx-ops")]
-pub fn onnx() -> tract_onnx::Onnx {
+pub fn tract_onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
-    register(&mut onnx.op_register);
+    tract_glue::register(&mut onnx.op_register);
     onnx
 }
 
-/// The tract ONNX loader `lm` uses: [`lean_onnx()`] in the board builds (without
-/// the `all-onnx-ops` feature).
-#[cfg(not(feature = "all-onnx-ops"))]
-pub fn onnx() -> tract_onnx::Onnx {
-    lean_onnx()
-}
+/// Our parsers, which read [`crate::onnx::proto`] nodes, in tract-onnx's registry.
+#[cfg(feature = "all-onnx-ops")]
+mod tract_glue {
+    use super::{bipolar_quant, quant, upsample};
+    use crate::onnx::{proto, ParseContext, Parser};
+    use prost::Message;
+    use tract_hir::internal::*;
+    use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+    use tract_onnx::pb::NodeProto;
 
-/// A loader with [`lean_onnx`]'s and this module's operators only, whatever the
-/// features (what the board builds use; tests compare it with [`onnx`]).
-pub fn lean_onnx() -> tract_onnx::Onnx {
-    let mut onnx = tract_onnx::Onnx::default();
-    lean_onnx::register(&mut onnx.op_register);
-    register(&mut onnx.op_register);
-    onnx
-}
+    type Parsed = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
 
-/// The operator types of `model` that `onnx` cannot parse, sorted, once each.
-pub fn unsupported_ops(onnx: &tract_onnx::Onnx, model: &tract_onnx::pb::ModelProto) -> Vec<String> {
-    let mut missing: Vec<String> = model
-        .graph
-        .iter()
-        .flat_map(|g| g.node.iter())
-        .map(|n| n.op_type.clone())
-        .filter(|op| !onnx.op_register.0.contains_key(op))
-        .collect();
-    missing.sort();
-    missing.dedup();
-    missing
+    pub fn register(reg: &mut OnnxOpRegister) {
+        reg.insert("Quant", |ctx, node| call(quant::parse, ctx, node));
+        reg.insert("IntQuant", |ctx, node| call(quant::parse, ctx, node));
+        reg.insert("BipolarQuant", |ctx, node| {
+            call(bipolar_quant::parse, ctx, node)
+        });
+        reg.insert("Upsample", upsample::parse_with_tract_resize);
+    }
+
+    /// Both node types encode the same protobuf message: re-decoding is exact.
+    fn call(parser: Parser, ctx: &ParsingContext, node: &NodeProto) -> Parsed {
+        let ours = proto::NodeProto::decode(node.encode_to_vec().as_slice())?;
+        let ctx = ParseContext {
+            opset: ctx.onnx_operator_set_version,
+        };
+        Ok((parser(&ctx, &ours)?, vec![]))
+    }
 }
 
 use tract_hir::internal::*;

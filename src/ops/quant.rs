@@ -15,9 +15,8 @@
 //! HALF_DOWN (ties away from / towards zero), UP, DOWN, CEIL, FLOOR.
 
 use super::{broadcast_param, const_input};
+use crate::onnx::{proto::NodeProto, ParseContext};
 use tract_hir::internal::*;
-use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::NodeProto;
 
 /// How `Quant` turns a real number into an integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -271,25 +270,16 @@ impl TypedOp for Quant {
 }
 
 /// Builds the inference-time op from an ONNX node.
-pub fn parse(
-    _ctx: &ParsingContext,
-    node: &NodeProto,
-) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let signed = node.get_attr_opt::<i64>("signed")?.unwrap_or(1) != 0;
-    let narrow = node.get_attr_opt::<i64>("narrow")?.unwrap_or(1) != 0;
-    let rounding = RoundingMode::parse(
-        node.get_attr_opt::<&str>("rounding_mode")?
-            .unwrap_or("ROUND"),
-    )
-    .with_context(|| format!("Quant node {:?}", node.name))?;
-    Ok((
-        expand(QuantExpansion {
-            signed,
-            narrow,
-            rounding,
-        }),
-        vec![],
-    ))
+pub fn parse(_ctx: &ParseContext, node: &NodeProto) -> TractResult<Box<dyn InferenceOp>> {
+    let signed = node.attr_i64("signed")?.unwrap_or(1) != 0;
+    let narrow = node.attr_i64("narrow")?.unwrap_or(1) != 0;
+    let rounding = RoundingMode::parse(node.attr_str("rounding_mode")?.unwrap_or("ROUND"))
+        .with_context(|| format!("Quant node {:?}", node.name))?;
+    Ok(expand(QuantExpansion {
+        signed,
+        narrow,
+        rounding,
+    }))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -14,7 +14,6 @@ use crate::ops::quant::Quant;
 use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_core::ops::nn::DataFormat;
 use tract_hir::internal::*;
-use tract_onnx::tract_core;
 
 /// Fuses every matching block; returns the names of the fused convs.
 pub fn fuse_conv_quant_pack(model: &mut TypedModel) -> TractResult<Vec<String>> {

@@ -34,6 +34,7 @@
 
 use crate::kernels::{PackedWeights, Thresholds, FLAG_DESCENDING};
 use crate::ops::bipolar_quant::BipolarQuant;
+use crate::ops::nearest_resize::is_nearest_resize;
 use crate::ops::pack::{PackLevels, UnpackLevels};
 use crate::ops::qconv2d::{Executor, QConv2d};
 use crate::ops::quant::{Quant, RoundingMode};
@@ -43,7 +44,6 @@ use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
 use tract_core::ops::nn::DataFormat;
 use tract_hir::internal::*;
-use tract_onnx::tract_core;
 
 /// What the pass did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -144,11 +144,11 @@ fn level_scale(model: &TypedModel, outlet: OutletId) -> Result<f32, String> {
         vec![node.inputs[0]]
     } else if node.op_as::<TypedConcat>().is_some() {
         node.inputs.clone()
-    } else if let Some(r) = node.op_as::<tract_onnx_opl::resize::Resize>() {
-        if r.interpolator != tract_core::ops::nn::resize::Interpolator::Nearest {
+    } else if let Some(nearest) = is_nearest_resize(node) {
+        if !nearest {
             return Err(format!(
-                "{} resizes with {:?}, which creates non-level values",
-                node.name, r.interpolator
+                "{} resizes by interpolation, which creates non-level values",
+                node.name
             ));
         }
         vec![node.inputs[0]]

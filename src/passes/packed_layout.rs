@@ -18,13 +18,13 @@
 
 use super::fuse_qconv::two_bit_scale;
 use crate::kernels;
+use crate::ops::nearest_resize::is_nearest_resize;
 use crate::ops::pack::{PackLevels, UnpackLevels};
 use crate::ops::packed_gather::{PackedGather, PairSource};
 use crate::ops::quant::Quant;
 use std::collections::{HashMap, HashSet};
 use tract_core::ops::array::TypedConcat;
 use tract_hir::internal::*;
-use tract_onnx::tract_core;
 
 /// What the pass did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -197,8 +197,8 @@ fn collect(
         &node.inputs[..1]
     } else if node.op_as::<TypedConcat>().is_some() {
         &node.inputs
-    } else if let Some(r) = node.op_as::<tract_onnx_opl::resize::Resize>() {
-        if r.interpolator != tract_core::ops::nn::resize::Interpolator::Nearest {
+    } else if let Some(nearest) = is_nearest_resize(node) {
+        if !nearest {
             return Err(format!("{} is not a nearest resize", node.name));
         }
         &node.inputs[..1]

@@ -6,19 +6,18 @@
 //! passes match.
 
 use super::Parsed;
+use crate::onnx::{proto::NodeProto, ParseContext};
 use tract_hir::internal::*;
-use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::NodeProto;
 
-pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> Parsed {
-    let epsilon = node.get_attr_opt::<f32>("epsilon")?.unwrap_or(1e-5);
-    let spatial = node.get_attr_opt::<i64>("spatial")?.unwrap_or(1);
+pub fn parse(_ctx: &ParseContext, node: &NodeProto) -> Parsed {
+    let epsilon = node.attr_f32("epsilon")?.unwrap_or(1e-5);
+    let spatial = node.attr_i64("spatial")?.unwrap_or(1);
     ensure!(
         spatial == 1,
-        "BatchNormalization {:?}: `spatial` = {spatial} is not supported",
-        node.name
+        "{}: `spatial` = {spatial} is not supported",
+        node.describe()
     );
-    Ok((expand(BatchNorm { epsilon }), vec![]))
+    Ok(expand(BatchNorm { epsilon }))
 }
 
 #[derive(Debug, Clone)]

@@ -1,32 +1,33 @@
-//! ONNX `Resize` (opsets 10–18 without `axes`, antialiasing or aspect-ratio
-//! policies) → tract-onnx-opl's typed `Resize`.
+//! ONNX `Resize` (opsets 10–18) in nearest mode → our [`NearestResize`], with
+//! constant scales or sizes. Linear and cubic modes, `axes`, antialiasing,
+//! aspect-ratio policies and `tf_crop_and_resize` are refused by name.
 
 use super::Parsed;
+use crate::onnx::{proto::NodeProto, ParseContext};
+use crate::ops::nearest_resize::{NearestMode, NearestResize};
+use tract_core::ops::nn::resize::CoordTransformer;
 use tract_hir::internal::*;
-use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::NodeProto;
-use tract_onnx::tract_core::ops::nn::resize::Interpolator;
-use tract_onnx_opl::resize::{AspectRatio, CoordTransform, Nearest, Resize};
 
-pub fn parse(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
-    let opset = ctx.onnx_operator_set_version;
+pub fn parse(ctx: &ParseContext, node: &NodeProto) -> Parsed {
+    let what = node.describe();
+    let opset = ctx.opset;
+    ensure!(opset >= 10, "{what}: operator set {opset} < 10");
+    let mode = node.attr_str("mode")?.unwrap_or("nearest");
     ensure!(
-        opset >= 10,
-        "Resize {:?}: operator set {opset} < 10",
-        node.name
+        mode == "nearest",
+        "{what}: mode {mode:?} is not supported by this build (nearest only)"
     );
     ensure!(
-        node.get_attr_opt_vec::<i64>("axes")?.is_none()
-            && node.get_attr_opt::<i64>("antialias")?.unwrap_or(0) == 0
+        node.attr_ints("axes")?.is_none()
+            && node.attr_i64("antialias")?.unwrap_or(0) == 0
             && node
-                .get_attr_opt::<&str>("keep_aspect_ratio_policy")?
+                .attr_str("keep_aspect_ratio_policy")?
                 .unwrap_or("stretch")
                 == "stretch",
-        "Resize {:?}: `axes`, `antialias` and `keep_aspect_ratio_policy` are not supported \
-         by this build",
-        node.name
+        "{what}: `axes`, `antialias` and `keep_aspect_ratio_policy` are not supported \
+         by this build"
     );
-    // Where roi / scales / sizes sit among the node's non-empty inputs (tract drops the
+    // Where scales / sizes sit among the node's non-empty inputs (the loader drops the
     // empty ones when wiring). Operator set 10 has only `scales`, and an asymmetric grid.
     let slots: &[&str] = if opset == 10 {
         &["scales"]
@@ -38,48 +39,99 @@ pub fn parse(ctx: &ParsingContext, node: &NodeProto) -> Parsed {
         node.input.get(ix).filter(|n| !n.is_empty())?;
         Some(node.input[1..ix].iter().filter(|n| !n.is_empty()).count() + 1)
     };
-    let (roi, scales, sizes) = (position("roi"), position("scales"), position("sizes"));
-    let coord_transformer = if opset == 10 {
-        CoordTransform::parse("asymmetric")?
-    } else {
-        CoordTransform::parse(
-            node.get_attr_opt("coordinate_transformation_mode")?
-                .unwrap_or("half_pixel"),
-        )?
-    };
-    let op = Resize {
-        axes: None,
-        antialias: false,
-        keep_aspect_ratio_policy: AspectRatio::Stretch,
-        coord_transformer,
-        interpolator: Interpolator::parse(node.get_attr_opt("mode")?.unwrap_or("nearest"))?,
-        nearest: Nearest::parse(
-            node.get_attr_opt("nearest_mode")?
-                .unwrap_or("round_prefer_floor"),
-        )?,
-        cubic_coeff_a_bits: node
-            .get_attr_opt::<f32>("cubic_coeff_a")?
-            .unwrap_or(-0.75)
-            .to_bits(),
-        exclude_outside: node.get_attr_opt::<i64>("exclude_outside")?.unwrap_or(0) != 0,
-        extrapolation_value_bits: node
-            .get_attr_opt::<f32>("extrapolation_value")?
-            .unwrap_or(0.0)
-            .to_bits(),
-        optional_roi_input: roi,
-        optional_scales_input: scales,
-        optional_sizes_input: sizes,
-    };
+    let (scales, sizes) = (position("scales"), position("sizes"));
     ensure!(
         scales.is_some() || sizes.is_some(),
-        "Resize {:?}: neither scales nor sizes",
-        node.name
+        "{what}: neither scales nor sizes"
     );
-    Ok((expand(ResizeInference(op)), vec![]))
+    let coord = if opset == 10 {
+        "asymmetric"
+    } else {
+        node.attr_str("coordinate_transformation_mode")?
+            .unwrap_or("half_pixel")
+    };
+    let coord = CoordTransformer::parse(coord)
+        .with_context(|| format!("{what}: coordinate transformation not supported"))?;
+    let nearest = NearestMode::parse(
+        node.attr_str("nearest_mode")?
+            .unwrap_or("round_prefer_floor"),
+    )
+    .with_context(|| what.clone())?;
+    Ok(expand(ResizeInference {
+        coord,
+        nearest,
+        scales,
+        sizes,
+    }))
 }
 
 #[derive(Clone, Debug)]
-struct ResizeInference(Resize);
+struct ResizeInference {
+    coord: CoordTransformer,
+    nearest: NearestMode,
+    /// Input positions of the scales and of the sizes, when given.
+    scales: Option<usize>,
+    sizes: Option<usize>,
+}
+
+/// What gives the output shape: the input index of the scales or of the sizes.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Scales(usize),
+    Sizes(usize),
+}
+
+impl ResizeInference {
+    /// Scales and sizes are both optional; an empty `scales` tensor means "use
+    /// sizes" (opsets 11–12 always pass one).
+    fn target(&self, scales_len: Option<usize>) -> TractResult<Target> {
+        match (self.scales, self.sizes) {
+            (Some(s), sizes) if scales_len != Some(0) || sizes.is_none() => Ok(Target::Scales(s)),
+            (_, Some(sizes)) => Ok(Target::Sizes(sizes)),
+            _ => bail!("Resize with neither scales nor sizes"),
+        }
+    }
+}
+
+/// Per-axis scales and the output shape, from the input shape and the constant
+/// scales (output = input × scale, truncated) or sizes (scale = output / input).
+fn resolve<D: DimLike>(
+    input: &[D],
+    target: Target,
+    value: &Tensor,
+) -> TractResult<(TVec<f32>, TVec<D>)> {
+    ensure!(
+        value.len() == input.len(),
+        "Resize: {} {target:?} values for an input of rank {}",
+        value.len(),
+        input.len()
+    );
+    let mut scales = tvec!();
+    let mut shape = tvec!();
+    match target {
+        Target::Scales(_) => {
+            let v = value.cast_to::<f32>()?;
+            for (d, &s) in input.iter().zip(v.try_as_plain_ram()?.as_slice::<f32>()?) {
+                ensure!(s > 0.0, "Resize: scale {s} is not positive");
+                shape.push(if s.round() == s {
+                    d.clone() * (s as usize)
+                } else {
+                    ((d.to_usize()? as f32 * s) as usize).into()
+                });
+                scales.push(s);
+            }
+        }
+        Target::Sizes(_) => {
+            let v = value.cast_to::<i64>()?;
+            for (d, &n) in input.iter().zip(v.try_as_plain_ram()?.as_slice::<i64>()?) {
+                let n = usize::try_from(n).map_err(|_| format_err!("Resize: size {n} < 0"))?;
+                scales.push(n as f32 / d.to_usize()? as f32);
+                shape.push(n.into());
+            }
+        }
+    }
+    Ok((scales, shape))
+}
 
 impl Expansion for ResizeInference {
     fn name(&self) -> StaticName {
@@ -92,22 +144,32 @@ impl Expansion for ResizeInference {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        let op = &self.0;
         check_output_arity(outputs, 1)?;
         s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
         s.equals(&inputs[0].rank, &outputs[0].rank)?;
-        // An empty `scales` tensor means "use sizes" (opsets 11–12 always pass one).
-        match (op.optional_scales_input, op.optional_sizes_input) {
-            (Some(scales), sizes) => s.given(&inputs[scales].shape[0], move |s, len| {
-                if len == TDim::Val(0) {
-                    let sizes = sizes.context("Resize: empty scales and no sizes")?;
-                    output_shape_rule(op, s, inputs, outputs, Target::Sizes(sizes))
-                } else {
-                    output_shape_rule(op, s, inputs, outputs, Target::Scales(scales))
-                }
+        let rule = move |s: &mut Solver<'r>, target: Target| -> InferenceResult {
+            let ix = match target {
+                Target::Scales(ix) | Target::Sizes(ix) => ix,
+            };
+            s.equals(&inputs[ix].rank, 1)?;
+            s.given_2(
+                &inputs[0].shape,
+                &inputs[ix].value,
+                move |s, shape, value| {
+                    let (_, out) = resolve(&shape, target, &value)?;
+                    for (i, d) in out.into_iter().enumerate() {
+                        s.equals(&outputs[0].shape[i], d)?;
+                    }
+                    Ok(())
+                },
+            )
+        };
+        match self.scales {
+            Some(ix) => s.given(&inputs[ix].shape[0], move |s, len| {
+                let target = self.target(Some(len.to_usize()?))?;
+                rule(s, target)
             }),
-            (None, Some(sizes)) => output_shape_rule(op, s, inputs, outputs, Target::Sizes(sizes)),
-            (None, None) => bail!("Resize with neither scales nor sizes"),
+            None => rule(s, self.target(None)?),
         }
     }
 
@@ -117,51 +179,32 @@ impl Expansion for ResizeInference {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        model.wire_node(name, self.0.clone(), inputs)
+        let scales_len = match self.scales {
+            Some(ix) => Some(model.outlet_fact(inputs[ix])?.shape.volume().to_usize()?),
+            None => None,
+        };
+        let target = self.target(scales_len)?;
+        let ix = match target {
+            Target::Scales(ix) | Target::Sizes(ix) => ix,
+        };
+        let value = model
+            .outlet_fact(inputs[ix])?
+            .konst
+            .clone()
+            .with_context(|| format!("{name}: {target:?} must be a constant"))?;
+        let shape = model
+            .outlet_fact(inputs[0])?
+            .shape
+            .as_concrete()
+            .with_context(|| format!("{name}: the input shape must be known"))?
+            .to_vec();
+        let (scales, output_shape) = resolve(&shape, target, &value)?;
+        let op = NearestResize {
+            coord: self.coord.clone(),
+            nearest: self.nearest,
+            scale_bits: scales.iter().map(|s| s.to_bits()).collect(),
+            output_shape,
+        };
+        model.wire_node(name, op, &inputs[..1])
     }
-}
-
-/// What gives the output shape: the input index of the scales or of the sizes.
-#[derive(Clone, Copy)]
-enum Target {
-    Scales(usize),
-    Sizes(usize),
-}
-
-/// The output shape once the input shape and the scales (or sizes) are known.
-fn output_shape_rule<'r, 'p: 'r, 's: 'r>(
-    op: &'s Resize,
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-    target: Target,
-) -> InferenceResult {
-    let ix = match target {
-        Target::Scales(ix) => {
-            s.equals(&inputs[ix].datum_type, f32::datum_type())?;
-            ix
-        }
-        Target::Sizes(ix) => ix,
-    };
-    s.equals(&inputs[ix].rank, 1)?;
-    s.given(&inputs[0].rank, move |s, rank| {
-        s.equals(
-            &inputs[ix].shape[0],
-            op.resized_axes(rank as usize)?.len().to_dim(),
-        )
-    })?;
-    s.given_2(
-        &inputs[0].shape,
-        &inputs[ix].value,
-        move |s, shape, value| {
-            let out = match target {
-                Target::Scales(_) => op.compute_output_shape(&shape, Some(value.as_ref()), None)?,
-                Target::Sizes(_) => op.compute_output_shape(&shape, None, Some(value.as_ref()))?,
-            };
-            for (i, d) in out.iter().enumerate() {
-                s.equals(&outputs[0].shape[i], d.to_dim())?;
-            }
-            Ok(())
-        },
-    )
 }

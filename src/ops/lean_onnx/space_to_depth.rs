@@ -3,16 +3,15 @@
 //! packed-layout pass replays on index tensors.
 
 use super::Parsed;
+use crate::onnx::{proto::NodeProto, ParseContext};
 use tract_hir::internal::*;
-use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::NodeProto;
 
-pub fn parse(_ctx: &ParsingContext, node: &NodeProto) -> Parsed {
-    let block: usize = node
-        .get_attr_opt("blocksize")?
-        .with_context(|| format!("SpaceToDepth {:?}: no blocksize", node.name))?;
-    ensure!(block > 0, "SpaceToDepth {:?}: blocksize 0", node.name);
-    Ok((expand(SpaceToDepth { block }), vec![]))
+pub fn parse(_ctx: &ParseContext, node: &NodeProto) -> Parsed {
+    let block = node
+        .attr_usize("blocksize")?
+        .with_context(|| format!("{}: no blocksize", node.describe()))?;
+    ensure!(block > 0, "{}: blocksize 0", node.describe());
+    Ok(expand(SpaceToDepth { block }))
 }
 
 #[derive(Debug, Clone)]
