@@ -5,12 +5,13 @@
 #   dist/lm_x86      x86_64 Linux, needs glibc <= 2.27
 #   dist/lm-<version>-<arch>.tar.gz   the binary, models/, meta/, RUN.md, the board files
 # Built without the default `all-onnx-ops` feature: the binaries parse only the ONNX operators
-# of LmSinglePose-style networks (src/ops/lean_onnx, 1.0–1.3 MB smaller; other models are refused
-# with the list of missing operators).
+# of LmSinglePose-style networks, with lm's own ONNX loader (src/onnx, src/ops/lean_onnx) and
+# without tract-onnx (1.6-3.4 MB smaller than with its loader, boards/README.md; other models are refused with the
+# list of missing operators).
 # Release links go through cargo-zigbuild (zig as the linker, with old-glibc stubs), so the
 # binaries start on Ubuntu 16.04/18.04 images. The script FAILS if a binary needs a newer
 # GLIBC_ symbol version than its limit, or is larger than LM_DIST_MAX_BYTES (default 8 MB =
-# 8,000,000 B; lm_x86, the reference, LM_DIST_MAX_BYTES_X86, default 9.5 MiB).
+# 8,000,000 B, every binary).
 # The targets build in parallel (each link is one single-threaded fat-LTO job); logs are shown
 # when a build fails.
 #
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TERM_COLOR=never
 
-# 8 MB = 8,000,000 bytes (the boards' target); lm_x86 (tract's x86 code, see boards/README.md) 9.5 MiB
+# 8 MB = 8,000,000 bytes (the issue's target for every binary).
 MAX_BYTES=${LM_DIST_MAX_BYTES:-8000000}
 # One cargo target dir per target (builds run in parallel without waiting for each other's lock).
 declare -A TDIR=([arm]=$HOME/.cache/lm/target-dist [aarch64]=$HOME/.cache/lm/target-dist-aarch64
@@ -50,13 +51,11 @@ fail=0
 # Flags per target, on top of .cargo/config.toml's rustflags. x86: a non-PIE executable (no
 # run-time relocation table, smaller non-PIC code; with the logging change 11.98 -> 10.50 MB,
 # see boards/README.md); the reference binary gives up ASLR of its own image.
-# aarch64 and x86 have explicit SIMD kernels (NEON / AVX2 intrinsics) that need no
-# auto-vectorisation, so lm itself is size-optimised there too; armv7 keeps opt-level 3 for lm
-# (its kernels are auto-vectorised, see Cargo.toml [profile.dist]).
+# `lm` itself is at opt-level 3 on every target (Cargo.toml [profile.dist]); aarch64 and x86
+# had it at "z" to fit 8 MB before the lean ONNX loader, at a measured cost in speed.
 declare -A EXTRA=([arm]=""
-    [aarch64]='profile.dist.package.lm.opt-level="z"'
-    [x86]='profile.dist.package.lm.opt-level="z"
-target.x86_64-unknown-linux-gnu.rustflags=["-C","relocation-model=static"]')
+    [aarch64]=""
+    [x86]='target.x86_64-unknown-linux-gnu.rustflags=["-C","relocation-model=static"]')
 
 logs=$(mktemp -d)
 declare -A PID=()
@@ -102,11 +101,8 @@ for n in "${names[@]}"; do
         echo "FAIL: $bin needs GLIBC_$need > $glibc_max" >&2
         fail=1
     fi
-    max=$MAX_BYTES
-    # lm_x86, the reference (not a board binary), is still above 8 MB (boards/README.md).
-    [ "$n" = x86 ] && max=${LM_DIST_MAX_BYTES_X86:-9961472}
-    if [ "$size" -gt "$max" ]; then
-        echo "FAIL: $bin is $size bytes > $max" >&2
+    if [ "$size" -gt "$MAX_BYTES" ]; then
+        echo "FAIL: $bin is $size bytes > $MAX_BYTES" >&2
         fail=1
     fi
 

@@ -75,11 +75,18 @@ impl LeanOnnx {
         self.parsers.insert(op_type, parser);
     }
 
-    /// Reads and decodes an ONNX file.
+    /// Reads and decodes an ONNX file. The file is memory-mapped and the
+    /// initializers' `raw_data` are slices of the mapping, not heap copies: the
+    /// weights are read from the page cache straight into their tensors, and
+    /// the mapping goes away with the last initializer.
     pub fn read_proto(path: &Path) -> Result<ModelProto> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        ModelProto::decode(bytes.as_slice()).with_context(|| {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // Safety: the mapping is read-only; like any reader of a file, we assume that
+        // nobody truncates or rewrites the model while it is being loaded.
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .with_context(|| format!("cannot map {}", path.display()))?;
+        ModelProto::decode(bytes::Bytes::from_owner(map)).with_context(|| {
             format!(
                 "{} is not an ONNX model (protobuf decoding failed)",
                 path.display()

@@ -133,8 +133,9 @@ pub struct TensorProto {
     pub double_data: Vec<f64>,
     #[prost(uint64, repeated, tag = "11")]
     pub uint64_data: Vec<u64>,
-    #[prost(bytes = "vec", tag = "9")]
-    pub raw_data: Vec<u8>,
+    /// A slice of the model file's mapping when decoded by [`super::LeanOnnx`].
+    #[prost(bytes = "bytes", tag = "9")]
+    pub raw_data: bytes::Bytes,
     /// 0 = DEFAULT (data in this message), 1 = EXTERNAL (in another file).
     #[prost(int32, tag = "14")]
     pub data_location: i32,
