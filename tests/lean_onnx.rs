@@ -1,6 +1,7 @@
-//! The lean ONNX registry (`lm::ops::lean_onnx`, what the board binaries parse
-//! with) against tract-onnx's full one: the same plans and bit-identical
-//! heatmaps on every backend; other models refused with the missing operators.
+//! lm's own ONNX loader (`lm::ops::lean_onnx()`, what the board binaries parse
+//! with, no tract-onnx) against tract-onnx's: the same plans and bit-identical
+//! heatmaps on every backend, the same nearest Resize in every mode; bad files
+//! and other models refused with errors naming them.
 
 mod common;
 
@@ -54,7 +55,7 @@ fn assert_loaders_agree(model: &Path, meta: &Path, size: usize) {
 }
 
 #[test]
-fn shipped_quantised_model_is_identical_with_the_lean_registry() {
+fn shipped_quantised_model_is_identical_with_the_lean_loader() {
     assert_loaders_agree(
         &repo().join("models/lm_single_pose_v1_quantize.onnx"),
         &repo().join("meta/lm_single_pose_v1_quantize.yaml"),
@@ -63,7 +64,7 @@ fn shipped_quantised_model_is_identical_with_the_lean_registry() {
 }
 
 #[test]
-fn shipped_float_model_is_identical_with_the_lean_registry() {
+fn shipped_float_model_is_identical_with_the_lean_loader() {
     assert_loaders_agree(
         &repo().join("models/lm_single_pose_v1.onnx"),
         &repo().join("meta/lm_single_pose_v1.yaml"),
@@ -72,7 +73,7 @@ fn shipped_float_model_is_identical_with_the_lean_registry() {
 }
 
 #[test]
-fn tiny_fixture_is_identical_with_the_lean_registry() {
+fn tiny_fixture_is_identical_with_the_lean_loader() {
     assert_loaders_agree(
         &fixture("lm_tiny_quantize.onnx"),
         &fixture("lm_tiny_quantize.yaml"),
@@ -94,7 +95,7 @@ fn other_operators_are_listed_not_parsed() {
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
     let Err(err) = Model::load_using(&lean, &fixture("float_ops.onnx"), &meta, &Backend::Float)
     else {
-        panic!("float_ops.onnx must be refused by the lean registry");
+        panic!("float_ops.onnx must be refused by the lean loader");
     };
     let msg = format!("{err:#}");
     assert!(

@@ -12,6 +12,8 @@ section() { printf '\n=== [%ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 section "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The board binaries' configuration (no tract-onnx; boards/dist.sh).
+cargo clippy --all-targets --no-default-features --quiet -- -D warnings
 
 section "rust tests"
 if [ ! -f ../shared/README.md ]; then
