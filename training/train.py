@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lm_train import data as D  # noqa: E402
+from lm_train import history as H  # noqa: E402
 from lm_train.model import LmSinglePose  # noqa: E402
 
 
@@ -79,21 +80,24 @@ def main():
     model = LmSinglePose(quantize=a.quantize, stride=a.stride)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = 0
+    history = []  # earlier runs of this model's chain (lm_train/history.py), saved with each checkpoint
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
+        history = ck.get("history", [])
         print(f"resumed {ckpt_path} at step {step}", flush=True)
     elif a.init_from:
         ck = torch.load(a.init_from, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
+        history = H.chain(ck, a.init_from)
         print(f"initialised from {a.init_from} (step {ck['step']})", flush=True)
 
     def save():
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "quantize": a.quantize, "stride": a.stride, "size": a.size,
+                    "quantize": a.quantize, "stride": a.stride, "size": a.size, "run": a.run, "history": history,
                     "train_seconds": base_seconds + (time.time() - t0)}, tmp)
         os.replace(tmp, ckpt_path)
 

@@ -141,3 +141,19 @@ def test_shipped_models(stem, quant):
     x = np.random.default_rng(0).random((1, 160, 160, 3), dtype=np.float32)
     y = qonnx_heatmaps(p, x) if quant else ort_heatmaps(p, x)
     assert y.shape == (1, 20, 20, 17) and np.isfinite(y).all()
+
+
+def test_history_describes_the_whole_chain():
+    from lm_train import history as H
+    f = {"step": 200, "train_seconds": 600.0, "quantize": False}
+    first = H.chain(f, "/c/runs/float_step200.pt")
+    q = {"step": 800, "train_seconds": 1800.0, "quantize": True, "run": "quant", "history": first}
+    q2 = {"step": 400, "train_seconds": 1200.0, "quantize": True, "history": H.chain(q, "/c/runs/quant/last.pt")}
+    runs = H.chain(q2, "/c/runs/quant2/last.pt")
+    assert [r["run"] for r in runs] == ["float_step200", "quant", "quant2"]
+    d = H.describe("LmSinglePoseV1Quantize", runs)
+    assert "1400 steps in 3 runs" in d and "(float_step200 200 (float), quant 800, quant2 400)" in d
+    assert d.endswith("60 min CPU in all")
+    # a checkpoint without history: the chain comes from the caller, else it is the run alone
+    assert H.chain(q2, "/c/runs/quant2/last.pt", earlier=first)[0]["run"] == "float_step200"
+    assert "400 steps in 1 run (quant2 400)" in H.describe("X", H.chain({**q2, "history": []}, "/c/runs/quant2/last.pt"))
