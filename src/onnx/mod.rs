@@ -52,6 +52,17 @@ fn missing_ops_error(path: &Path, missing: &[String]) -> anyhow::Error {
     )
 }
 
+/// The operator types that `known` rejects, sorted, once each.
+fn unknown_op_types<'a>(
+    op_types: impl Iterator<Item = &'a String>,
+    known: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut missing: Vec<String> = op_types.filter(|op| !known(op)).cloned().collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
 /// What a parser may need besides its node.
 #[derive(Clone, Debug)]
 pub struct ParseContext {
@@ -95,16 +106,8 @@ impl LeanOnnx {
     }
 
     fn missing(&self, proto: &ModelProto) -> Vec<String> {
-        let mut missing: Vec<String> = proto
-            .graph
-            .iter()
-            .flat_map(|g| g.node.iter())
-            .map(|n| n.op_type.clone())
-            .filter(|op| !self.parsers.contains_key(op.as_str()))
-            .collect();
-        missing.sort();
-        missing.dedup();
-        missing
+        let op_types = proto.graph.iter().flat_map(|g| &g.node).map(|n| &n.op_type);
+        unknown_op_types(op_types, |op| self.parsers.contains_key(op))
     }
 
     /// Wires the graph of a decoded model. Initializers are moved out of
@@ -257,16 +260,8 @@ impl OnnxLoader for LeanOnnx {
 /// tract-onnx's registry lacks these operator types of `proto`.
 #[cfg(feature = "all-onnx-ops")]
 fn tract_missing(onnx: &tract_onnx::Onnx, proto: &tract_onnx::pb::ModelProto) -> Vec<String> {
-    let mut missing: Vec<String> = proto
-        .graph
-        .iter()
-        .flat_map(|g| g.node.iter())
-        .map(|n| n.op_type.clone())
-        .filter(|op| !onnx.op_register.0.contains_key(op))
-        .collect();
-    missing.sort();
-    missing.dedup();
-    missing
+    let op_types = proto.graph.iter().flat_map(|g| &g.node).map(|n| &n.op_type);
+    unknown_op_types(op_types, |op| onnx.op_register.0.contains_key(op))
 }
 
 #[cfg(feature = "all-onnx-ops")]
