@@ -97,3 +97,50 @@ impl NodeProto {
             .filter(|n| !n.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(attribute: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            op_type: "Conv".into(),
+            name: "conv7".into(),
+            input: vec!["x".into(), String::new(), "w".into()],
+            attribute,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn attributes_are_read_by_type_and_misfits_named() {
+        let n = node(vec![
+            AttributeProto {
+                name: "group".into(),
+                r#type: at::INT,
+                i: 2,
+                ..Default::default()
+            },
+            AttributeProto {
+                name: "pads".into(),
+                r#type: at::INTS,
+                ints: vec![1, -1],
+                ..Default::default()
+            },
+            AttributeProto {
+                name: "auto_pad".into(),
+                r#type: at::STRING,
+                s: b"VALID".to_vec(),
+                ..Default::default()
+            },
+        ]);
+        assert_eq!(n.attr_usize("group").unwrap(), Some(2));
+        assert_eq!(n.attr_str("auto_pad").unwrap(), Some("VALID"));
+        assert_eq!(n.attr_i64("absent").unwrap(), None);
+        assert_eq!(n.present_inputs().collect::<Vec<_>>(), ["x", "w"]);
+        let msg = format!("{:#}", n.attr_f32("group").unwrap_err());
+        assert!(msg.contains("Conv \"conv7\"") && msg.contains("`group` is INT, expected FLOAT"));
+        let msg = format!("{:#}", n.attr_usizes("pads").unwrap_err());
+        assert!(msg.contains("`pads`") && msg.contains("negative"), "{msg}");
+    }
+}

@@ -125,3 +125,80 @@ impl FromLe for bool {
         bytes[0] != 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read<T: Datum + Copy>(t: &Tensor) -> Vec<T> {
+        t.to_plain_array_view::<T>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    fn proto(data_type: i32, dims: &[i64]) -> TensorProto {
+        TensorProto {
+            name: "w".into(),
+            data_type,
+            dims: dims.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn typed_and_raw_data_give_the_same_tensor() {
+        let values = [1.5f32, -2.0, 0.25, 8.0, -0.0, 3.0];
+        let mut typed = proto(dt::FLOAT, &[2, 3]);
+        typed.float_data = values.to_vec();
+        let mut raw = proto(dt::FLOAT, &[2, 3]);
+        raw.raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let (a, b) = (to_tensor(&typed).unwrap(), to_tensor(&raw).unwrap());
+        assert_eq!(a.shape(), &[2, 3]);
+        assert_eq!(a, b);
+        let got: Vec<u32> = read::<f32>(&a).iter().map(|v| v.to_bits()).collect();
+        let want: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn integer_types_from_raw_and_from_int32_data() {
+        let mut i64s = proto(dt::INT64, &[2]);
+        i64s.raw_data = [-3i64, 1 << 40]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        assert_eq!(read::<i64>(&to_tensor(&i64s).unwrap()), [-3, 1 << 40]);
+        // Narrow types without raw_data: one value per int32.
+        let mut u8s = proto(dt::UINT8, &[3]);
+        u8s.int32_data = vec![0, 7, 255];
+        assert_eq!(read::<u8>(&to_tensor(&u8s).unwrap()), [0, 7, 255]);
+        let mut i8s = proto(dt::INT8, &[2]);
+        i8s.raw_data = vec![0xff, 0x01].into();
+        assert_eq!(read::<i8>(&to_tensor(&i8s).unwrap()), [-1, 1]);
+        // A scalar: no dims, one value.
+        let mut scalar = proto(dt::FLOAT, &[]);
+        scalar.float_data = vec![2.0];
+        let t = to_tensor(&scalar).unwrap();
+        assert_eq!((t.rank(), read::<f32>(&t)), (0, vec![2.0f32]));
+    }
+
+    #[test]
+    fn inconsistent_tensors_are_refused_by_name() {
+        let err = |t: &TensorProto| format!("{:#}", to_tensor(t).unwrap_err());
+        let mut short = proto(dt::FLOAT, &[2, 3]);
+        short.float_data = vec![0.0; 5];
+        assert!(err(&short).contains("\"w\"") && err(&short).contains("need 6 values"));
+        let mut ragged = proto(dt::FLOAT, &[2]);
+        ragged.raw_data = vec![0u8; 7].into();
+        assert!(err(&ragged).contains("not a whole number of 4-byte values"));
+        let negative = proto(dt::FLOAT, &[-1]);
+        assert!(err(&negative).contains("negative dimension"));
+        let mut external = proto(dt::FLOAT, &[1]);
+        external.data_location = 1;
+        assert!(err(&external).contains("external file"));
+        let strings = proto(8, &[1]);
+        assert!(err(&strings).contains("data type 8"));
+    }
+}
