@@ -52,9 +52,14 @@ pub struct NearestResize {
 }
 
 impl NearestResize {
+    /// The scale of `axis` (output / input length).
+    pub fn scale(&self, axis: usize) -> f32 {
+        f32::from_bits(self.scale_bits[axis])
+    }
+
     /// The input index each output index of `axis` reads.
     pub fn source_indices(&self, axis: usize, len_in: usize) -> Vec<usize> {
-        let scale = f32::from_bits(self.scale_bits[axis]);
+        let scale = self.scale(axis);
         let len_out = self.output_shape[axis];
         (0..len_out)
             .map(|x| {
@@ -69,18 +74,23 @@ impl NearestResize {
             .collect()
     }
 
+    /// Gathers axis by axis; the first gather reads the input in place, so an
+    /// axis-by-axis resize copies the data once per resized axis, no more.
     fn eval_t<T: Datum>(&self, input: &Tensor) -> TractResult<Tensor> {
-        let mut array = input.to_plain_array_view::<T>()?.to_owned();
+        let input = input.to_plain_array_view::<T>()?;
+        let mut resized: Option<tract_ndarray::ArrayD<T>> = None;
         for axis in 0..self.output_shape.len() {
-            let len_in = array.shape()[axis];
-            let unit = f32::from_bits(self.scale_bits[axis]) == 1.0;
-            if len_in == self.output_shape[axis] && unit {
+            let len_in = input.shape()[axis];
+            if len_in == self.output_shape[axis] && self.scale(axis) == 1.0 {
                 continue;
             }
             let indices = self.source_indices(axis, len_in);
-            array = array.select(Axis(axis), &indices);
+            resized = Some(match &resized {
+                Some(array) => array.select(Axis(axis), &indices),
+                None => input.select(Axis(axis), &indices),
+            });
         }
-        Ok(array.into_tensor())
+        Ok(resized.unwrap_or_else(|| input.to_owned()).into_tensor())
     }
 }
 
@@ -90,7 +100,7 @@ impl Op for NearestResize {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let scales: Vec<f32> = self.scale_bits.iter().map(|b| f32::from_bits(*b)).collect();
+        let scales: Vec<f32> = (0..self.scale_bits.len()).map(|a| self.scale(a)).collect();
         Ok(vec![format!(
             "{:?}, {:?}, scales {scales:?} → {:?}",
             self.coord, self.nearest, self.output_shape
@@ -139,7 +149,7 @@ impl TypedOp for NearestResize {
         };
         let mut int_scales = tvec!();
         for (axis, (&len_in, &len_out)) in shape.iter().zip(&self.output_shape).enumerate() {
-            let scale = f32::from_bits(self.scale_bits[axis]);
+            let scale = self.scale(axis);
             let k = len_out / len_in.max(1);
             let replicates = scale == k as f32
                 && k >= 1

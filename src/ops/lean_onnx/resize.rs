@@ -81,6 +81,15 @@ enum Target {
     Sizes(usize),
 }
 
+impl Target {
+    /// The input index of the constant that gives the output shape.
+    fn input(self) -> usize {
+        match self {
+            Target::Scales(ix) | Target::Sizes(ix) => ix,
+        }
+    }
+}
+
 impl ResizeInference {
     /// Scales and sizes are both optional; an empty `scales` tensor means "use
     /// sizes" (opsets 11–12 always pass one).
@@ -148,9 +157,7 @@ impl Expansion for ResizeInference {
         s.equals(&inputs[0].datum_type, &outputs[0].datum_type)?;
         s.equals(&inputs[0].rank, &outputs[0].rank)?;
         let rule = move |s: &mut Solver<'r>, target: Target| -> InferenceResult {
-            let ix = match target {
-                Target::Scales(ix) | Target::Sizes(ix) => ix,
-            };
+            let ix = target.input();
             s.equals(&inputs[ix].rank, 1)?;
             s.given_2(
                 &inputs[0].shape,
@@ -184,11 +191,8 @@ impl Expansion for ResizeInference {
             None => None,
         };
         let target = self.target(scales_len)?;
-        let ix = match target {
-            Target::Scales(ix) | Target::Sizes(ix) => ix,
-        };
         let value = model
-            .outlet_fact(inputs[ix])?
+            .outlet_fact(inputs[target.input()])?
             .konst
             .clone()
             .with_context(|| format!("{name}: {target:?} must be a constant"))?;
