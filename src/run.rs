@@ -1,5 +1,6 @@
 //! `lm run`: images → `OUTDIR/output.json` + `OUTDIR/images/<name>.png`.
 
+use crate::output::atomic::{save_png_atomic, write_atomic};
 use crate::output::json::{Benchmark, ImageResult, Keypoint, MeanStd, OutputJson, Prediction};
 use crate::output::overlay::draw_pose;
 use crate::pipeline::{load_image, Inference, Pipeline, StageTimes};
@@ -52,9 +53,7 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
             &kp.skeleton,
         );
         let png = image_dir.join(overlay_name(path, ix));
-        picture
-            .save(&png)
-            .with_context(|| format!("cannot write {}", png.display()))?;
+        save_png_atomic(&picture, &png)?;
         results.push(image_result(pipeline, path, &inference));
     }
 
@@ -76,8 +75,7 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
     };
     let json_path = opts.out_dir.join("output.json");
     let text = serde_json::to_string_pretty(&output)?;
-    std::fs::write(&json_path, text + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    write_atomic(&json_path, (text + "\n").as_bytes())?;
     Ok(output)
 }
 

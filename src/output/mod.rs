@@ -1,5 +1,7 @@
 //! What a run writes: Blueoil's `output.json` ([`json`]) and a picture of
-//! the skeleton on each input image ([`overlay`]).
+//! the skeleton on each input image ([`overlay`]), each written whole or not
+//! at all ([`atomic`]).
 
+pub mod atomic;
 pub mod json;
 pub mod overlay;
