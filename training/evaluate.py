@@ -1,6 +1,14 @@
 #!/usr/bin/env python3
-"""PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus overlay
-pictures of the held-out photos.
+"""Two evaluations.
+
+1. `--gt ../shared/people/eval/gt_coco17.json` (human labels): PCK@0.2 / PCK@0.1 per data set and per
+   joint on person-centred crops (lm_train/gt_eval.py: 1.25 x the box's longer side, PCK by the longer
+   side, persons with >= 8 labelled joints) for ONNX files (`--onnx NAME=models/x.onnx`: float files run
+   in onnxruntime, QONNX files in PyTorch via lm_train/onnx_init.py, checked against the qonnx executor on
+   the first crop), checkpoints (`--ckpt`) and the teacher (`--teacher`). Writes eval_gt.md / .json.
+
+2. Otherwise: PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus
+overlay pictures of the held-out photos.
 
 Held-out set: vtest.avi frames >= 650 (crops around each person, as in prepare_data.py) and
 ../shared/images/*.png (whole image). Two views of each held-out sample:
@@ -77,16 +85,103 @@ def overlay(img, joints, colour, min_score=None):
             cv2.circle(img, tuple(int(v) for v in joints[k, :2]), 3, colour, -1)
 
 
+def onnx_predictor(path, check_qonnx=True):
+    """Heatmap function [N,H,W,3] 0..1 -> [N,H',W',J] for an exported file, and its stride."""
+    import onnx as _onnx
+    from lm_train.onnx_init import model_from_onnx
+    from lm_train.verify import qonnx_heatmaps
+    g = _onnx.load(path, load_external_data=False)
+    if not any(n.op_type == "BipolarQuant" for n in g.graph.node):
+        import onnxruntime as ort
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        iname = sess.get_inputs()[0].name
+        m = model_from_onnx(path)
+        return (lambda x: np.concatenate([sess.run(None, {iname: x[i:i + 1]})[0] for i in range(len(x))])), m.stride
+    m = model_from_onnx(path)
+    checked = []
+
+    def f(x):
+        with torch.no_grad():
+            y = m.forward_nhwc(torch.from_numpy(x)).numpy()
+        if check_qonnx and not checked:
+            ref = qonnx_heatmaps(path, x[:1])
+            diff = float(np.abs(ref - y[:1]).max())
+            print(f"{path}: PyTorch (weights loaded from the file) vs qonnx executor, first crop: max abs diff "
+                  f"{diff:.2g}", flush=True)
+            if diff > 1e-3:
+                raise SystemExit(f"{path}: PyTorch and the qonnx executor disagree ({diff})")
+            checked.append(diff)
+        return y
+    return f, m.stride
+
+
+def eval_gt(a):
+    from lm_train import gt_eval as G
+    from lm_train.teacher import Teacher
+    people = a.people or os.path.dirname(os.path.dirname(os.path.abspath(a.gt)))
+    persons, names = G.load_persons(a.gt)
+    names = names or D.JOINT_NAMES
+    print(f"{a.gt}: {len(persons)} persons with >= {G.MIN_JOINTS} labelled joints", flush=True)
+    preds = {}
+    if a.teacher:
+        t = Teacher(a.teacher)
+        views, boxes = G.crops(persons, people, 192)
+        kp, hm_argmax = [], []
+        for v, b in zip(views, boxes):
+            j, hm, _ = t.run(v)
+            kp.append(G.to_image(j, *b, 192)[:, :2])
+            # the same heatmaps decoded as the runtime decodes a heatmap model (per-channel argmax, no offsets)
+            hw = hm.shape[-1]
+            idx = hm.reshape(len(hm), -1).argmax(1)
+            jh = np.stack([(idx % hw) * 192 / hw, (idx // hw) * 192 / hw], axis=1)
+            hm_argmax.append(G.to_image(jh, *b, 192)[:, :2])
+        preds["teacher"] = np.stack(kp)
+        preds["teacher (heatmap argmax)"] = np.stack(hm_argmax)
+    views, boxes = G.crops(persons, people, a.size)
+    x = np.stack(views).astype(np.float32) / np.float32(255.0)
+    models = []
+    for spec in a.onnx:
+        name, path = spec.split("=", 1)
+        models.append((name, *onnx_predictor(path, not a.no_qonnx_check)))
+    for spec in a.ckpt:
+        name, path = spec.split("=", 1)
+        m, ck = load_model(path)
+        models.append((name, lambda v, m=m: predict(m, list(v * 255.0)), ck["stride"]))
+    for name, f, stride in models:
+        hm = f(x)
+        preds[name] = np.stack([G.to_image(decode(h, stride), *b, a.size)[:, :2] for h, b in zip(hm, boxes)])
+    res = G.summarise(persons, preds, names)
+    for n, r in res.items():
+        print(f"{n}: PCK@0.2 {r['pck0.2']:.3f}, PCK@0.1 {r['pck0.1']:.3f} ({r['n_joints']} joints, "
+              f"{r['n_persons']} persons)", flush=True)
+    md = G.markdown(res)
+    print(md)
+    with open(os.path.join(a.report_dir, "eval_gt.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(a.report_dir, "eval_gt.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=os.environ.get("LM_TRAIN_CACHE", os.path.expanduser("~/.cache/lm-training")))
-    ap.add_argument("--ckpt", action="append", required=True, help="NAME=path/to/last.pt (repeatable)")
+    ap.add_argument("--ckpt", action="append", default=[], help="NAME=path/to/last.pt (repeatable)")
+    ap.add_argument("--gt", default=None, help="gt_coco17.json: evaluate against human labels (mode 1)")
+    ap.add_argument("--people", default=None, help="folder the gt file's image paths are relative to "
+                    "(default: the gt file's folder's parent, i.e. ../shared/people)")
+    ap.add_argument("--onnx", action="append", default=[], help="NAME=path/to/model.onnx (repeatable, mode 1)")
+    ap.add_argument("--teacher", default=None, help="teacher ONNX (MoveNet) to score beside the models (mode 1)")
+    ap.add_argument("--no-qonnx-check", action="store_true", help="skip the qonnx executor check (mode 1)")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--video-step", type=int, default=1, help="use every n-th held-out video sample")
     ap.add_argument("--report-dir", default=os.path.join(here, "report"))
     a = ap.parse_args()
     os.makedirs(a.report_dir, exist_ok=True)
+    if a.gt:
+        return eval_gt(a)
+    if not a.ckpt:
+        ap.error("--ckpt is required (or --gt)")
     loaded = {name: D.load(a.cache, name) for name in ("heldout_video", "heldout_photos")}
     loaded["heldout_video"] = {k: v[::a.video_step] for k, v in loaded["heldout_video"].items()}
     sets, views, tj = {}, {}, {}
