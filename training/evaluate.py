@@ -7,7 +7,14 @@
    in onnxruntime, QONNX files in PyTorch via lm_train/onnx_init.py, checked against the qonnx executor on
    the first crop), checkpoints (`--ckpt`) and the teacher (`--teacher`). Writes eval_gt.md / .json.
 
-2. Otherwise: PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus
+2. `--pack PACK` (pack_data.py; its "heldout" split: whole held-out videos and ~10 % of the people/train
+   photos, never trained on): PCK@0.2 / @0.1 against the teacher on the default view and on --views seeded
+   augmented views (close-ups cut joints off, small people, rotation), and the choice of the shipped
+   `confidence_threshold`: a joint counts as "in the picture" if the teacher scored it >= 0.3 and it lies in
+   the view; for each threshold the table gives precision / recall / F1 of "reported visible"
+   (confidence = heatmap peak / 10 >= threshold) against that; the pick maximises F1. Writes heldout.md / .json.
+
+3. Otherwise: PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus
 overlay pictures of the held-out photos.
 
 Held-out set: vtest.avi frames >= 650 (crops around each person, as in prepare_data.py) and
@@ -139,15 +146,7 @@ def eval_gt(a):
         preds["teacher (heatmap argmax)"] = np.stack(hm_argmax)
     views, boxes = G.crops(persons, people, a.size)
     x = np.stack(views).astype(np.float32) / np.float32(255.0)
-    models = []
-    for spec in a.onnx:
-        name, path = spec.split("=", 1)
-        models.append((name, *onnx_predictor(path, not a.no_qonnx_check)))
-    for spec in a.ckpt:
-        name, path = spec.split("=", 1)
-        m, ck = load_model(path)
-        models.append((name, lambda v, m=m: predict(m, list(v * 255.0)), ck["stride"]))
-    for name, f, stride in models:
+    for name, f, stride in student_predictors(a):
         hm = f(x)
         preds[name] = np.stack([G.to_image(decode(h, stride), *b, a.size)[:, :2] for h, b in zip(hm, boxes)])
     res = G.summarise(persons, preds, names)
@@ -162,6 +161,94 @@ def eval_gt(a):
         json.dump(res, f, indent=1)
 
 
+def student_predictors(a):
+    """(name, heatmap function on [N,H,W,3] float 0..1, stride) for every --onnx and --ckpt."""
+    models = []
+    for spec in a.onnx:
+        name, path = spec.split("=", 1)
+        models.append((name, *onnx_predictor(path, not a.no_qonnx_check)))
+    for spec in a.ckpt:
+        name, path = spec.split("=", 1)
+        m, ck = load_model(path)
+        models.append((name, lambda v, m=m: predict(m, list(v * 255.0)), ck["stride"]))
+    return models
+
+
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+
+
+def eval_heldout_pack(a):
+    from lm_train import augment as AU
+    from lm_train.pack import Pack
+    pk = Pack(a.pack)
+    pk = pk.subset(pk.meta["split"] == "heldout")
+    if len(pk) == 0:
+        raise SystemExit(f"{a.pack}: no held-out samples")
+    views, tj, kinds = [], [], []
+    for i in range(len(pk)):
+        img, j = pk.image(i), pk.joints(i)
+        l_px = img.shape[0] / pk.context
+        v, jj = AU.default_view(img, j, a.size, l_px)
+        views.append(v), tj.append(jj), kinds.append("default")
+        for k in range(a.views):
+            v, jj = AU.augment(img, j, a.size, l_px, np.random.default_rng([7, i, k]), colour=False)
+            views.append(v), tj.append(jj), kinds.append("augmented")
+    tj, kinds = np.stack(tj), np.array(kinds)
+    print(f"{a.pack}: {len(pk)} held-out samples ({', '.join(sorted(set(pk['source'])))}), {len(views)} views",
+          flush=True)
+    x = np.stack(views).astype(np.float32) / np.float32(255.0)
+    res, md = {}, []
+    for name, f, stride in student_predictors(a):
+        hm = np.concatenate([f(x[i:i + 64]) for i in range(0, len(x), 64)])
+        pr = np.stack([decode(h, stride) for h in hm])
+        conf = pr[:, :, 2] / D.PEAK
+        vis = tj[:, :, 2] >= D.CONF
+        r = {}
+        for kind in ("default", "augmented"):
+            m = kinds == kind
+            c2 = pck_visible(pr[m], tj[m], 0.2)
+            c1 = pck_visible(pr[m], tj[m], 0.1)
+            r[kind] = {"pck0.2": float(np.nanmean(c2)), "pck0.1": float(np.nanmean(c1)),
+                       "joints": int(np.isfinite(c2).sum())}
+        table = []
+        for t in THRESHOLDS:
+            rep = conf >= t
+            tp = float((rep & vis).sum())
+            prec = tp / max(rep.sum(), 1)
+            rec = tp / max(vis.sum(), 1)
+            f1 = 2 * prec * rec / max(prec + rec, 1e-9)
+            table.append({"threshold": t, "precision": prec, "recall": rec, "f1": f1})
+        best = max(table, key=lambda e: e["f1"])
+        r["thresholds"], r["pick"] = table, best["threshold"]
+        res[name] = r
+        md += [f"**{name}**: PCK@0.2 / @0.1 vs the labels: default view {r['default']['pck0.2']:.3f} / "
+               f"{r['default']['pck0.1']:.3f}, augmented views {r['augmented']['pck0.2']:.3f} / "
+               f"{r['augmented']['pck0.1']:.3f}; confidence_threshold pick (max F1): **{best['threshold']}**", "",
+               "| threshold | precision | recall | F1 |", "|---|---|---|---|"]
+        md += [f"| {e['threshold']} | {e['precision']:.3f} | {e['recall']:.3f} | {e['f1']:.3f} |" for e in table]
+        md.append("")
+    print("\n".join(md))
+    with open(os.path.join(a.report_dir, "heldout.md"), "w") as fh:
+        fh.write("\n".join(md))
+    with open(os.path.join(a.report_dir, "heldout.json"), "w") as fh:
+        json.dump(res, fh, indent=1)
+
+
+def pck_visible(pred, teacher, thr):
+    """Like pck(), over the teacher's joints that are >= 0.3 and in the view; size = longer side of their bbox
+    (at least a quarter of the view, so that a close-up with two joints left is not judged on a tiny box)."""
+    res = np.full(teacher.shape[:2], np.nan)
+    for n in range(len(teacher)):
+        ok = teacher[n, :, 2] >= D.CONF
+        if ok.sum() < 2:
+            continue
+        t = teacher[n, ok, :2]
+        size = max(np.ptp(t[:, 0]), np.ptp(t[:, 1]), 40.0)
+        d = np.hypot(pred[n, :, 0] - teacher[n, :, 0], pred[n, :, 1] - teacher[n, :, 1])
+        res[n, ok] = (d[ok] <= thr * size).astype(float)
+    return res
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,6 +259,8 @@ def main():
                     "(default: the gt file's folder's parent, i.e. ../shared/people)")
     ap.add_argument("--onnx", action="append", default=[], help="NAME=path/to/model.onnx (repeatable, mode 1)")
     ap.add_argument("--teacher", default=None, help="teacher ONNX (MoveNet) to score beside the models (mode 1)")
+    ap.add_argument("--pack", default=None, help="pack file: evaluate on its held-out split (mode 2)")
+    ap.add_argument("--views", type=int, default=3, help="augmented views per held-out sample (mode 2)")
     ap.add_argument("--no-qonnx-check", action="store_true", help="skip the qonnx executor check (mode 1)")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--video-step", type=int, default=1, help="use every n-th held-out video sample")
@@ -180,6 +269,8 @@ def main():
     os.makedirs(a.report_dir, exist_ok=True)
     if a.gt:
         return eval_gt(a)
+    if a.pack:
+        return eval_heldout_pack(a)
     if not a.ckpt:
         ap.error("--ckpt is required (or --gt)")
     loaded = {name: D.load(a.cache, name) for name in ("heldout_video", "heldout_photos")}

@@ -15,6 +15,9 @@ all "train" unless --coco-split heldout.
 
   training/.venv/bin/python training/pack_data.py                         # people -> $LM_TRAIN_CACHE/packs/people.npz
   training/.venv/bin/python training/pack_data.py --no-people --coco a.json:imgs --out /tmp/coco.npz
+  # small enough to carry to a GPU machine with the repo (the device tool moves <= 64 MiB in all):
+  training/.venv/bin/python training/pack_data.py --only-split train --max-per-source 1000 --max-px 256 \
+      --quality 85 --out training/.data/people_train.npz
 """
 import argparse
 import os
@@ -102,12 +105,27 @@ def main():
     ap.add_argument("--context", type=float, default=2.0, help="stored crop side / person view L")
     ap.add_argument("--max-px", type=int, default=320, help="largest stored crop side (never upsampled)")
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    ap.add_argument("--only-split", default=None, choices=("train", "heldout"),
+                    help="pack only this split (e.g. train for a file to carry to a GPU machine)")
+    ap.add_argument("--max-per-source", type=int, default=0,
+                    help="keep at most this many samples of each source (a fixed random subset; 0: all)")
     ap.add_argument("--out", default=os.path.join(cache, "packs", "people.npz"))
     a = ap.parse_args()
     t0 = time.time()
     samples = [] if a.no_people else people_samples(a, cache)
     for spec in a.coco:
         samples += coco_samples(spec, a)
+    if a.only_split:
+        samples = [s for s in samples if s["split"] == a.only_split]
+    if a.max_per_source > 0:
+        rng = np.random.default_rng(0)
+        by = {}
+        for k, s in enumerate(samples):
+            by.setdefault(s["source"], []).append(k)
+        keep = set()
+        for name, ks in by.items():
+            keep.update(ks if len(ks) <= a.max_per_source else rng.choice(ks, a.max_per_source, replace=False).tolist())
+        samples = [s for k, s in enumerate(samples) if k in keep]
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     P.write(a.out, samples, a.context, a.quality)
     src = np.array([s["source"] for s in samples])

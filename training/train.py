@@ -133,7 +133,10 @@ def main():
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        if "opt" in ck:
+            opt.load_state_dict(ck["opt"])
+        else:  # a slimmed checkpoint (gpu_session.sh brings back weights only): Adam starts afresh
+            print(f"{ckpt_path}: no optimiser state, Adam starts afresh", flush=True)
         step = ck["step"]
         history = ck.get("history", [])
         print(f"resumed {ckpt_path} at step {step}", flush=True)
