@@ -90,6 +90,9 @@ def main():
                     help="with --pack: each source is drawn like one of at most this many samples (0: no cap)")
     ap.add_argument("--workers", type=int, default=0, help="with --pack: DataLoader worker processes")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--time-schedule", action="store_true",
+                    help="cosine LR over whichever ends first, --steps or this run's --minutes (for a fixed GPU "
+                         "budget whose speed is not known in advance)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -170,7 +173,10 @@ def main():
     log = open(os.path.join(run_dir, "train.log"), "a")
     run_loss = None
     while step < a.steps:
-        lr = float(a.lr * 0.5 * (1 + np.cos(np.pi * step / a.steps)))
+        progress = step / a.steps
+        if a.time_schedule:
+            progress = min(1.0, max(progress, (time.time() - t0) / (a.minutes * 60)))
+        lr = float(a.lr * 0.5 * (1 + np.cos(np.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         if batches is not None:

@@ -63,8 +63,10 @@ class BatchStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
-        if info is not None:
-            torch.set_num_threads(1)  # workers: one thread each; the training process keeps --threads
+        if info is not None:  # workers: one thread each; the training process keeps --threads
+            import cv2
+            torch.set_num_threads(1)
+            cv2.setNumThreads(1)
         packs = Packs(self.paths)
         p = sampling_probs(packs, self.cap)
         rng = np.random.default_rng([self.seed, self.start_step, wid])
