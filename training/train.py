@@ -106,6 +106,9 @@ def main():
 
     if a.pack:
         from lm_train import loader as LD
+        for f in a.pack.split(","):
+            if not os.path.exists(f):
+                raise SystemExit(f"{f}: pack file not found (make it with training/pack_data.py)")
         packs = LD.Packs(a.pack.split(","))
         n = len(packs)
         if n == 0:
