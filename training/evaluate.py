@@ -1,6 +1,21 @@
 #!/usr/bin/env python3
-"""PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus overlay
-pictures of the held-out photos.
+"""Two evaluations.
+
+1. `--gt ../shared/people/eval/gt_coco17.json` (human labels): PCK@0.2 / PCK@0.1 per data set and per
+   joint on person-centred crops (lm_train/gt_eval.py: 1.25 x the box's longer side, PCK by the longer
+   side, persons with >= 8 labelled joints) for ONNX files (`--onnx NAME=models/x.onnx`: float files run
+   in onnxruntime, QONNX files in PyTorch via lm_train/onnx_init.py, checked against the qonnx executor on
+   the first crop), checkpoints (`--ckpt`) and the teacher (`--teacher`). Writes eval_gt.md / .json.
+
+2. `--pack PACK` (pack_data.py; its "heldout" split: whole held-out videos and ~10 % of the people/train
+   photos, never trained on): PCK@0.2 / @0.1 against the teacher on the default view and on --views seeded
+   augmented views (close-ups cut joints off, small people, rotation), and the choice of the shipped
+   `confidence_threshold`: a joint counts as "in the picture" if the teacher scored it >= 0.3 and it lies in
+   the view; for each threshold the table gives precision / recall / F1 of "reported visible"
+   (confidence = heatmap peak / 10 >= threshold) against that; the pick maximises F1. Writes heldout.md / .json.
+
+3. Otherwise: PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus
+overlay pictures of the held-out photos.
 
 Held-out set: vtest.avi frames >= 650 (crops around each person, as in prepare_data.py) and
 ../shared/images/*.png (whole image). Two views of each held-out sample:
@@ -77,16 +92,187 @@ def overlay(img, joints, colour, min_score=None):
             cv2.circle(img, tuple(int(v) for v in joints[k, :2]), 3, colour, -1)
 
 
+def onnx_predictor(path, check_qonnx=True):
+    """Heatmap function [N,H,W,3] 0..1 -> [N,H',W',J] for an exported file, and its stride."""
+    import onnx as _onnx
+    from lm_train.onnx_init import model_from_onnx
+    from lm_train.verify import qonnx_heatmaps
+    g = _onnx.load(path, load_external_data=False)
+    if not any(n.op_type == "BipolarQuant" for n in g.graph.node):
+        import onnxruntime as ort
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        iname = sess.get_inputs()[0].name
+        m = model_from_onnx(path)
+        return (lambda x: np.concatenate([sess.run(None, {iname: x[i:i + 1]})[0] for i in range(len(x))])), m.stride
+    m = model_from_onnx(path)
+    checked = []
+
+    def f(x):
+        with torch.no_grad():
+            y = m.forward_nhwc(torch.from_numpy(x)).numpy()
+        if check_qonnx and not checked:
+            ref = qonnx_heatmaps(path, x[:1])
+            diff = float(np.abs(ref - y[:1]).max())
+            print(f"{path}: PyTorch (weights loaded from the file) vs qonnx executor, first crop: max abs diff "
+                  f"{diff:.2g}", flush=True)
+            if diff > 1e-3:
+                raise SystemExit(f"{path}: PyTorch and the qonnx executor disagree ({diff})")
+            checked.append(diff)
+        return y
+    return f, m.stride
+
+
+def eval_gt(a):
+    from lm_train import gt_eval as G
+    from lm_train.teacher import Teacher
+    people = a.people or os.path.dirname(os.path.dirname(os.path.abspath(a.gt)))
+    persons, names = G.load_persons(a.gt)
+    names = names or D.JOINT_NAMES
+    print(f"{a.gt}: {len(persons)} persons with >= {G.MIN_JOINTS} labelled joints", flush=True)
+    preds = {}
+    if a.teacher:
+        t = Teacher(a.teacher)
+        views, boxes = G.crops(persons, people, 192)
+        kp, hm_argmax = [], []
+        for v, b in zip(views, boxes):
+            j, hm, _ = t.run(v)
+            kp.append(G.to_image(j, *b, 192)[:, :2])
+            # the same heatmaps decoded as the runtime decodes a heatmap model (per-channel argmax, no offsets)
+            hw = hm.shape[-1]
+            idx = hm.reshape(len(hm), -1).argmax(1)
+            jh = np.stack([(idx % hw) * 192 / hw, (idx // hw) * 192 / hw], axis=1)
+            hm_argmax.append(G.to_image(jh, *b, 192)[:, :2])
+        preds["teacher"] = np.stack(kp)
+        preds["teacher (heatmap argmax)"] = np.stack(hm_argmax)
+    views, boxes = G.crops(persons, people, a.size)
+    x = np.stack(views).astype(np.float32) / np.float32(255.0)
+    for name, f, stride in student_predictors(a):
+        hm = f(x)
+        preds[name] = np.stack([G.to_image(decode(h, stride), *b, a.size)[:, :2] for h, b in zip(hm, boxes)])
+    res = G.summarise(persons, preds, names)
+    for n, r in res.items():
+        print(f"{n}: PCK@0.2 {r['pck0.2']:.3f}, PCK@0.1 {r['pck0.1']:.3f} ({r['n_joints']} joints, "
+              f"{r['n_persons']} persons)", flush=True)
+    md = G.markdown(res)
+    print(md)
+    with open(os.path.join(a.report_dir, "eval_gt.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(a.report_dir, "eval_gt.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+def student_predictors(a):
+    """(name, heatmap function on [N,H,W,3] float 0..1, stride) for every --onnx and --ckpt."""
+    models = []
+    for spec in a.onnx:
+        name, path = spec.split("=", 1)
+        models.append((name, *onnx_predictor(path, not a.no_qonnx_check)))
+    for spec in a.ckpt:
+        name, path = spec.split("=", 1)
+        m, ck = load_model(path)
+        models.append((name, lambda v, m=m: predict(m, list(v * 255.0)), ck["stride"]))
+    return models
+
+
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+
+
+def eval_heldout_pack(a):
+    from lm_train import augment as AU
+    from lm_train.pack import Pack
+    pk = Pack(a.pack)
+    pk = pk.subset(pk.meta["split"] == "heldout")
+    if len(pk) == 0:
+        raise SystemExit(f"{a.pack}: no held-out samples")
+    views, tj, kinds = [], [], []
+    for i in range(len(pk)):
+        img, j = pk.image(i), pk.joints(i)
+        l_px = img.shape[0] / pk.context
+        v, jj = AU.default_view(img, j, a.size, l_px)
+        views.append(v), tj.append(jj), kinds.append("default")
+        for k in range(a.views):
+            v, jj = AU.augment(img, j, a.size, l_px, np.random.default_rng([7, i, k]), colour=False)
+            views.append(v), tj.append(jj), kinds.append("augmented")
+    tj, kinds = np.stack(tj), np.array(kinds)
+    print(f"{a.pack}: {len(pk)} held-out samples ({', '.join(sorted(set(pk['source'])))}), {len(views)} views",
+          flush=True)
+    x = np.stack(views).astype(np.float32) / np.float32(255.0)
+    res, md = {}, []
+    for name, f, stride in student_predictors(a):
+        hm = np.concatenate([f(x[i:i + 64]) for i in range(0, len(x), 64)])
+        pr = np.stack([decode(h, stride) for h in hm])
+        conf = pr[:, :, 2] / D.PEAK
+        vis = tj[:, :, 2] >= D.CONF
+        r = {}
+        for kind in ("default", "augmented"):
+            m = kinds == kind
+            c2 = pck_visible(pr[m], tj[m], 0.2)
+            c1 = pck_visible(pr[m], tj[m], 0.1)
+            r[kind] = {"pck0.2": float(np.nanmean(c2)), "pck0.1": float(np.nanmean(c1)),
+                       "joints": int(np.isfinite(c2).sum())}
+        table = []
+        for t in THRESHOLDS:
+            rep = conf >= t
+            tp = float((rep & vis).sum())
+            prec = tp / max(rep.sum(), 1)
+            rec = tp / max(vis.sum(), 1)
+            f1 = 2 * prec * rec / max(prec + rec, 1e-9)
+            table.append({"threshold": t, "precision": prec, "recall": rec, "f1": f1})
+        best = max(table, key=lambda e: e["f1"])
+        r["thresholds"], r["pick"] = table, best["threshold"]
+        res[name] = r
+        md += [f"**{name}**: PCK@0.2 / @0.1 vs the labels: default view {r['default']['pck0.2']:.3f} / "
+               f"{r['default']['pck0.1']:.3f}, augmented views {r['augmented']['pck0.2']:.3f} / "
+               f"{r['augmented']['pck0.1']:.3f}; confidence_threshold pick (max F1): **{best['threshold']}**", "",
+               "| threshold | precision | recall | F1 |", "|---|---|---|---|"]
+        md += [f"| {e['threshold']} | {e['precision']:.3f} | {e['recall']:.3f} | {e['f1']:.3f} |" for e in table]
+        md.append("")
+    print("\n".join(md))
+    with open(os.path.join(a.report_dir, "heldout.md"), "w") as fh:
+        fh.write("\n".join(md))
+    with open(os.path.join(a.report_dir, "heldout.json"), "w") as fh:
+        json.dump(res, fh, indent=1)
+
+
+def pck_visible(pred, teacher, thr):
+    """Like pck(), over the teacher's joints that are >= 0.3 and in the view; size = longer side of their bbox
+    (at least a quarter of the view, so that a close-up with two joints left is not judged on a tiny box)."""
+    res = np.full(teacher.shape[:2], np.nan)
+    for n in range(len(teacher)):
+        ok = teacher[n, :, 2] >= D.CONF
+        if ok.sum() < 2:
+            continue
+        t = teacher[n, ok, :2]
+        size = max(np.ptp(t[:, 0]), np.ptp(t[:, 1]), 40.0)
+        d = np.hypot(pred[n, :, 0] - teacher[n, :, 0], pred[n, :, 1] - teacher[n, :, 1])
+        res[n, ok] = (d[ok] <= thr * size).astype(float)
+    return res
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=os.environ.get("LM_TRAIN_CACHE", os.path.expanduser("~/.cache/lm-training")))
-    ap.add_argument("--ckpt", action="append", required=True, help="NAME=path/to/last.pt (repeatable)")
+    ap.add_argument("--ckpt", action="append", default=[], help="NAME=path/to/last.pt (repeatable)")
+    ap.add_argument("--gt", default=None, help="gt_coco17.json: evaluate against human labels (mode 1)")
+    ap.add_argument("--people", default=None, help="folder the gt file's image paths are relative to "
+                    "(default: the gt file's folder's parent, i.e. ../shared/people)")
+    ap.add_argument("--onnx", action="append", default=[], help="NAME=path/to/model.onnx (repeatable, mode 1)")
+    ap.add_argument("--teacher", default=None, help="teacher ONNX (MoveNet) to score beside the models (mode 1)")
+    ap.add_argument("--pack", default=None, help="pack file: evaluate on its held-out split (mode 2)")
+    ap.add_argument("--views", type=int, default=3, help="augmented views per held-out sample (mode 2)")
+    ap.add_argument("--no-qonnx-check", action="store_true", help="skip the qonnx executor check (mode 1)")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--video-step", type=int, default=1, help="use every n-th held-out video sample")
     ap.add_argument("--report-dir", default=os.path.join(here, "report"))
     a = ap.parse_args()
     os.makedirs(a.report_dir, exist_ok=True)
+    if a.gt:
+        return eval_gt(a)
+    if a.pack:
+        return eval_heldout_pack(a)
+    if not a.ckpt:
+        ap.error("--ckpt is required (or --gt)")
     loaded = {name: D.load(a.cache, name) for name in ("heldout_video", "heldout_photos")}
     loaded["heldout_video"] = {k: v[::a.video_step] for k, v in loaded["heldout_video"].items()}
     sets, views, tj = {}, {}, {}

@@ -32,6 +32,9 @@ def main():
                     help="comma list of the checkpoints the quantised one was trained from, first to last "
                          "(each run --init-from the previous); default: the checkpoint's recorded history")
     ap.add_argument("--float-chain", default=None, help="the same for the float checkpoint")
+    ap.add_argument("--confidence-threshold", type=float, default=0.1,
+                    help="POST_PROCESSOR confidence_threshold written into both meta files (pick it with "
+                         "evaluate.py --pack on the held-out split of people/train)")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--root", default=root)
     a = ap.parse_args()
@@ -57,7 +60,7 @@ def main():
         print(f"{stem}: {doc}")
         export_onnx(model, onnx_path, a.size, a.size, doc=doc)
         write_meta(os.path.join(a.root, "meta", stem + ".yaml"), f"../models/{stem}.onnx", a.size, a.size,
-                   ck["stride"])
+                   ck["stride"], confidence_threshold=a.confidence_threshold)
         ref = torch_heatmaps(model, x)
         got = qonnx_heatmaps(onnx_path, x) if quant else ort_heatmaps(onnx_path, x)
         diff = float(np.abs(ref - got).max())

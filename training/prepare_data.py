@@ -253,6 +253,9 @@ def main():
     ap.add_argument("--cache", default=os.environ.get("LM_TRAIN_CACHE", os.path.expanduser("~/.cache/lm-training")))
     ap.add_argument("--teacher", default=os.path.join(here, "..", "..", "shared", "models", "movenet_lightning_heatmaps.onnx"))
     ap.add_argument("--shared-images", default=os.path.join(here, "..", "..", "shared", "images"))
+    ap.add_argument("--people", default=os.path.join(here, "..", "..", "shared", "people"),
+                    help="../shared/people (MANIFEST.tsv, train/): the people-labels stage")
+    ap.add_argument("--teacher-threads", type=int, default=2)
     ap.add_argument("--min-mean", type=float, default=0.35)
     ap.add_argument("--min-joints", type=int, default=9)
     ap.add_argument("--frame-step", type=int, default=1)
@@ -262,13 +265,19 @@ def main():
     ap.add_argument("--stages", default="opencv-doc,extra,closeup",
                     help="comma list: opencv-doc (train.npz + held-out sets), extra (train_extra.npz), "
                          "closeup (train_closeup.npz: head-and-chest crops of the extra sources), "
-                         "drop-excluded (remove EXCLUDE_PHOTOS samples from an existing train.npz)")
+                         "drop-excluded (remove EXCLUDE_PHOTOS samples from an existing train.npz), "
+                         "people-labels (teacher labels of ../shared/people/train -> labels/people_train.npz; "
+                         "pack.py then cuts and packs them)")
     a = ap.parse_args()
     stages = set(a.stages.split(","))
     out = os.path.join(a.cache, "dataset")
     os.makedirs(out, exist_ok=True)
-    teacher = Teacher(a.teacher)
+    teacher = Teacher(a.teacher, threads=a.teacher_threads)
     t0 = time.time()
+    if "people-labels" in stages:
+        from lm_train.people import label_images
+        os.makedirs(os.path.join(a.cache, "labels"), exist_ok=True)
+        label_images(teacher, a.people, os.path.join(a.cache, "labels", "people_train.npz"))
     if "drop-excluded" in stages:
         p = os.path.join(out, "train.npz")
         d = dict(np.load(p))

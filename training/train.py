@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Train LmSinglePoseV1 (float) or LmSinglePoseV1Quantize by distillation from the cached data set.
 
+Data: `--pack FILE[,FILE...]` (packs made by pack_data.py: teacher-labelled ../shared/people/train, COCO
+person_keypoints; split "train" only, sources balanced with --source-cap, augmentation lm_train/augment.py,
+DataLoader with --workers), or else the older cached parts (`--data`, prepare_data.py, lm_train/data.py).
+`--device cuda` runs the same script on a GPU. `--init-from` takes a checkpoint or a shipped ONNX file
+(models/*.onnx), so a machine with an empty cache starts from the weights kept in the repo.
+
 Resumable: checkpoints (model, optimiser, step) go to $LM_TRAIN_CACHE/runs/<run>/last.pt every
 --ckpt-every steps and when the --minutes budget runs out; re-running the same command continues the
 same LR schedule (cosine over --steps) from the last checkpoint.
@@ -19,6 +25,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lm_train import data as D  # noqa: E402
 from lm_train import history as H  # noqa: E402
 from lm_train.model import LmSinglePose  # noqa: E402
+
+
+def init_weights(path, model):
+    """Weights (and the history entry of the run(s) behind them) from a checkpoint or an exported ONNX file."""
+    if path.endswith(".onnx"):
+        import re
+
+        import onnx
+
+        from lm_train.onnx_init import model_from_onnx
+        src = model_from_onnx(path)
+        doc = onnx.load(path, load_external_data=False).doc_string
+        steps = re.search(r"(\d+) steps", doc)
+        mins = re.search(r"(\d+) min CPU", doc)
+        model.load_state_dict(src.state_dict())
+        hist = [{"run": os.path.basename(path), "steps": int(steps.group(1)) if steps else 0,
+                 "train_seconds": 60.0 * int(mins.group(1)) if mins else 0.0, "quantize": src.quantize}]
+        return hist, f"{path} ({doc[:80]}...)"
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    return H.chain(ck, path), f"{path} (step {ck['step']})"
 
 
 def loss_fn(out, tgt, top_k=8):
@@ -43,7 +70,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="run name, e.g. float or quant")
     ap.add_argument("--quantize", action="store_true")
-    ap.add_argument("--init-from", default=None, help="checkpoint to initialise weights from (new runs only)")
+    ap.add_argument("--init-from", default=None, help="checkpoint (.pt) or exported model (models/*.onnx) to initialise weights from (new runs only)")
     ap.add_argument("--cache", default=os.environ.get("LM_TRAIN_CACHE", os.path.expanduser("~/.cache/lm-training")))
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--stride", type=int, default=8)
@@ -58,52 +85,90 @@ def main():
     ap.add_argument("--data", default=",".join(D.TRAIN_PARTS), help="comma list of training parts (dataset/<name>.npz)")
     ap.add_argument("--part-weights", default=None,
                     help="comma list, share of the draws per part (e.g. 0.65,0.35); default uniform over samples")
+    ap.add_argument("--pack", default=None, help="comma list of pack files (pack_data.py); replaces --data")
+    ap.add_argument("--source-cap", type=int, default=200,
+                    help="with --pack: each source is drawn like one of at most this many samples (0: no cap)")
+    ap.add_argument("--workers", type=int, default=0, help="with --pack: DataLoader worker processes")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--time-schedule", action="store_true",
+                    help="cosine LR over whichever ends first, --steps or this run's --minutes (for a fixed GPU "
+                         "budget whose speed is not known in advance)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device")
+    dev = torch.device(a.device)
+    if a.device == "cuda":
+        torch.backends.cudnn.benchmark = True
     run_dir = os.path.join(a.cache, "runs", a.run)
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "last.pt")
 
-    parts = a.data.split(",")
-    ds = D.load_train(a.cache, parts)
-    n = len(ds["images"])
-    # sampling weights: each part gets --part-weights[k] of the draws (default: uniform over samples)
-    if a.part_weights:
-        w = np.array([float(v) for v in a.part_weights.split(",")])
-        cnt = np.bincount(ds["part"], minlength=len(parts)).astype(float)
-        p = np.where(cnt[ds["part"]] > 0, w[ds["part"]] / np.maximum(cnt[ds["part"]], 1), 0.0)
-        p /= p.sum()
+    if a.pack:
+        from lm_train import loader as LD
+        for f in a.pack.split(","):
+            if not os.path.exists(f):
+                raise SystemExit(f"{f}: pack file not found (make it with training/pack_data.py)")
+        packs = LD.Packs(a.pack.split(","))
+        n = len(packs)
+        if n == 0:
+            raise SystemExit(f"{a.pack}: no samples with split 'train'")
+        pr = LD.sampling_probs(packs, a.source_cap)
+        src = packs.field("source")
+        print(f"data: {n} train samples from {a.pack}; share of the draws per source (cap {a.source_cap}): "
+              + ", ".join(f"{s} {int((src == s).sum())} -> {pr[src == s].sum():.2f}" for s in np.unique(src)),
+              flush=True)
     else:
-        p = None
-    print(f"data: {n} samples, " + ", ".join(f"{name} {int((ds['part'] == k).sum())}" for k, name in enumerate(parts))
-          + (f"; part weights {a.part_weights}" if p is not None else ""), flush=True)
-    model = LmSinglePose(quantize=a.quantize, stride=a.stride)
+        parts = a.data.split(",")
+        ds = D.load_train(a.cache, parts)
+        n = len(ds["images"])
+        # sampling weights: each part gets --part-weights[k] of the draws (default: uniform over samples)
+        if a.part_weights:
+            w = np.array([float(v) for v in a.part_weights.split(",")])
+            cnt = np.bincount(ds["part"], minlength=len(parts)).astype(float)
+            p = np.where(cnt[ds["part"]] > 0, w[ds["part"]] / np.maximum(cnt[ds["part"]], 1), 0.0)
+            p /= p.sum()
+        else:
+            p = None
+        print(f"data: {n} samples, " + ", ".join(f"{name} {int((ds['part'] == k).sum())}" for k, name in enumerate(parts))
+              + (f"; part weights {a.part_weights}" if p is not None else ""), flush=True)
+    model = LmSinglePose(quantize=a.quantize, stride=a.stride).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step = 0
     history = []  # earlier runs of this model's chain (lm_train/history.py), saved with each checkpoint
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        if "opt" in ck:
+            opt.load_state_dict(ck["opt"])
+        else:  # a slimmed checkpoint (gpu_session.sh brings back weights only): Adam starts afresh
+            print(f"{ckpt_path}: no optimiser state, Adam starts afresh", flush=True)
         step = ck["step"]
         history = ck.get("history", [])
         print(f"resumed {ckpt_path} at step {step}", flush=True)
     elif a.init_from:
-        ck = torch.load(a.init_from, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        history = H.chain(ck, a.init_from)
-        print(f"initialised from {a.init_from} (step {ck['step']})", flush=True)
+        history, what = init_weights(a.init_from, model)
+        print(f"initialised from {what}", flush=True)
 
     def save():
         tmp = ckpt_path + ".tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+        torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "opt": opt.state_dict(), "step": step,
                     "quantize": a.quantize, "stride": a.stride, "size": a.size, "run": a.run, "history": history,
+                    "device": a.device, "data": a.pack or a.data,
                     "train_seconds": base_seconds + (time.time() - t0)}, tmp)
         os.replace(tmp, ckpt_path)
 
     base_seconds = ck.get("train_seconds", 0.0) if os.path.exists(ckpt_path) else 0.0
     rng = np.random.default_rng(a.seed + step)
+    batches = None
+    if a.pack:
+        stream = LD.BatchStream(a.pack.split(","), a.source_cap, a.size, a.stride, a.batch, a.seed, step)
+        batches = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=a.workers,
+                                                   pin_memory=a.device == "cuda",
+                                                   prefetch_factor=4 if a.workers else None,
+                                                   persistent_workers=a.workers > 0))
     t0 = time.time()
+    start_step = step
     cl = not a.no_channels_last
     if cl:
         model = model.to(memory_format=torch.channels_last)
@@ -111,11 +176,18 @@ def main():
     log = open(os.path.join(run_dir, "train.log"), "a")
     run_loss = None
     while step < a.steps:
-        lr = float(a.lr * 0.5 * (1 + np.cos(np.pi * step / a.steps)))
+        progress = step / a.steps
+        if a.time_schedule:
+            progress = min(1.0, max(progress, (time.time() - t0) / (a.minutes * 60)))
+        lr = float(a.lr * 0.5 * (1 + np.cos(np.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = rng.integers(0, n, a.batch) if p is None else rng.choice(n, a.batch, p=p)
-        x, t = make_batch(ds, idx, a.size, a.stride, rng)
+        if batches is not None:
+            x, t = next(batches)
+        else:
+            idx = rng.integers(0, n, a.batch) if p is None else rng.choice(n, a.batch, p=p)
+            x, t = make_batch(ds, idx, a.size, a.stride, rng)
+        x, t = x.to(dev, non_blocking=True), t.to(dev, non_blocking=True)
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)
         out = model(x)
@@ -128,7 +200,8 @@ def main():
         elapsed = time.time() - t0
         if step % 20 == 0:
             msg = (f"step {step} loss {loss.item():.4f} (avg {run_loss:.4f}, global {glob.item():.4f}, "
-                   f"refine {refine.item():.4f}) lr {lr:.2e} {elapsed / 60:.1f} min")
+                   f"refine {refine.item():.4f}) lr {lr:.2e} {elapsed / 60:.1f} min "
+                   f"({(step - start_step) * a.batch / max(elapsed, 1e-9):.0f} samples/s)")
             print(msg, flush=True)
             log.write(msg + "\n")
             log.flush()
@@ -137,6 +210,8 @@ def main():
             save()
         if done:
             break
+    if run_loss is not None:
+        print(f"last loss {loss.item():.4f} (running average {run_loss:.4f})", flush=True)
     print(f"stopped at step {step}; total training time {(base_seconds + time.time() - t0) / 60:.1f} min",
           flush=True)
 

@@ -135,7 +135,7 @@ def export_onnx(model: LmSinglePose, path: str, height: int = 160, width: int = 
 
 
 def write_meta(path: str, model_file: str, height: int = 160, width: int = 160, stride: int = 8,
-               num_joints: int = 17):
+               num_joints: int = 17, confidence_threshold: float = 0.1):
     """Blueoil-format meta.yaml plus MODEL.file (relative to the yaml)."""
     text = f"""CLASSES:
 - person
@@ -145,7 +145,7 @@ IMAGE_SIZE:
 - {width}
 POST_PROCESSOR:
 - GaussianHeatmapToJoints:
-    confidence_threshold: 0.1
+    confidence_threshold: {confidence_threshold:g}
     num_dimensions: 2
     stride: {stride}
 PRE_PROCESSOR:

@@ -110,6 +110,8 @@ def test_meta_yaml(tmp_path):
     t = p.read_text()
     assert "IMAGE_SIZE:\n- 160\n- 160\n" in t and "confidence_threshold: 0.1" in t
     assert t.endswith("MODEL:\n  file: ../models/x.onnx\n")
+    write_meta(str(p), "../models/x.onnx", 160, 160, 8, confidence_threshold=0.2)
+    assert "    confidence_threshold: 0.2\n" in p.read_text()
 
 
 def test_shipped_fixture_is_current():

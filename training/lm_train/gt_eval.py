@@ -1,0 +1,114 @@
+"""PCK against human labels (../shared/people/eval/gt_coco17.json) on person-centred crops.
+
+Protocol (as in ../shared/people/README.md): persons with >= `min_joints` labelled joints (v > 0);
+a square crop of `crop_scale` x the box's longer side, centred on the box (zero padding outside);
+a labelled joint is correct if the prediction, mapped back to the original image, lies within
+thr x the box's longer side. PCK = correct / labelled joints, pooled over persons.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+
+from .teacher import square_crop
+
+CROP_SCALE = 1.25
+MIN_JOINTS = 8
+
+
+def load_persons(gt_path: str, min_joints: int = MIN_JOINTS):
+    with open(gt_path) as f:
+        d = json.load(f)
+    names = d.get("coco17_names")
+    out = []
+    for p in d["persons"]:
+        kp = np.asarray(p["keypoints_coco17"], np.float32).reshape(17, 3)
+        if (kp[:, 2] > 0).sum() >= min_joints:
+            out.append({"image": p["image"], "dataset": p["dataset"], "bbox": np.asarray(p["bbox_xywh"], np.float32),
+                        "kp": kp})
+    return out, names
+
+
+def crop_box(bbox, crop_scale: float = CROP_SCALE):
+    """(cx, cy, side) of the square crop around an xywh box."""
+    x, y, w, h = [float(v) for v in bbox]
+    return x + w / 2, y + h / 2, crop_scale * max(w, h)
+
+
+def to_image(joints_crop: np.ndarray, cx: float, cy: float, side: float, crop_px: int) -> np.ndarray:
+    """Joints (x, y, ...) in crop_px x crop_px crop pixels -> original image pixels."""
+    out = joints_crop.astype(np.float32).copy()
+    s = side / crop_px
+    out[:, 0] = cx - side / 2 + joints_crop[:, 0] * s
+    out[:, 1] = cy - side / 2 + joints_crop[:, 1] * s
+    return out
+
+
+def correct(pred_xy: np.ndarray, kp: np.ndarray, bbox, thr: float) -> np.ndarray:
+    """[17] float: 1 correct, 0 wrong, nan not labelled."""
+    size = float(max(bbox[2], bbox[3]))
+    d = np.hypot(pred_xy[:, 0] - kp[:, 0], pred_xy[:, 1] - kp[:, 1])
+    return np.where(kp[:, 2] > 0, (d <= thr * size).astype(np.float32), np.nan)
+
+
+def crops(persons, people_dir: str, px: int):
+    """RGB uint8 crops (px x px) of every person, plus their (cx, cy, side)."""
+    cache, views, boxes = {}, [], []
+    for p in persons:
+        path = os.path.join(people_dir, p["image"])
+        if path not in cache:
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                raise SystemExit(f"{path}: not a readable image (named in gt_coco17.json)")
+            cache[path] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        cx, cy, side = crop_box(p["bbox"])
+        views.append(square_crop(cache[path], cx, cy, side, px))
+        boxes.append((cx, cy, side))
+    return views, boxes
+
+
+def summarise(persons, preds: dict, joint_names):
+    """preds: name -> [N, 17, 2] in image pixels. Returns {name: {"pck0.2", "pck0.1", "per_dataset",
+    "per_joint", "n_joints"}}."""
+    res = {}
+    datasets = sorted({p["dataset"] for p in persons})
+    for name, pr in preds.items():
+        c2 = np.stack([correct(pr[i], p["kp"], p["bbox"], 0.2) for i, p in enumerate(persons)])
+        c1 = np.stack([correct(pr[i], p["kp"], p["bbox"], 0.1) for i, p in enumerate(persons)])
+        ds = np.array([p["dataset"] for p in persons])
+        res[name] = {
+            "pck0.2": float(np.nanmean(c2)), "pck0.1": float(np.nanmean(c1)),
+            "n_joints": int(np.isfinite(c2).sum()), "n_persons": len(persons),
+            "per_dataset": {d: {"pck0.2": float(np.nanmean(c2[ds == d])), "pck0.1": float(np.nanmean(c1[ds == d])),
+                                "persons": int((ds == d).sum()), "joints": int(np.isfinite(c2[ds == d]).sum())}
+                            for d in datasets},
+            "per_joint": {joint_names[j]: {"pck0.2": _mean(c2[:, j]), "pck0.1": _mean(c1[:, j]),
+                                           "joints": int(np.isfinite(c2[:, j]).sum())} for j in range(17)},
+        }
+    return res
+
+
+def _mean(x):
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def markdown(res) -> str:
+    names = list(res)
+    first = res[names[0]]
+    md = ["PCK@0.2 / PCK@0.1 against the human labels, person-centred crops (1.25 x box), "
+          f"{first['n_persons']} persons, {first['n_joints']} labelled joints", "",
+          "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
+          "| **all** | " + " | ".join(f"**{res[n]['pck0.2']:.3f} / {res[n]['pck0.1']:.3f}**" for n in names) + " |"]
+    for d, v in first["per_dataset"].items():
+        md.append(f"| {d} ({v['persons']} persons, {v['joints']} joints) | " +
+                  " | ".join(f"{res[n]['per_dataset'][d]['pck0.2']:.3f} / {res[n]['per_dataset'][d]['pck0.1']:.3f}"
+                             for n in names) + " |")
+    md += ["", "| joint (labelled) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for j, v in first["per_joint"].items():
+        md.append(f"| {j} ({v['joints']}) | " +
+                  " | ".join(f"{res[n]['per_joint'][j]['pck0.2']:.3f} / {res[n]['per_joint'][j]['pck0.1']:.3f}"
+                             for n in names) + " |")
+    return "\n".join(md) + "\n"

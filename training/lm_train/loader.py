@@ -1,0 +1,75 @@
+"""Batches from one or more packs (lm_train/pack.py): balanced sampling across sources, augmentation
+(lm_train/augment.py), Gaussian heatmap targets. Runs in DataLoader workers (`--workers`), so a GPU is
+fed by several CPU cores; with 0 workers it runs in the training process.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import augment as A
+from .data import heatmap_targets
+from .pack import Pack, balanced_probs
+
+
+class Packs:
+    """Several packs seen as one list of samples (each restricted to `split`)."""
+
+    def __init__(self, paths, split="train"):
+        self.packs = []
+        for p in paths:
+            pk = Pack(p)
+            self.packs.append(pk.subset(pk.meta["split"] == split) if split else pk)
+        self.which = np.concatenate([np.full(len(p), k) for k, p in enumerate(self.packs)])
+        self.local = np.concatenate([np.arange(len(p)) for p in self.packs])
+
+    def __len__(self):
+        return len(self.which)
+
+    def field(self, key):
+        return np.concatenate([p[key] for p in self.packs])
+
+    def sample(self, i):
+        """(image RGB uint8, joints, L in stored pixels)."""
+        p = self.packs[self.which[i]]
+        img = p.image(int(self.local[i]))
+        return img, p.joints(int(self.local[i])), img.shape[0] / p.context
+
+
+def sampling_probs(packs: Packs, cap: int) -> np.ndarray:
+    w = packs.field("weight") if all("weight" in p.meta for p in packs.packs) else np.ones(len(packs))
+    return balanced_probs(packs.field("source"), w, cap)
+
+
+def make_batch(packs: Packs, idx, size, stride, rng, cfg=None):
+    xs, ts = [], []
+    for i in idx:
+        img, j, l_px = packs.sample(int(i))
+        x, jj = A.augment(img, j, size, l_px, rng, cfg)
+        xs.append(x / 255.0)
+        ts.append(heatmap_targets(jj, size, stride))
+    x = torch.from_numpy(np.stack(xs).astype(np.float32)).permute(0, 3, 1, 2).contiguous()
+    t = torch.from_numpy(np.stack(ts)).permute(0, 3, 1, 2).contiguous()
+    return x, t
+
+
+class BatchStream(torch.utils.data.IterableDataset):
+    """Endless batches; each worker has its own generator seeded by (seed, start_step, worker id)."""
+
+    def __init__(self, paths, cap, size, stride, batch, seed, start_step, cfg=None):
+        self.paths, self.cap, self.size, self.stride, self.batch = paths, cap, size, stride, batch
+        self.seed, self.start_step, self.cfg = seed, start_step, cfg
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else 0
+        if info is not None:  # workers: one thread each; the training process keeps --threads
+            import cv2
+            torch.set_num_threads(1)
+            cv2.setNumThreads(1)
+        packs = Packs(self.paths)
+        p = sampling_probs(packs, self.cap)
+        rng = np.random.default_rng([self.seed, self.start_step, wid])
+        while True:
+            idx = rng.choice(len(packs), self.batch, p=p)
+            yield make_batch(packs, idx, self.size, self.stride, rng, self.cfg)

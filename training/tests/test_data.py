@@ -1,0 +1,305 @@
+"""Data pipeline tests (no ../shared needed): COCO reader on a self-made fixture, pack round trip,
+balanced sampling, split rules, augmentation geometry (flip, rotation, crops), ONNX -> PyTorch loading,
+the eval-crop PCK arithmetic."""
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
+from lm_train import augment as A  # noqa: E402
+from lm_train import coco as C  # noqa: E402
+from lm_train import gt_eval as G  # noqa: E402
+from lm_train import pack as P  # noqa: E402
+from lm_train import people as PE  # noqa: E402
+from lm_train.data import heatmap_targets  # noqa: E402
+
+KP = 17
+
+
+def _coco_fixture(tmp_path):
+    """Two images, four annotations: a valid person, a crowd box, a box without keypoints, a person
+    with only 3 labelled joints (kept: num_keypoints > 0)."""
+    imgdir = tmp_path / "images"
+    imgdir.mkdir()
+    yy, xx = np.mgrid[0:120, 0:160]
+    for k, name in enumerate(("a.png", "b.png")):
+        img = np.stack([xx * 1.5, yy * 2.0, np.full_like(xx, 60 + 100 * k)], axis=2).astype(np.uint8)
+        cv2.circle(img, (60, 50), 15, (255, 255, 255), -1)
+        cv2.imwrite(str(imgdir / name), img)
+    kp_full = []
+    for k in range(KP):
+        kp_full += [40 + 2 * k, 20 + 4 * k, 2 if k % 5 else 1]
+    kp_three = [0, 0, 0] * KP
+    for k in (0, 5, 6):
+        kp_three[3 * k:3 * k + 3] = [100 + k, 30 + k, 2]
+    anns = [
+        {"id": 1, "image_id": 10, "category_id": 1, "iscrowd": 0, "num_keypoints": 17, "bbox": [30, 10, 60, 80],
+         "keypoints": kp_full},
+        {"id": 2, "image_id": 10, "category_id": 1, "iscrowd": 1, "num_keypoints": 5, "bbox": [0, 0, 50, 50],
+         "keypoints": kp_full},
+        {"id": 3, "image_id": 11, "category_id": 1, "iscrowd": 0, "num_keypoints": 0, "bbox": [5, 5, 40, 40],
+         "keypoints": [0] * (3 * KP)},
+        {"id": 4, "image_id": 11, "category_id": 1, "iscrowd": 0, "num_keypoints": 3, "bbox": [90, 20, 30, 50],
+         "keypoints": kp_three},
+    ]
+    d = {"images": [{"id": 10, "file_name": "a.png", "width": 160, "height": 120},
+                    {"id": 11, "file_name": "b.png", "width": 160, "height": 120}],
+         "annotations": anns,
+         "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(KP)]}]}
+    js = tmp_path / "person_keypoints_fixture.json"
+    js.write_text(json.dumps(d))
+    return str(js), str(imgdir)
+
+
+def test_coco_reader_one_sample_per_person_box(tmp_path):
+    js, imgdir = _coco_fixture(tmp_path)
+    s = C.read_coco(js, imgdir)
+    assert [r["ann_id"] for r in s] == [1, 4]  # crowd and keypoint-less boxes skipped
+    r = s[0]
+    assert r["image"] == os.path.join(imgdir, "a.png")
+    assert r["box"] == pytest.approx((60.0, 50.0, 1.25 * 80))
+    assert r["joints"][3].tolist() == [46.0, 32.0, 1.0]
+    assert (r["joints"][:, 2] == 1).all()  # v = 1 (labelled, hidden) and v = 2 are both targets
+    three = s[1]["joints"]
+    assert three[[0, 5, 6], 2].tolist() == [1, 1, 1] and three[:, 2].sum() == 3
+    assert (three[three[:, 2] == 0, :2] == 0).all()
+
+
+def test_coco_reader_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(ValueError, match="bad.json.*categories"):
+        C.read_coco(str(bad), str(tmp_path))
+    js, imgdir = _coco_fixture(tmp_path)
+    d = json.loads(open(js).read())
+    d["annotations"][0]["keypoints"] = d["annotations"][0]["keypoints"][:-3]
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="short.json: annotation 1: 48 keypoint values"):
+        C.read_coco(str(short), imgdir)
+
+
+def test_pack_round_trip_and_cut(tmp_path):
+    js, imgdir = _coco_fixture(tmp_path)
+    samples = []
+    for r in C.read_coco(js, imgdir):
+        img = cv2.cvtColor(cv2.imread(r["image"]), cv2.COLOR_BGR2RGB)
+        crop, j = P.cut(img, r["joints"], r["box"], context=2.0, max_px=180)
+        # a joint maps into the crop by the same similarity as the pixels
+        cx, cy, side = r["box"]
+        s = crop.shape[0] / (2.0 * side)
+        assert j[0, 0] == pytest.approx((r["joints"][0, 0] - (cx - side)) * s, abs=1e-4)
+        samples.append(dict(crop=crop, joints=j, source="coco:fx", group=str(r["image_id"]),
+                            split="train" if r["ann_id"] == 1 else "heldout", label="gt", path=r["image"]))
+    out = str(tmp_path / "p.npz")
+    P.write(out, samples, context=2.0, quality=95)
+    pk = P.Pack(out)
+    assert len(pk) == 2 and pk.context == 2.0
+    assert pk["crop_px"].tolist() == [180, 125]  # 2 x 1.25 x 50 = 125 px: never upsampled
+    np.testing.assert_array_equal(pk.joints(1), samples[1]["joints"])
+    assert np.abs(pk.image(0).astype(int) - samples[0]["crop"]).mean() < 3  # JPEG, lossy
+    tr = pk.subset(pk["split"] == "train")
+    assert len(tr) == 1 and tr["path"][0].endswith("a.png")
+    np.testing.assert_array_equal(tr.joints(0), samples[0]["joints"])
+
+
+def test_pack_rejects_other_npz(tmp_path):
+    p = str(tmp_path / "x.npz")
+    np.savez(p, images=np.zeros(3))
+    with pytest.raises(ValueError, match="x.npz: not a training pack"):
+        P.Pack(p)
+
+
+def test_balanced_probs_caps_the_big_source():
+    src = np.array(["ccp"] * 1573 + ["pose2sim"] * 100 + ["yoga"] * 20)
+    w = np.ones(len(src))
+    w[-10:] = 0.25  # ten unsure yoga samples, drawn 4x less often than the sure ones
+    p = P.balanced_probs(src, w, cap=200)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[src == "ccp"].sum() == pytest.approx(200 / 320)
+    assert p[src == "pose2sim"].sum() == pytest.approx(100 / 320)
+    assert p[src == "yoga"].sum() == pytest.approx(20 / 320)
+    assert p[-1] == pytest.approx(p[-11] / 4)
+    assert P.balanced_probs(src, np.ones(len(src)), cap=0)[0] == pytest.approx(1 / len(src))
+
+
+def test_split_by_video_and_gate():
+    cam = "pypi:pose2sim==0.10.49:Pose2Sim/Demo_SinglePerson/videos/cam04.mp4"
+    g = PE.video_group(cam + " frame 35 (t=0.583s of 100 frames @ 60fps)", "train/x/f00035.jpg")
+    assert g == cam and PE.is_heldout(g)
+    g1 = PE.video_group(cam.replace("cam04", "cam01") + " frame 5 (t=...)", "p")
+    assert not PE.is_heldout(g1)
+    # a photo is its own group; about HELDOUT_PERCENT of photo groups are held out, deterministically
+    photos = [f"github:x/y@1:img{i}.jpg" for i in range(2000)]
+    frac = np.mean([PE.is_heldout(PE.video_group(p, p)) for p in photos])
+    assert 0.07 < frac < 0.13
+    assert PE.is_heldout(photos[0]) == PE.is_heldout(photos[0])
+    j = np.zeros((3, 17, 3), np.float32)
+    j[0, :10, 2] = 0.9
+    j[1, :4, 2] = 0.9
+    j[2, :10, 2] = 0.31
+    mean = j[:, :, 2].mean(1)
+    assert PE.gate(j, mean, 0.3, 6).tolist() == [True, False, False]
+    assert PE.conf_weight(np.array([0.6, 0.25, 0.0])).tolist() == [1.0, 0.5, 0.25]
+
+
+def _dot_image(size, xy, value=255):
+    img = np.zeros((size, size, 3), np.uint8)
+    cv2.circle(img, (int(round(xy[0])), int(round(xy[1]))), 2, (value, value, value), -1)
+    return img
+
+
+def _brightest(img):
+    g = cv2.GaussianBlur(img[..., 0].astype(np.float32), (0, 0), 1.5)
+    y, x = np.unravel_index(g.argmax(), g.shape)
+    return np.array([x, y], np.float32)
+
+
+@pytest.mark.parametrize("scale,rot,flip", [(1.0, 0.0, True), (1.3, 30.0, False), (0.6, -25.0, True)])
+def test_geometry_moves_joints_with_pixels(scale, rot, flip):
+    crop_px, size = 200, 160
+    joints = np.zeros((17, 3), np.float32)
+    joints[:, 2] = 1.0
+    joints[9] = [80, 120, 1.0]   # left wrist
+    joints[10] = [130, 85, 1.0]  # right wrist
+    m = A.view_matrix(size, l_px=100, crop_px=crop_px, scale=scale, rot_deg=rot, tx=5, ty=-7, flip=flip)
+    out = A.transform_joints(joints, m, flip, size)
+    for k in (9, 10):
+        view = cv2.warpAffine(_dot_image(crop_px, joints[k]), m, (size, size), flags=cv2.INTER_LINEAR)
+        # with a flip the image's left wrist is now the person's right one
+        k_out = A.FLIP_PERM[k] if flip else k
+        assert np.abs(_brightest(view) - out[k_out, :2]).max() <= 1.0
+    if flip:
+        # mirrored: the wrist that was further right in the crop is now further left
+        assert out[9, 0] < out[10, 0]
+
+
+def test_flip_swaps_left_and_right_and_mirrors_x():
+    size = 160
+    j = np.zeros((17, 3), np.float32)
+    j[:, 0] = np.arange(17) * 5 + 10
+    j[:, 1] = 50
+    j[:, 2] = 1
+    m = A.view_matrix(size, l_px=size, crop_px=size, flip=True)
+    out = A.transform_joints(j, m, True, size)
+    for k in range(17):
+        assert out[A.FLIP_PERM[k], 0] == pytest.approx(size - j[k, 0])
+        assert out[A.FLIP_PERM[k], 1] == pytest.approx(50)
+    assert out[0, 0] == pytest.approx(size - j[0, 0])  # nose stays the nose
+    assert out[5, 0] == pytest.approx(size - j[6, 0])  # left shoulder <- right shoulder
+
+
+def test_crop_drops_out_of_frame_joints_and_their_targets():
+    size = 160
+    j = np.zeros((17, 3), np.float32)
+    j[:, 2] = 0.9
+    j[:, 0] = 160
+    j[:, 1] = np.linspace(20, 300, 17)  # head at the top, ankles far below
+    m = A.view_matrix(size, l_px=160, crop_px=320, scale=2.0, ty=240)  # zoom x2 on the head
+    out = A.transform_joints(j, m, False, size)
+    inside = (out[:, 1] >= 0) & (out[:, 1] < size)
+    assert inside.any() and (~inside).any()
+    assert (out[~inside, 2] == 0).all() and (out[inside, 2] == pytest.approx(0.9))
+    hm = heatmap_targets(out, size, 8)
+    assert (hm[:, :, ~inside] == 0).all() and (hm[:, :, inside].max(axis=(0, 1)) > 5).all()
+
+
+def test_augment_views_cover_close_ups_small_people_and_keep_joints_consistent():
+    rng = np.random.default_rng(0)
+    crop_px = 320
+    j = np.zeros((17, 3), np.float32)
+    j[:, 0] = 160 + np.tile([-20, 20], 9)[:17]
+    j[:, 1] = np.linspace(100, 230, 17)
+    j[:, 2] = 0.9
+    img = np.full((crop_px, crop_px, 3), 128, np.uint8)
+    iu = np.triu_indices(17, 1)
+
+    def dists(jj):  # sorted pairwise distances: kept by rotation, and by the flip's joint swap
+        return np.sort(np.hypot(*(jj[:, None, :2] - jj[None, :, :2]).transpose(2, 0, 1))[iu])
+    d_in = dists(j)
+    zooms, n_out = [], 0
+    for _ in range(200):
+        x, jj = A.augment(img, j, 160, 160, rng)
+        assert x.shape == (160, 160, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+        vis = jj[:, 2] > 0
+        n_out += (~vis).any()
+        assert (jj[vis, :2] >= 0).all() and (jj[vis, :2] < 160).all()
+        # the zoom of this view, from the joints' distances (rotation and flip keep them)
+        ratio = dists(jj) / d_in
+        assert np.ptp(ratio) < 1e-3  # a similarity: one zoom for all joints
+        zooms.append(ratio.mean())
+    zooms = np.array(zooms)
+    assert (zooms > 1.8).any()                          # close-ups
+    assert (zooms < 0.7).any()                          # small people
+    assert ((zooms > 0.7) & (zooms < 1.4)).mean() > 0.4  # mostly the usual framing
+    assert n_out > 10                                   # some joints cut off by close-ups
+
+
+def test_photometric_is_blueoil_like():
+    rng = np.random.default_rng(1)
+    img = np.random.default_rng(2).integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    cfg = A.AugConfig(p_blur=0.0, p_grey=0.0, hue_deg=0.0)
+    for _ in range(20):
+        y = A.photometric(img, rng, cfg)
+        assert y.shape == img.shape and y.dtype == np.float32
+        # Brightness / Color / Contrast factors in 0.75..1.25: the mean can move at most by ~25 % (+ clipping)
+        assert 0.5 * img.mean() < y.mean() < 1.4 * img.mean()
+    grey = A.photometric(img, rng, A.AugConfig(p_grey=1.0, p_blur=0.0))
+    assert np.allclose(grey[..., 0], grey[..., 1]) and np.allclose(grey[..., 1], grey[..., 2])
+    x = np.zeros((40, 40, 3), np.float32)
+    A.occlude(x, rng, A.AugConfig())
+    assert 0.01 < (x.sum(2) > 0).mean() < 0.2
+
+
+@pytest.mark.parametrize("quant", [True, False])
+def test_onnx_init_reproduces_the_exported_model(tmp_path, quant):
+    from lm_train.export import export_onnx
+    from lm_train.model import TINY_WIDTHS, LmSinglePose, randomize_bn
+    from lm_train.onnx_init import model_from_onnx
+    torch.manual_seed(0)
+    m = LmSinglePose(quantize=quant, stride=8, widths=TINY_WIDTHS)
+    randomize_bn(m, 0)
+    m.eval()
+    p = str(tmp_path / "m.onnx")
+    export_onnx(m, p, 64, 64)
+    back = model_from_onnx(p)
+    assert back.quantize == quant and back.stride == 8 and back.widths == TINY_WIDTHS
+    x = torch.from_numpy(np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32))
+    with torch.no_grad():
+        assert torch.abs(back.forward_nhwc(x) - m.forward_nhwc(x)).max() <= 1e-4
+
+
+def test_onnx_init_refuses_other_graphs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    from lm_train.onnx_init import model_from_onnx
+    g = helper.make_graph([helper.make_node("Identity", ["image"], ["heatmaps"])], "g",
+                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 64, 64, 3])],
+                          [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [1, 8, 8, 17])])
+    p = str(tmp_path / "other.onnx")
+    onnx.save(helper.make_model(g), p)
+    with pytest.raises(ValueError, match="other.onnx: initialiser conv1/W missing"):
+        model_from_onnx(p)
+
+
+def test_gt_eval_crop_and_pck():
+    cx, cy, side = G.crop_box([100, 50, 40, 80])
+    assert (cx, cy, side) == (120, 90, 100)
+    # the crop's centre maps back to the box centre, its corner to the crop square's corner
+    back = G.to_image(np.array([[80, 80], [0, 0]], np.float32), cx, cy, side, 160)
+    np.testing.assert_allclose(back, [[120, 90], [70, 40]])
+    kp = np.zeros((17, 3), np.float32)
+    kp[:3] = [[10, 10, 2], [20, 20, 1], [30, 30, 2]]
+    pred = kp[:, :2].copy()
+    pred[1] += [16.0, 0]   # 0.2 x 80 = 16: correct at 0.2, wrong at 0.1
+    pred[2] += [17.0, 0]   # wrong at both
+    c2 = G.correct(pred, kp, [0, 0, 40, 80], 0.2)
+    c1 = G.correct(pred, kp, [0, 0, 40, 80], 0.1)
+    assert c2[:3].tolist() == [1, 1, 0] and c1[:3].tolist() == [1, 0, 0]
+    assert np.isnan(c2[3:]).all()
