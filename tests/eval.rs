@@ -29,11 +29,20 @@ fn coco_reader_keeps_persons_and_ignores_crowds_and_empty_ones() {
     assert_eq!(gt.samples.len(), 2, "{:?}", gt.skipped);
     let a = &gt.samples[0];
     assert_eq!(a.image, Path::new("a.jpg"));
-    assert_eq!((a.bbox.x, a.bbox.y, a.bbox.w, a.bbox.h), (90.0, 40.0, 40.0, 80.0));
+    assert_eq!(
+        (a.bbox.x, a.bbox.y, a.bbox.w, a.bbox.h),
+        (90.0, 40.0, 40.0, 80.0)
+    );
     assert_eq!(a.area, 1800.5);
-    assert_eq!((a.joints[0].x, a.joints[0].y, a.joints[0].v), (100.0, 50.0, 1));
+    assert_eq!(
+        (a.joints[0].x, a.joints[0].y, a.joints[0].v),
+        (100.0, 50.0, 1)
+    );
     assert_eq!(a.joints[1].v, 0);
-    assert_eq!((a.joints[4].x, a.joints[4].y, a.joints[4].v), (104.0, 58.0, 2));
+    assert_eq!(
+        (a.joints[4].x, a.joints[4].y, a.joints[4].v),
+        (104.0, 58.0, 2)
+    );
     assert_eq!(a.labelled_count(), 15);
     assert_eq!(gt.samples[1].image, Path::new("b.jpg"));
     // The crowd region and the num_keypoints == 0 person: skipped but kept
@@ -55,7 +64,12 @@ fn coco17_index_reader() {
     assert_eq!(s.labelled_count(), 12);
     assert_eq!((s.joints[5].x, s.joints[5].y), (17.0, 32.0));
     assert_eq!(gt.samples[1].dataset, "coco");
-    assert_eq!(gt.skipped.len(), 2, "crowd and unlabelled: {:?}", gt.skipped);
+    assert_eq!(
+        gt.skipped.len(),
+        2,
+        "crowd and unlabelled: {:?}",
+        gt.skipped
+    );
 }
 
 #[test]
@@ -66,7 +80,10 @@ fn mpii_reader_box_from_center_scale_and_head_sizes() {
     assert_eq!(gt.joint_names[9], "head_top");
     let s = &gt.samples[0];
     // scale 1.5 → a 300 px square centred on (120, 230).
-    assert_eq!((s.bbox.x, s.bbox.y, s.bbox.w, s.bbox.h), (-30.0, 80.0, 300.0, 300.0));
+    assert_eq!(
+        (s.bbox.x, s.bbox.y, s.bbox.w, s.bbox.h),
+        (-30.0, 80.0, 300.0, 300.0)
+    );
     assert!(!s.joints[0].labelled());
     // No headbox: |head_top − upper_neck| = |(127, 245) − (124, 240)|.
     assert_eq!(s.head_size, Some(34f64.sqrt()));
@@ -82,11 +99,17 @@ fn bbox_text_reader() {
     assert_eq!(gt.joint_names[16], "right_ankle");
     assert_eq!(gt.samples.len(), 2);
     let s = &gt.samples[0];
-    assert_eq!((s.bbox.x, s.bbox.y, s.bbox.w, s.bbox.h), (5.0, 10.0, 35.0, 70.0));
+    assert_eq!(
+        (s.bbox.x, s.bbox.y, s.bbox.w, s.bbox.h),
+        (5.0, 10.0, 35.0, 70.0)
+    );
     assert!(!s.joints[3].labelled());
     assert_eq!((s.joints[4].x, s.joints[4].y), (14.0, 24.0));
     let s = &gt.samples[1];
-    assert_eq!((s.joints[1].x, s.joints[1].y, s.joints[1].v), (51.0, 62.0, 2));
+    assert_eq!(
+        (s.joints[1].x, s.joints[1].y, s.joints[1].v),
+        (51.0, 62.0, 2)
+    );
     assert!(!s.joints[16].labelled());
 }
 
@@ -96,7 +119,10 @@ fn bbox_text_errors_name_the_line() {
     let p = dir.path().join("bad.txt");
     std::fs::write(&p, "a.jpg 1,2,3,4 5,6\nb.jpg 1,2,3,x 5,6\n").unwrap();
     let e = format!("{:#}", read(&p, None, dir.path()).unwrap_err());
-    assert!(e.contains("bad.txt") && e.contains("line 2") && e.contains("`x`"), "{e}");
+    assert!(
+        e.contains("bad.txt") && e.contains("line 2") && e.contains("`x`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -105,7 +131,10 @@ fn csv_reader_with_image_box_and_visibility_columns() {
     assert_eq!(f, Format::Csv);
     assert_eq!(gt.joint_names, ["nose", "left_wrist", "right_ankle"]);
     let s = &gt.samples[0];
-    assert_eq!((s.image.clone(), s.dataset.as_str()), (PathBuf::from("p1.png"), "set_a"));
+    assert_eq!(
+        (s.image.clone(), s.dataset.as_str()),
+        (PathBuf::from("p1.png"), "set_a")
+    );
     assert_eq!((s.bbox.w, s.bbox.h), (100.0, 200.0));
     assert_eq!((s.joints[1].x, s.joints[1].y), (30.5, 40.0));
     let s = &gt.samples[1];
@@ -122,7 +151,10 @@ fn csv_without_an_image_column_takes_the_folders_images_in_order() {
     let (_, gt) = read(&eval_fixture("pose_no_image.csv"), None, dir.path()).unwrap();
     let images: Vec<_> = gt.samples.iter().map(|s| s.image.clone()).collect();
     assert_eq!(images, [PathBuf::from("a.jpg"), PathBuf::from("b.png")]);
-    assert_eq!((gt.samples[1].joints[1].x, gt.samples[1].joints[1].y), (7.0, 8.0));
+    assert_eq!(
+        (gt.samples[1].joints[1].x, gt.samples[1].joints[1].y),
+        (7.0, 8.0)
+    );
     assert_eq!(gt.notes.len(), 1);
 }
 
@@ -146,9 +178,15 @@ fn unknown_json_layouts_ask_for_format() {
     let e = format!("{:#}", read(&p, None, dir.path()).unwrap_err());
     assert!(e.contains("x.json") && e.contains("--format"), "{e}");
     // A COCO file missing its category names, read as COCO, says so.
-    std::fs::write(&p, r#"{"images": [], "annotations": [], "categories": [{"id": 1, "name": "p"}]}"#)
-        .unwrap();
-    let e = format!("{:#}", read(&p, Some(Format::Coco), dir.path()).unwrap_err());
+    std::fs::write(
+        &p,
+        r#"{"images": [], "annotations": [], "categories": [{"id": 1, "name": "p"}]}"#,
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        read(&p, Some(Format::Coco), dir.path()).unwrap_err()
+    );
     assert!(e.contains("x.json") && e.contains("keypoints"), "{e}");
 }
 
@@ -178,7 +216,11 @@ fn blocks_image(dir: &Path) {
 fn blocks_gt(dir: &Path) -> PathBuf {
     let mut kp = vec![];
     for k in 0..17 {
-        let (x, y) = if k % 2 == 0 { (36.0, 24.0) } else { (20.0, 40.0) };
+        let (x, y) = if k % 2 == 0 {
+            (36.0, 24.0)
+        } else {
+            (20.0, 40.0)
+        };
         let (x, y) = match k {
             0 => (x + 5.0, y),
             1 => (x, y + 10.0),
@@ -233,7 +275,11 @@ fn evaluates_crops_scores_by_hand_and_keeps_going_past_a_bad_image() {
     assert_eq!(out.report.instances_evaluated, 1);
     assert_eq!(out.failures.len(), 1);
     assert!(out.failures[0].image.ends_with("bad.jpg"));
-    assert!(out.failures[0].error.contains("bad.jpg"), "{}", out.failures[0].error);
+    assert!(
+        out.failures[0].error.contains("bad.jpg"),
+        "{}",
+        out.failures[0].error
+    );
     let e = format!("{:#}", fail_on_errors(&out).unwrap_err());
     assert!(e.contains("1 of 2") && e.contains("bad.jpg"), "{e}");
 
@@ -245,7 +291,10 @@ fn evaluates_crops_scores_by_hand_and_keeps_going_past_a_bad_image() {
     assert_near(summary(&report, "pck", "0.1"), 15.0 / 17.0);
     assert_near(summary(&report, "pck", "0.2"), 16.0 / 17.0);
     assert_eq!(summary(&report, "pck", "0.5"), 1.0);
-    assert_near(report["summary"]["mean_px_error"].as_f64().unwrap(), 15.0 / 17.0);
+    assert_near(
+        report["summary"]["mean_px_error"].as_f64().unwrap(),
+        15.0 / 17.0,
+    );
     assert_eq!(report["summary"]["median_px_error"].as_f64().unwrap(), 0.0);
     // Torso: left shoulder (36, 24) – right hip (20, 40): 16√2 ≈ 22.6 px; at
     // α 0.2 4.5 px: nose (5) and eye out.
@@ -258,19 +307,27 @@ fn evaluates_crops_scores_by_hand_and_keeps_going_past_a_bad_image() {
     assert_eq!(coco["ap50"].as_f64().unwrap(), 1.0);
     assert_eq!(report["per_joint"][0]["name"], "nose");
     assert_eq!(report["per_joint"][0]["pck"]["0.1"].as_f64().unwrap(), 0.0);
-    assert_eq!(report["per_joint"][0]["mean_px_error"].as_f64().unwrap(), 5.0);
+    assert_eq!(
+        report["per_joint"][0]["mean_px_error"].as_f64().unwrap(),
+        5.0
+    );
     assert_eq!(report["instances_failed"], 1);
     // Predictions in COCO results format, in image pixels.
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report/coco_results.json")).unwrap())
-            .unwrap();
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("report/coco_results.json")).unwrap(),
+    )
+    .unwrap();
     let kp = &results[0]["keypoints"];
     assert_eq!((kp[0].as_f64(), kp[1].as_f64()), (Some(36.0), Some(24.0)));
     assert_eq!((kp[3].as_f64(), kp[4].as_f64()), (Some(20.0), Some(40.0)));
     assert_eq!(results[0]["score"].as_f64(), Some(1.0));
     let png = image::open(dir.path().join("report/pck.png")).unwrap();
-    assert_eq!((png.width(), png.height()), (1000, 640));
-    assert!(out.table.contains("nose") && out.table.contains("coco"), "{}", out.table);
+    assert_eq!((png.width(), png.height()), (1080, 640));
+    assert!(
+        out.table.contains("nose") && out.table.contains("coco"),
+        "{}",
+        out.table
+    );
 }
 
 #[test]
@@ -279,9 +336,10 @@ fn whole_image_mode_scales_from_the_network_input() {
     blocks_image(dir.path());
     let p = Pipeline::load(&fixture("colour_blocks.yaml"), None).unwrap();
     evaluate(&p, &blocks_opts(dir.path(), CropMode::None)).unwrap();
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report/coco_results.json")).unwrap())
-            .unwrap();
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("report/coco_results.json")).unwrap(),
+    )
+    .unwrap();
     // 64 → 32 nearest: the red square lands in block (row 3, col 4): (16, 12) × 2.
     let kp = &results[0]["keypoints"];
     assert_eq!((kp[0].as_f64(), kp[1].as_f64()), (Some(32.0), Some(24.0)));
@@ -304,8 +362,14 @@ fn cli_prints_the_tables_writes_the_report_and_fails_naming_the_bad_image() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(stdout.contains("left_shoulder") && stdout.contains("report.json"), "{stdout}");
-    assert!(stderr.contains("bad.jpg") && stderr.contains("1 of 2"), "{stderr}");
+    assert!(
+        stdout.contains("left_shoulder") && stdout.contains("report.json"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("bad.jpg") && stderr.contains("1 of 2"),
+        "{stderr}"
+    );
     assert!(dir.path().join("r/report.json").exists());
 }
 
@@ -328,7 +392,11 @@ fn real_files_read_and_agree_with_the_coco17_index() {
     let (f, index) = read(&eval.join("gt_coco17.json"), None, &eval).unwrap();
     assert_eq!(f, Format::Coco17Index);
     assert_eq!(index.samples.len() + index.skipped.len(), 69);
-    let enough = index.samples.iter().filter(|s| s.labelled_count() >= 8).count();
+    let enough = index
+        .samples
+        .iter()
+        .filter(|s| s.labelled_count() >= 8)
+        .count();
     assert_eq!(enough, 61);
     let from_index = |image: &str| -> Vec<&lm::eval::Sample> {
         index
@@ -348,7 +416,9 @@ fn real_files_read_and_agree_with_the_coco17_index() {
         let name = s.image.to_string_lossy().to_string();
         let twins = from_index(&name);
         assert!(
-            twins.iter().any(|t| t.joints == s.joints && t.bbox == s.bbox),
+            twins
+                .iter()
+                .any(|t| t.joints == s.joints && t.bbox == s.bbox),
             "{name}: COCO reader and index disagree"
         );
     }
@@ -363,12 +433,20 @@ fn real_files_read_and_agree_with_the_coco17_index() {
     for s in &mpii.samples {
         assert!(s.head_size.is_some_and(|h| h > 5.0), "{:?}", s.head_size);
         let twin = from_index(&s.image.to_string_lossy())[0];
-        assert!((twin.bbox.w - s.bbox.w).abs() < 1e-3, "{:?} vs {:?}", twin.bbox, s.bbox);
+        assert!(
+            (twin.bbox.w - s.bbox.w).abs() < 1e-3,
+            "{:?} vs {:?}",
+            twin.bbox,
+            s.bbox
+        );
         for (ci, mi, name) in &map.pairs {
             let (a, b) = (twin.joints[*ci], s.joints[*mi]);
             assert_eq!(a.labelled(), b.labelled(), "{name}");
             if a.labelled() {
-                assert!((a.x - b.x).abs() < 1e-3 && (a.y - b.y).abs() < 1e-3, "{name}");
+                assert!(
+                    (a.x - b.x).abs() < 1e-3 && (a.y - b.y).abs() < 1e-3,
+                    "{name}"
+                );
             }
         }
     }

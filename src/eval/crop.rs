@@ -22,7 +22,10 @@ impl CropWindow {
             "box {:?} with margin {margin} gives a crop of {side} px",
             bbox
         );
-        ensure!(side <= 65_536.0, "box {bbox:?} gives a crop of {side:.0} px (too large)");
+        ensure!(
+            side <= 65_536.0,
+            "box {bbox:?} gives a crop of {side:.0} px (too large)"
+        );
         let side = side.round() as u32;
         let (cx, cy) = bbox.centre();
         Ok(CropWindow {

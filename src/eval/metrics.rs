@@ -45,7 +45,11 @@ impl JointError {
 
 /// Fraction of joints within α × normaliser; None when no joint has the
 /// normaliser.
-pub fn pck<'a>(errors: impl IntoIterator<Item = &'a JointError>, alpha: f64, n: Norm) -> Option<f64> {
+pub fn pck<'a>(
+    errors: impl IntoIterator<Item = &'a JointError>,
+    alpha: f64,
+    n: Norm,
+) -> Option<f64> {
     let (mut hit, mut total) = (0usize, 0usize);
     for e in errors {
         if let Some(norm) = e.norm(n) {
@@ -303,7 +307,7 @@ mod tests {
 
     #[test]
     fn pckh_hand_computed() {
-        // Head size 20 px: PCKh@0.5 cut-off 10 px, @0.1 2 px.
+        // Head size 20 px: PCKh@0.5 cut-off 10 px, @0.1 2 px; head 60 px: 30 and 6 px.
         let e = [
             err(1.5, 300.0, None, Some(20.0)),
             err(9.0, 300.0, None, Some(20.0)),
@@ -312,7 +316,8 @@ mod tests {
             err(0.0, 300.0, None, None),
         ];
         assert_eq!(pck(&e, 0.5, Norm::Head), Some(0.75));
-        assert_eq!(pck(&e, 0.1, Norm::Head), Some(0.25));
+        // @0.1: 1.5 (≤ 2) and 3.0 (≤ 6) are in.
+        assert_eq!(pck(&e, 0.1, Norm::Head), Some(0.5));
     }
 
     #[test]
@@ -403,6 +408,7 @@ mod tests {
             det(1, &[(0.0, 10.0), (10.0, 10.0), (0.0, 0.0)], 0.8),
         ];
         let s = coco_keypoint_eval(&gts, &dets, &SIG).unwrap();
-        assert_eq!((s.ap, s.ar), (1.0, 1.0));
+        // Precision is tp / (tp + fp + eps) as in COCOeval: 1 − 2⁻⁵² here.
+        assert!((s.ap - 1.0).abs() < 1e-15 && s.ar == 1.0, "{s:?}");
     }
 }

@@ -6,7 +6,7 @@ use super::report::Report;
 use crate::output::overlay::draw_line;
 use image::{Rgb, RgbImage};
 
-const W: u32 = 1000;
+const W: u32 = 1080;
 const H: u32 = 640;
 /// Plot area: left, top, right, bottom.
 const AREA: (i64, i64, i64, i64) = (90, 60, 760, 560);
@@ -29,7 +29,11 @@ const COLOURS: [[u8; 3]; 9] = [
 /// Draws `text` with its top-left corner at (x, y); ASCII only (others as `?`).
 pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: i64, colour: Rgb<u8>) {
     for (i, c) in text.chars().enumerate() {
-        let code = if c.is_ascii() { c as usize } else { '?' as usize };
+        let code = if c.is_ascii() {
+            c as usize
+        } else {
+            '?' as usize
+        };
         let glyph = font8x8::legacy::BASIC_LEGACY[code];
         let gx = x + i as i64 * 8 * scale;
         for (row, bits) in glyph.iter().enumerate() {
@@ -40,7 +44,8 @@ pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: i64, col
                 for dy in 0..scale {
                     for dx in 0..scale {
                         let (px, py) = (gx + col * scale + dx, y + row as i64 * scale + dy);
-                        if px >= 0 && py >= 0 && px < img.width() as i64 && py < img.height() as i64 {
+                        if px >= 0 && py >= 0 && px < img.width() as i64 && py < img.height() as i64
+                        {
                             img.put_pixel(px as u32, py as u32, colour);
                         }
                     }
@@ -74,26 +79,63 @@ pub fn pck_plot(report: &Report) -> RgbImage {
         let (x, _) = to_px(a, 0.0);
         draw_line(&mut img, (x, t as f32), (x, b as f32), 0, grey);
         let label = format!("{a:.1}");
-        draw_text(&mut img, x as i64 - text_width(&label, SCALE) / 2, b + 10, &label, SCALE, black);
+        draw_text(
+            &mut img,
+            x as i64 - text_width(&label, SCALE) / 2,
+            b + 10,
+            &label,
+            SCALE,
+            black,
+        );
     }
     for i in 0..=5 {
         let p = i as f64 * 0.2;
         let (_, y) = to_px(0.0, p);
         draw_line(&mut img, (l as f32, y), (r as f32, y), 0, grey);
         let label = format!("{p:.1}");
-        draw_text(&mut img, l - 10 - text_width(&label, SCALE), y as i64 - 8, &label, SCALE, black);
+        draw_text(
+            &mut img,
+            l - 10 - text_width(&label, SCALE),
+            y as i64 - 8,
+            &label,
+            SCALE,
+            black,
+        );
     }
     // Axes.
-    draw_line(&mut img, (l as f32, b as f32), (r as f32, b as f32), 1, black);
-    draw_line(&mut img, (l as f32, t as f32), (l as f32, b as f32), 1, black);
+    draw_line(
+        &mut img,
+        (l as f32, b as f32),
+        (r as f32, b as f32),
+        1,
+        black,
+    );
+    draw_line(
+        &mut img,
+        (l as f32, t as f32),
+        (l as f32, b as f32),
+        1,
+        black,
+    );
     let xlabel = "alpha (fraction of the box's longer side)";
-    draw_text(&mut img, (l + r) / 2 - text_width(xlabel, SCALE) / 2, b + 40, xlabel, SCALE, black);
+    draw_text(
+        &mut img,
+        (l + r) / 2 - text_width(xlabel, SCALE) / 2,
+        b + 40,
+        xlabel,
+        SCALE,
+        black,
+    );
     draw_text(&mut img, 10, t - 40, "PCK", SCALE, black);
+    let meta = std::path::Path::new(&report.meta)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     let title = format!(
-        "PCK vs alpha, {} instances",
+        "PCK vs alpha: {meta}, {} instances",
         report.instances_evaluated
     );
-    draw_text(&mut img, (l + r) / 2 - text_width(&title, SCALE) / 2, 15, &title, SCALE, black);
+    draw_text(&mut img, l, 15, &title, SCALE, black);
     // Curves and legend.
     for (i, c) in report.curves.iter().enumerate() {
         let colour = Rgb(COLOURS[i % COLOURS.len()]);

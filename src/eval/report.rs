@@ -107,7 +107,14 @@ pub fn group_of(name: &str) -> &'static str {
 }
 
 const GROUP_ORDER: [&str; 8] = [
-    "head", "shoulders", "elbows", "wrists", "hips", "knees", "ankles", "other",
+    "head",
+    "shoulders",
+    "elbows",
+    "wrists",
+    "hips",
+    "knees",
+    "ankles",
+    "other",
 ];
 
 /// The COCO-17 view of the evaluation, for OKS: per COCO joint, the paired
@@ -138,7 +145,11 @@ pub struct CocoView {
     pub det_dataset: Vec<String>,
 }
 
-pub fn coco_view(truth: &GroundTruth, map: &JointMap, predictions: &[Prediction]) -> Option<CocoView> {
+pub fn coco_view(
+    truth: &GroundTruth,
+    map: &JointMap,
+    predictions: &[Prediction],
+) -> Option<CocoView> {
     let pairs = coco_pairs(map);
     if pairs.iter().all(|p| p.is_none()) {
         return None;
@@ -189,8 +200,12 @@ pub fn coco_view(truth: &GroundTruth, map: &JointMap, predictions: &[Prediction]
         let Some(pos) = images.iter().position(|i| *i == ig.image) else {
             continue;
         };
-        let dataset = v.gt_dataset[v.gts.iter().position(|g| g.image_id == pos as u64 + 1).expect("evaluated image")]
-            .clone();
+        let dataset = v.gt_dataset[v
+            .gts
+            .iter()
+            .position(|g| g.image_id == pos as u64 + 1)
+            .expect("evaluated image")]
+        .clone();
         v.gts.push(CocoGt {
             image_id: pos as u64 + 1,
             joints: to_coco17(&ig.joints, &pairs),
@@ -205,12 +220,7 @@ pub fn coco_view(truth: &GroundTruth, map: &JointMap, predictions: &[Prediction]
     Some(v)
 }
 
-fn scores(
-    name: &str,
-    errors: &[&JointError],
-    instances: usize,
-    coco: Option<CocoStats>,
-) -> Scores {
+fn scores(name: &str, errors: &[&JointError], instances: usize, coco: Option<CocoStats>) -> Scores {
     let at = |alphas: &[f64], n: Norm, errs: &[&JointError]| -> BTreeMap<String, Option<f64>> {
         alphas
             .iter()
@@ -237,7 +247,11 @@ fn scores(
 }
 
 /// Distances of every labelled, predicted joint.
-pub fn joint_errors(truth: &GroundTruth, map: &JointMap, predictions: &[Prediction]) -> Vec<JointError> {
+pub fn joint_errors(
+    truth: &GroundTruth,
+    map: &JointMap,
+    predictions: &[Prediction],
+) -> Vec<JointError> {
     let idx = |n: &str| truth.joint_names.iter().position(|g| g == n);
     let (ls, rh) = (idx("left_shoulder"), idx("right_hip"));
     let mut out = vec![];
@@ -336,7 +350,8 @@ impl Report {
         let mut curves: Vec<Curve> = GROUP_ORDER
             .iter()
             .filter_map(|g| {
-                let e: Vec<&JointError> = errors.iter().filter(|e| group_of(&e.joint) == *g).collect();
+                let e: Vec<&JointError> =
+                    errors.iter().filter(|e| group_of(&e.joint) == *g).collect();
                 (!e.is_empty()).then(|| Curve {
                     group: g.to_string(),
                     joints: e.len(),
@@ -411,9 +426,22 @@ impl Report {
         let _ = writeln!(
             t,
             "{:<16} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6} {:>6} {:>8}",
-            "dataset", "inst", "joints", "PCK@.1", "PCK@.2", "tPCK@.2", "PCKh@.5", "AP", "AR", "mean px"
+            "dataset",
+            "inst",
+            "joints",
+            "PCK@.1",
+            "PCK@.2",
+            "tPCK@.2",
+            "PCKh@.5",
+            "AP",
+            "AR",
+            "mean px"
         );
-        for s in self.per_dataset.iter().chain(std::iter::once(&self.summary)) {
+        for s in self
+            .per_dataset
+            .iter()
+            .chain(std::iter::once(&self.summary))
+        {
             let _ = writeln!(
                 t,
                 "{:<16} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6} {:>6} {:>8}",
@@ -492,7 +520,10 @@ pub fn write_all(
     if let Some(v) = coco_view(truth, map, predictions) {
         let (gt, results) = coco_files(&v);
         put("coco_gt.json", serde_json::to_string(&gt)?.as_bytes())?;
-        put("coco_results.json", serde_json::to_string(&results)?.as_bytes())?;
+        put(
+            "coco_results.json",
+            serde_json::to_string(&results)?.as_bytes(),
+        )?;
     }
     let png = super::plot::pck_plot(report);
     let mut bytes = std::io::Cursor::new(Vec::new());

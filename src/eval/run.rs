@@ -42,13 +42,16 @@ pub struct EvalOptions {
     pub progress: bool,
 }
 
+/// One predicted joint in original-image pixels: (x, y, score, visible).
+pub type PredictedJoint = (f64, f64, f64, bool);
+
 /// The model's joints for one sample, in original-image pixels, in the
 /// model's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     pub sample: usize,
     /// (x, y, score, visible)
-    pub joints: Vec<(f64, f64, f64, bool)>,
+    pub joints: Vec<PredictedJoint>,
 }
 
 impl Prediction {
@@ -152,7 +155,7 @@ pub fn evaluate(pipeline: &Pipeline, opts: &EvalOptions) -> Result<EvalOutcome> 
     let mut failures: Vec<Failure> = vec![];
     // Instances of one image follow each other: decode it once.
     let mut cached: Option<(PathBuf, std::result::Result<RgbImage, String>)> = None;
-    let mut whole_image: Option<(PathBuf, Vec<(f64, f64, f64, bool)>)> = None;
+    let mut whole_image: Option<(PathBuf, Vec<PredictedJoint>)> = None;
     for (ix, sample) in truth.samples.iter().enumerate() {
         let path = resolve_image(opts.images.as_deref(), &gt_dir, &sample.image);
         if cached.as_ref().map(|c| &c.0) != Some(&path) {
@@ -219,7 +222,11 @@ pub fn evaluate(pipeline: &Pipeline, opts: &EvalOptions) -> Result<EvalOutcome> 
 fn keep_enough_joints(truth: &mut GroundTruth, map: &JointMap, min: usize) {
     let samples = std::mem::take(&mut truth.samples);
     for s in samples {
-        let n = map.pairs.iter().filter(|p| s.joints[p.1].labelled()).count();
+        let n = map
+            .pairs
+            .iter()
+            .filter(|p| s.joints[p.1].labelled())
+            .count();
         if n == 0 || n < min {
             truth.skipped.push(format!(
                 "{}: {n} labelled joint(s) the model predicts (fewer than {})",
@@ -237,7 +244,7 @@ fn predict_in_box(
     image: &RgbImage,
     sample: &Sample,
     margin: f64,
-) -> Result<Vec<(f64, f64, f64, bool)>> {
+) -> Result<Vec<PredictedJoint>> {
     let window = CropWindow::around(&sample.bbox, margin)
         .with_context(|| format!("box of {}", sample.image.display()))?;
     let crop = window.cut(image);
@@ -249,7 +256,7 @@ fn predict(
     pipeline: &Pipeline,
     image: &RgbImage,
     window: Option<&CropWindow>,
-) -> Result<Vec<(f64, f64, f64, bool)>> {
+) -> Result<Vec<PredictedJoint>> {
     let inference = pipeline.infer(image)?;
     Ok(inference
         .pose

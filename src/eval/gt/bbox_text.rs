@@ -98,7 +98,10 @@ pub fn parse(text: &str) -> Result<GroundTruth> {
         ),
         _ => (
             (0..n).map(|i| format!("joint_{i}")).collect(),
-            format!("{n} points per line: no known joint set, named joint_0..joint_{}", n - 1),
+            format!(
+                "{n} points per line: no known joint set, named joint_0..joint_{}",
+                n - 1
+            ),
         ),
     };
     Ok(GroundTruth {

@@ -85,7 +85,10 @@ pub fn parse(text: &str) -> Result<GroundTruth> {
             let at = |c: usize| number(&t[c], || format!("{}: keypoint {k}", what()));
             let v = at(2)?;
             if !(v == 0.0 || v == 1.0 || v == 2.0) {
-                bail!("{}: keypoint {k} has visibility {v} (COCO: 0, 1 or 2)", what());
+                bail!(
+                    "{}: keypoint {k} has visibility {v} (COCO: 0, 1 or 2)",
+                    what()
+                );
             }
             joints.push(GtJoint {
                 x: at(0)?,

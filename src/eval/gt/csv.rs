@@ -43,12 +43,25 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().context("empty CSV (no header line)")?;
-    let header: Vec<String> = split(header).iter().map(|h| h.to_ascii_lowercase()).collect();
+    let header: Vec<String> = split(header)
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     let col = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
     let image_col = col(&["image", "filename", "file", "image_path", "img_path"]);
     let dataset_col = col(&["dataset"]);
-    let corners = [col(&["xmin"]), col(&["ymin"]), col(&["xmax"]), col(&["ymax"])];
-    let xywh = [col(&["x"]), col(&["y"]), col(&["w", "width"]), col(&["h", "height"])];
+    let corners = [
+        col(&["xmin"]),
+        col(&["ymin"]),
+        col(&["xmax"]),
+        col(&["ymax"]),
+    ];
+    let xywh = [
+        col(&["x"]),
+        col(&["y"]),
+        col(&["w", "width"]),
+        col(&["h", "height"]),
+    ];
     // Joints in header order of their `_x` columns.
     let mut joint_cols: Vec<(String, usize, usize, Option<usize>)> = vec![];
     for (i, h) in header.iter().enumerate() {
@@ -81,15 +94,17 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
         let num = |c: usize| -> Option<f64> { f[c].parse::<f64>().ok().filter(|v| v.is_finite()) };
         let joints: Vec<GtJoint> = joint_cols
             .iter()
-            .map(|&(_, cx, cy, cv)| match (num(cx), num(cy), cv.map(|c| num(c).unwrap_or(0.0))) {
-                (_, _, Some(v)) if v <= 0.0 => GtJoint::UNLABELLED,
-                (Some(x), Some(y), v) if x >= 0.0 && y >= 0.0 => GtJoint {
-                    x,
-                    y,
-                    v: if v.is_some_and(|v| v < 2.0) { 1 } else { 2 },
+            .map(
+                |&(_, cx, cy, cv)| match (num(cx), num(cy), cv.map(|c| num(c).unwrap_or(0.0))) {
+                    (_, _, Some(v)) if v <= 0.0 => GtJoint::UNLABELLED,
+                    (Some(x), Some(y), v) if x >= 0.0 && y >= 0.0 => GtJoint {
+                        x,
+                        y,
+                        v: if v.is_some_and(|v| v < 2.0) { 1 } else { 2 },
+                    },
+                    _ => GtJoint::UNLABELLED,
                 },
-                _ => GtJoint::UNLABELLED,
-            })
+            )
             .collect();
         let image = match (image_col, &listed) {
             (Some(c), _) => PathBuf::from(&f[c]),
@@ -108,7 +123,15 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
             v.map(|v| [v[0], v[1], v[2], v[3]])
         };
         let (bbox, from) = if let Some([x0, y0, x1, y1]) = read_box(corners) {
-            (BoxXywh { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }, "annotation")
+            (
+                BoxXywh {
+                    x: x0,
+                    y: y0,
+                    w: x1 - x0,
+                    h: y1 - y0,
+                },
+                "annotation",
+            )
         } else if let Some([x, y, w, h]) = read_box(xywh) {
             (BoxXywh { x, y, w, h }, "annotation")
         } else {
@@ -119,7 +142,9 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
         };
         samples.push(Sample {
             image,
-            dataset: dataset_col.map(|c| f[c].clone()).unwrap_or_else(|| "csv".into()),
+            dataset: dataset_col
+                .map(|c| f[c].clone())
+                .unwrap_or_else(|| "csv".into()),
             bbox,
             bbox_from: from.into(),
             joints,

@@ -89,7 +89,11 @@ impl Format {
 /// Reads `path` as `format` (guessed when None). `images_dir` is where the
 /// images are, for formats that name them by position (CSV without an image
 /// column).
-pub fn read(path: &Path, format: Option<Format>, images_dir: &Path) -> Result<(Format, GroundTruth)> {
+pub fn read(
+    path: &Path,
+    format: Option<Format>,
+    images_dir: &Path,
+) -> Result<(Format, GroundTruth)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read ground truth {}", path.display()))?;
     let format = match format {

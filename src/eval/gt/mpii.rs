@@ -85,7 +85,9 @@ pub fn parse(text: &str) -> Result<GroundTruth> {
             continue;
         }
         let head_size = match p.headbox {
-            Some([x1, y1, x2, y2]) => Some(SC_BIAS * ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt()),
+            Some([x1, y1, x2, y2]) => {
+                Some(SC_BIAS * ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt())
+            }
             None => {
                 let (neck, top) = (joints[8], joints[9]);
                 (neck.labelled() && top.labelled()).then(|| {
