@@ -149,6 +149,7 @@ fn csv_without_an_image_column_takes_the_folders_images_in_order() {
         std::fs::write(dir.path().join(f), b"x").unwrap();
     }
     let (_, gt) = read(&eval_fixture("pose_no_image.csv"), None, dir.path()).unwrap();
+    assert!(gt.skipped.is_empty());
     let images: Vec<_> = gt.samples.iter().map(|s| s.image.clone()).collect();
     assert_eq!(images, [PathBuf::from("a.jpg"), PathBuf::from("b.png")]);
     assert_eq!(

@@ -82,6 +82,7 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
         None
     };
     let mut samples = vec![];
+    let mut skipped = vec![];
     for (row, (i, line)) in lines.enumerate() {
         let line_no = i + 1;
         let f = split(line);
@@ -137,7 +138,10 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
         } else {
             match BoxXywh::around(&joints) {
                 Some(b) => (b, "keypoint extent"),
-                None => continue,
+                None => {
+                    skipped.push(format!("line {line_no}: no box and no labelled joint"));
+                    continue;
+                }
             }
         };
         samples.push(Sample {
@@ -162,7 +166,7 @@ pub fn parse(text: &str, images_dir: &Path) -> Result<GroundTruth> {
     Ok(GroundTruth {
         joint_names: joint_cols.into_iter().map(|(n, ..)| n).collect(),
         samples,
-        skipped: vec![],
+        skipped,
         ignored: vec![],
         notes,
     })
