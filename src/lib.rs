@@ -9,6 +9,7 @@ pub mod accel;
 pub mod bench;
 pub mod board;
 pub mod config;
+pub mod eval;
 pub mod heap;
 pub mod kernels;
 pub mod model;

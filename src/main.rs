@@ -135,6 +135,42 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Measure a model on labelled images: PCK, PCKh, COCO OKS AP/AR, pixel error;
+    /// tables on the terminal, REPORT_DIR/report.json and pck.png.
+    Eval {
+        /// Blueoil meta.yaml.
+        #[arg(short = 'c', long = "config")]
+        meta: PathBuf,
+        /// Model (ONNX/QONNX); default: meta.yaml's MODEL.file.
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        /// Ground truth file.
+        #[arg(long)]
+        gt: PathBuf,
+        /// Images folder (default: beside the ground truth, or a folder above it).
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// Ground truth format (default: guessed from the file).
+        #[arg(long, value_enum)]
+        format: Option<lm::eval::gt::Format>,
+        /// `box`: a square crop around each annotated box; `none`: the whole image.
+        #[arg(long, value_enum, default_value = "box")]
+        crop: lm::eval::run::CropMode,
+        /// Crop side as a multiple of the box's longer side.
+        #[arg(long, default_value_t = 1.25)]
+        margin: f64,
+        /// Skip instances with fewer labelled joints (among those the model predicts).
+        #[arg(long, default_value_t = 1)]
+        min_joints: usize,
+        /// Report folder (report.json, pck.png, coco_gt.json, coco_results.json).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// No progress on stderr.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// What this board offers to lm (CPU and NEON, FPGA accelerator, DMA buffers, GPIO) and
     /// how to fix what is missing.
     Doctor {
@@ -217,6 +253,37 @@ fn dispatch(command: Command) -> Result<()> {
                 // The status LED shows the last image.
                 Ok(per_image.last().copied().unwrap_or(0))
             })
+        }
+        Command::Eval {
+            meta,
+            model,
+            gt,
+            images,
+            format,
+            crop,
+            margin,
+            min_joints,
+            output,
+            quiet,
+            engine,
+        } => {
+            let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
+            let opts = lm::eval::EvalOptions {
+                gt,
+                format,
+                images,
+                crop,
+                margin,
+                min_joints,
+                out_dir: output,
+                progress: !quiet,
+            };
+            let outcome = lm::eval::evaluate(&pipeline, &opts)?;
+            print!("{}", outcome.table);
+            for path in &outcome.written {
+                println!("wrote {}", path.display());
+            }
+            lm::eval::run::fail_on_errors(&outcome)
         }
         Command::Doctor { root, strict } => {
             let read_id = |dev: &lm::board::doctor::UioDevice| -> Result<u32> {

@@ -27,9 +27,10 @@ section "cross: unit tests under qemu-arm/-aarch64, dist binaries, joints vs lm_
 # Cargo target dirs in ~/.cache/lm: with warm caches only `lm` itself is rebuilt.
 bash boards/ci.sh
 
-section "python peers (fixtures reproducible with onnxruntime / qonnx)"
+section "python peers (fixtures reproducible with onnxruntime / qonnx; lm eval AP/AR vs pycocotools)"
 bash tests/python/setup.sh
 .venv/bin/python tests/python/check_fixtures.py
+.venv/bin/python tests/python/check_eval_coco.py
 
 section "training export checks (PyTorch vs qonnx executor, onnxruntime)"
 bash training/setup.sh
