@@ -21,3 +21,4 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod run;
 pub mod sys;
+pub mod tf;
