@@ -74,3 +74,59 @@ fn toy_graph_matches_blueoils_per_op_outputs() {
     }
     assert_eq!(c.iter().filter(|c| c.exact).count(), 2);
 }
+
+/// Loads a classification graph at 32×32, then runs it float (the fake-quant
+/// reference) and fused (bit-serial CPU kernels) on the same input.
+fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) {
+    use lm::ops::qconv2d::CpuExecutor;
+    use lm::passes::{
+        fold_weights::fold_weights, fuse_conv_quant_pack::fuse_conv_quant_pack,
+        fuse_qconv::fuse_qconv, packed_layout::packed_layout,
+    };
+    use tract_onnx::prelude::*;
+    let mut model = lm::tf::load(path).unwrap();
+    model
+        .set_input_fact(0, f32::fact([1, 32, 32, 3]).into())
+        .unwrap();
+    let typed = model.into_typed().unwrap();
+    // A deterministic image in [0, 1] (Blueoil's DivideBy255 range).
+    let input: Vec<f32> = (0..32 * 32 * 3)
+        .map(|i| ((i * 7919 + 13) % 256) as f32 / 255.0)
+        .collect();
+    let input = tract_ndarray::Array4::from_shape_vec((1, 32, 32, 3), input)
+        .unwrap()
+        .into_tensor();
+    let run = |mut m: TypedModel| -> Vec<f32> {
+        fold_weights(&mut m).unwrap();
+        let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+        let out = plan.run(tvec!(input.clone().into())).unwrap();
+        out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+    };
+    let float = run(typed.clone());
+    let mut fused = typed;
+    let report = fuse_qconv(&mut fused, Arc::new(CpuExecutor::default())).unwrap();
+    packed_layout(&mut fused).unwrap();
+    fuse_conv_quant_pack(&mut fused).unwrap();
+    eprintln!("{}: fused {:?}, skipped {:?}", path.display(), report.fused, report.skipped);
+    (float, run(fused), report.fused)
+}
+
+#[test]
+fn cifar10_graphs_load_fuse_and_agree_with_float() {
+    let Some(dir) = blueoil_or_skip("cifar10_graphs_load_fuse_and_agree_with_float") else {
+        return;
+    };
+    for name in [
+        "lmnet_quantize_cifar10_space_to_depth.pb",
+        "lmnet_quantize_cifar10_max_pooling.pb",
+    ] {
+        let (float, fused, layers) = float_and_fused(&dir.join(name));
+        assert_eq!(float.len(), 10, "{name}: 10 class scores");
+        let sum: f32 = float.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{name}: softmax sums to {sum}");
+        assert!(!layers.is_empty(), "{name}: no conv fused");
+        let diff = max_abs_diff(&float, &fused);
+        eprintln!("{name}: float {float:?}\n fused {fused:?}\n max |diff| {diff:e}");
+        assert!(diff < 1e-5, "{name}: float and fused differ by {diff}");
+    }
+}
