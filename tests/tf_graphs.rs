@@ -72,7 +72,10 @@ fn toy_graph_matches_blueoils_per_op_outputs() {
     ] {
         assert!(compared.contains(&t), "{t} not compared: {compared:?}");
     }
-    assert_eq!(c.iter().filter(|c| c.exact).count(), 2);
+    assert_eq!(c.iter().filter(|c| c.exact).count(), 1);
+    // Blueoil's toy kernel: equal bit for bit, the scale included.
+    let k = c.iter().find(|c| c.kernel).unwrap();
+    assert_eq!((k.differing, k.max_abs_diff), (0, 0.0));
 }
 
 /// Loads a classification graph at 32×32, then runs it float (the fake-quant
@@ -129,4 +132,138 @@ fn cifar10_graphs_load_fuse_and_agree_with_float() {
         eprintln!("{name}: float {float:?}\n fused {fused:?}\n max |diff| {diff:e}");
         assert!(diff < 1e-5, "{name}: float and fused differ by {diff}");
     }
+}
+
+// The project's own fixture (tests/fixtures/make_blueoil_fixture.py, TensorFlow 2.21
+// tf.compat.v1 with Blueoil's Defun quantisers): present in every clone.
+
+const TINY: &str = "blueoil_tiny_pose.pb";
+
+fn tiny_meta(dir: &std::path::Path, model: &std::path::Path, image_size: usize) -> lm::config::Meta {
+    let text = small_meta(model.to_str().unwrap(), 0.1)
+        .replace("- 32\n", &format!("- {image_size}\n"))
+        .replace("stride: 4", "stride: 2");
+    lm::config::Meta::load(write_meta(dir, "meta.yaml", &text)).unwrap()
+}
+
+#[test]
+fn tiny_fixture_matches_tensorflow_per_quantiser() {
+    let c = check_dir(&fixture(TINY), &fixture("blueoil_tiny_pose"), 1e-5).unwrap();
+    eprintln!("{}", show(&c));
+    assert!(c.iter().all(|c| c.ok), "mismatches:\n{}", show(&c));
+    // Input, 5 activation quantisers (half-up and half-even bodies), 2 kernels
+    // (layer-wise and channel-wise bodies), the output.
+    assert_eq!(c.len(), 9, "{}", show(&c));
+    assert_eq!(c.iter().filter(|c| c.exact).count(), 5);
+    assert_eq!(c.iter().filter(|c| c.kernel).count(), 2);
+}
+
+#[test]
+fn tiny_fixture_runs_through_model_loading_on_every_backend() {
+    use lm::model::{Backend, Model};
+    use lm::ops::qconv2d::CpuExecutor;
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = tiny_meta(tmp.path(), &fixture(TINY), 16);
+    let path = meta.model_path().unwrap();
+    let (_, input) = read_npy_f32(&fixture("blueoil_tiny_pose/000_images_placeholder:0.npy"));
+    let (shape, want) = read_npy_f32(&fixture("blueoil_tiny_pose/008_output:0.npy"));
+    assert_eq!(shape, [1, 8, 8, 17]);
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for backend in [Backend::Float, Backend::Cpu(CpuExecutor::default())] {
+        let model = Model::load_with(&path, &meta, &backend).unwrap();
+        let got = run_raw(&model, 16, &input);
+        assert_eq!((got.height, got.width, got.joints), (8, 8, 17));
+        let diff = max_abs_diff(&got.data, &want);
+        eprintln!("{}: fused {:?} max |diff| {diff:e}", backend.name(), model.fusion.fused);
+        assert!(diff <= 1e-5 * scale, "{}: differs from TF by {diff}", backend.name());
+        if !matches!(backend, Backend::Float) {
+            // conv1 (float weights) and conv_final (float, no quantiser) stay float.
+            assert_eq!(
+                model.fusion.fused,
+                [
+                    "conv2/conv2d/Conv2D",
+                    "conv3/conv2d/Conv2D",
+                    "conv4/conv2d/Conv2D",
+                    "conv5/conv2d/Conv2D"
+                ]
+            );
+        }
+    }
+}
+
+fn load_err(path: &std::path::Path) -> String {
+    format!("{:#}", lm::tf::load(path).err().expect("load should fail"))
+}
+
+/// The fixture with `edit` applied, written to `dir/name`.
+fn edited(dir: &std::path::Path, name: &str, edit: impl Fn(&mut lm::tf::proto::GraphDef)) -> std::path::PathBuf {
+    use prost::Message;
+    let mut g = lm::tf::read_graph(&fixture(TINY)).unwrap();
+    edit(&mut g);
+    let p = dir.join(name);
+    std::fs::write(&p, g.encode_to_vec()).unwrap();
+    p
+}
+
+#[test]
+fn bad_graphs_are_refused_naming_file_node_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(fixture(TINY)).unwrap();
+    // Truncated in the middle of a weight tensor.
+    let cut = tmp.path().join("truncated.pb");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load_err(&cut);
+    assert!(e.contains("truncated.pb") && e.contains("not a TensorFlow GraphDef"), "{e}");
+    // Not a GraphDef at all (text), and an ONNX file is not taken for one.
+    let text = tmp.path().join("notes.pb");
+    std::fs::write(&text, "this is not a protobuf").unwrap();
+    let e = load_err(&text);
+    assert!(e.contains("notes.pb") && e.contains("not a TensorFlow GraphDef"), "{e}");
+    assert!(!lm::tf::is_graphdef(&fixture("lm_tiny_quantize.onnx")).unwrap());
+    assert!(lm::tf::is_graphdef(&fixture(TINY)).unwrap());
+    // A library function that is no known quantiser (a ternary-like body) and an
+    // unsupported op: one error lists both.
+    let p = edited(tmp.path(), "unknown.pb", |g| {
+        let f = g
+            .library
+            .as_mut()
+            .unwrap()
+            .function
+            .iter_mut()
+            .find(|f| f.signature.as_ref().unwrap().name == "BinaryChannelWiseMeanScalingQuantizer")
+            .unwrap();
+        for n in &mut f.node_def {
+            if n.op == "Sign" {
+                n.op = "Greater".into();
+            }
+        }
+        let s2d = g.node.iter_mut().find(|n| n.op == "SpaceToDepth").unwrap();
+        s2d.op = "DepthToSpace".into();
+    });
+    let e = load_err(&p);
+    assert!(
+        e.contains("unknown.pb")
+            && e.contains("BinaryChannelWiseMeanScalingQuantizer (a library function that is no known quantiser")
+            && e.contains("Greater")
+            && e.contains("DepthToSpace (e.g. node \"space2depth1\")"),
+        "{e}"
+    );
+    // A wrong attribute: named with node, op and attribute.
+    let p = edited(tmp.path(), "nchw.pb", |g| {
+        let conv = g.node.iter_mut().find(|n| n.name == "conv4/conv2d/Conv2D").unwrap();
+        conv.attr.get_mut("data_format").unwrap().value =
+            Some(lm::tf::proto::attr_value::Value::S(b"NCHW".to_vec()));
+    });
+    let e = load_err(&p);
+    assert!(
+        e.contains("Conv2D \"conv4/conv2d/Conv2D\"") && e.contains("`data_format` is \"NCHW\""),
+        "{e}"
+    );
+    // The graph's input shape disagrees with meta.yaml's IMAGE_SIZE.
+    let meta = tiny_meta(tmp.path(), &fixture(TINY), 32);
+    let e = format!(
+        "{:#}",
+        lm::model::Model::load(&meta.model_path().unwrap(), &meta).unwrap_err()
+    );
+    assert!(e.contains("IMAGE_SIZE") && e.contains("blueoil_tiny_pose.pb"), "{e}");
 }

@@ -24,8 +24,12 @@ pub struct Comparison {
     pub max_abs_diff: f32,
     /// Elements that differ at all.
     pub differing: usize,
-    /// Quantiser outputs must be equal bit for bit.
+    /// Activation quantiser outputs must be equal bit for bit.
     pub exact: bool,
+    /// A binarised kernel: signs equal, scales at most 2 units in the last
+    /// place apart (TensorFlow's `Mean` sums in f32 in an order that depends
+    /// on the shape and the CPU; lm rounds the sum once).
+    pub kernel: bool,
     pub ok: bool,
     /// What is wrong, if not `ok`.
     pub why: Option<String>,
@@ -115,7 +119,13 @@ pub fn read_npy_f32(path: &Path) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
 pub fn run_all(imported: &Imported, input: Tensor) -> Result<Vec<(String, Tensor)>> {
     let mut model = imported.model.clone();
     model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input.shape()))?;
-    let outlets: Vec<OutletId> = imported.tensors.iter().map(|t| t.outlet).collect();
+    // Identities share their input's outlet: each outlet once.
+    let mut outlets: Vec<OutletId> = vec![];
+    for t in &imported.tensors {
+        if !outlets.contains(&t.outlet) {
+            outlets.push(t.outlet);
+        }
+    }
     model.select_output_outlets(&outlets)?;
     let plan = model
         .into_typed()
@@ -124,8 +134,9 @@ pub fn run_all(imported: &Imported, input: Tensor) -> Result<Vec<(String, Tensor
         .into_runnable()?;
     let outputs = plan.run(tvec!(input.into()))?;
     let mut tensors = vec![];
-    for (info, value) in imported.tensors.iter().zip(outputs) {
-        let t = value.into_tensor();
+    for info in &imported.tensors {
+        let ix = outlets.iter().position(|o| *o == info.outlet).expect("selected above");
+        let t = outputs[ix].clone().into_tensor();
         let t = if info.nchw {
             t.permute_axes(&[0, 2, 3, 1])?
         } else {
@@ -138,8 +149,10 @@ pub fn run_all(imported: &Imported, input: Tensor) -> Result<Vec<(String, Tensor
 
 /// Compares every tensor of the graph at `graph` that has a counterpart in
 /// `dir` (see the module doc). A tensor matches if its shape is the same and
-/// it is equal bit for bit (quantiser outputs) or within `tolerance ·
-/// max(1, max |Blueoil|)` (everything else).
+/// it is equal bit for bit (activation quantiser outputs), has the same signs
+/// and scales within 2 ulp (binarised kernels, see
+/// [`Comparison::kernel`]), or is within `tolerance · max(1, max |Blueoil|)`
+/// (everything else).
 pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Comparison>> {
     let def = super::read_graph(graph)?;
     let imported = super::import(&def, graph)?;
@@ -164,11 +177,12 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
         .with_context(|| format!("{} is not f32", input_file.display()))?;
     let input = tract_ndarray::ArrayD::from_shape_vec(shape, data)?.into_tensor();
     let computed = run_all(&imported, input)?;
-    let mut found: Vec<(String, String, bool, Tensor)> = imported
+    // (tensor, op, exact, kernel, value)
+    let mut found: Vec<(String, String, bool, bool, Tensor)> = imported
         .tensors
         .iter()
         .zip(computed)
-        .map(|(info, (_, t))| (info.name.clone(), info.op.clone(), info.quantiser, t))
+        .map(|(info, (_, t))| (info.name.clone(), info.op.clone(), info.quantiser, false, t))
         .collect();
     for (name, t) in &imported.kernels {
         let op = def
@@ -177,10 +191,10 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
             .find(|n| &n.name == name)
             .map(|n| n.op.clone())
             .unwrap_or_default();
-        found.push((name.clone(), op, true, t.clone()));
+        found.push((name.clone(), op, false, true, t.clone()));
     }
     let mut out = vec![];
-    for (name, op, exact, t) in found {
+    for (name, op, exact, kernel, t) in found {
         let Some(file) = file_of(&files, &name) else {
             continue;
         };
@@ -196,6 +210,7 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
             max_abs_diff: 0.0,
             differing: 0,
             exact,
+            kernel,
             ok: true,
             why: None,
         };
@@ -217,13 +232,27 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
                 c.max_abs_diff = c.max_abs_diff.max(d);
             }
         }
+        // Same sign, at most 2 units in the last place apart.
+        let one_rounding = |a: f32, b: f32| {
+            a.signum() == b.signum() && (a.to_bits() as i64 - b.to_bits() as i64).abs() <= 2
+        };
         c.ok = if exact {
             c.differing == 0
+        } else if kernel {
+            got.iter().zip(&want).all(|(a, b)| one_rounding(*a, *b))
         } else {
             c.max_abs_diff <= tolerance * scale
         };
         if !c.ok {
-            c.why = Some(if exact {
+            c.why = Some(if kernel {
+                format!(
+                    "{} of {} binarised weights differ in sign or by more than 2 units \
+                     in the last place (max |diff| {:e})",
+                    got.iter().zip(&want).filter(|(a, b)| !one_rounding(**a, **b)).count(),
+                    want.len(),
+                    c.max_abs_diff
+                )
+            } else if exact {
                 format!(
                     "{} of {} values differ (max |diff| {:e}); quantiser outputs must be equal",
                     c.differing,

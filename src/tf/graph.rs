@@ -247,7 +247,7 @@ pub fn import(graph: &GraphDef, library: &Library) -> TractResult<Imported> {
         }
         let quantiser = library.quantizers.contains_key(&node.op);
         match &value {
-            Value::Wire { outlet, nchw } if node.op != "Identity" => {
+            Value::Wire { outlet, nchw } => {
                 imp.tensors.push(TensorInfo {
                     name: node.name.clone(),
                     op: node.op.clone(),
