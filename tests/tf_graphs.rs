@@ -14,7 +14,9 @@ fn blueoil_or_skip(test: &str) -> Option<PathBuf> {
     match dir {
         Some(d) if d.join("lmnet_v1_toy_graph.pb").exists() => Some(d),
         _ => {
-            eprintln!("SKIPPED {test}: ../shared/blueoil (Blueoil's exported graphs) is not present");
+            eprintln!(
+                "SKIPPED {test}: ../shared/blueoil (Blueoil's exported graphs) is not present"
+            );
             None
         }
     }
@@ -30,7 +32,10 @@ fn show(c: &[Comparison]) -> String {
                 c.shape,
                 c.max_abs_diff,
                 c.differing,
-                c.why.as_deref().map(|w| format!(" — {w}")).unwrap_or_default()
+                c.why
+                    .as_deref()
+                    .map(|w| format!(" — {w}"))
+                    .unwrap_or_default()
             )
         })
         .collect::<Vec<_>>()
@@ -103,14 +108,24 @@ fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) 
         fold_weights(&mut m).unwrap();
         let plan = m.into_optimized().unwrap().into_runnable().unwrap();
         let out = plan.run(tvec!(input.clone().into())).unwrap();
-        out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
+        out[0]
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
     };
     let float = run(typed.clone());
     let mut fused = typed;
     let report = fuse_qconv(&mut fused, Arc::new(CpuExecutor::default())).unwrap();
     packed_layout(&mut fused).unwrap();
     fuse_conv_quant_pack(&mut fused).unwrap();
-    eprintln!("{}: fused {:?}, skipped {:?}", path.display(), report.fused, report.skipped);
+    eprintln!(
+        "{}: fused {:?}, skipped {:?}",
+        path.display(),
+        report.fused,
+        report.skipped
+    );
     (float, run(fused), report.fused)
 }
 
@@ -139,7 +154,11 @@ fn cifar10_graphs_load_fuse_and_agree_with_float() {
 
 const TINY: &str = "blueoil_tiny_pose.pb";
 
-fn tiny_meta(dir: &std::path::Path, model: &std::path::Path, image_size: usize) -> lm::config::Meta {
+fn tiny_meta(
+    dir: &std::path::Path,
+    model: &std::path::Path,
+    image_size: usize,
+) -> lm::config::Meta {
     let text = small_meta(model.to_str().unwrap(), 0.1)
         .replace("- 32\n", &format!("- {image_size}\n"))
         .replace("stride: 4", "stride: 2");
@@ -174,8 +193,16 @@ fn tiny_fixture_runs_through_model_loading_on_every_backend() {
         let got = run_raw(&model, 16, &input);
         assert_eq!((got.height, got.width, got.joints), (8, 8, 17));
         let diff = max_abs_diff(&got.data, &want);
-        eprintln!("{}: fused {:?} max |diff| {diff:e}", backend.name(), model.fusion.fused);
-        assert!(diff <= 1e-5 * scale, "{}: differs from TF by {diff}", backend.name());
+        eprintln!(
+            "{}: fused {:?} max |diff| {diff:e}",
+            backend.name(),
+            model.fusion.fused
+        );
+        assert!(
+            diff <= 1e-5 * scale,
+            "{}: differs from TF by {diff}",
+            backend.name()
+        );
         if !matches!(backend, Backend::Float) {
             // conv1 (float weights) and conv_final (float, no quantiser) stay float.
             assert_eq!(
@@ -196,7 +223,11 @@ fn load_err(path: &std::path::Path) -> String {
 }
 
 /// The fixture with `edit` applied, written to `dir/name`.
-fn edited(dir: &std::path::Path, name: &str, edit: impl Fn(&mut lm::tf::proto::GraphDef)) -> std::path::PathBuf {
+fn edited(
+    dir: &std::path::Path,
+    name: &str,
+    edit: impl Fn(&mut lm::tf::proto::GraphDef),
+) -> std::path::PathBuf {
     use prost::Message;
     let mut g = lm::tf::read_graph(&fixture(TINY)).unwrap();
     edit(&mut g);
@@ -213,12 +244,18 @@ fn bad_graphs_are_refused_naming_file_node_and_field() {
     let cut = tmp.path().join("truncated.pb");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let e = load_err(&cut);
-    assert!(e.contains("truncated.pb") && e.contains("not a TensorFlow GraphDef"), "{e}");
+    assert!(
+        e.contains("truncated.pb") && e.contains("not a TensorFlow GraphDef"),
+        "{e}"
+    );
     // Not a GraphDef at all (text), and an ONNX file is not taken for one.
     let text = tmp.path().join("notes.pb");
     std::fs::write(&text, "this is not a protobuf").unwrap();
     let e = load_err(&text);
-    assert!(e.contains("notes.pb") && e.contains("not a TensorFlow GraphDef"), "{e}");
+    assert!(
+        e.contains("notes.pb") && e.contains("not a TensorFlow GraphDef"),
+        "{e}"
+    );
     assert!(!lm::tf::is_graphdef(&fixture("lm_tiny_quantize.onnx")).unwrap());
     assert!(lm::tf::is_graphdef(&fixture(TINY)).unwrap());
     // A library function that is no known quantiser (a ternary-like body) and an
@@ -250,7 +287,11 @@ fn bad_graphs_are_refused_naming_file_node_and_field() {
     );
     // A wrong attribute: named with node, op and attribute.
     let p = edited(tmp.path(), "nchw.pb", |g| {
-        let conv = g.node.iter_mut().find(|n| n.name == "conv4/conv2d/Conv2D").unwrap();
+        let conv = g
+            .node
+            .iter_mut()
+            .find(|n| n.name == "conv4/conv2d/Conv2D")
+            .unwrap();
         conv.attr.get_mut("data_format").unwrap().value =
             Some(lm::tf::proto::attr_value::Value::S(b"NCHW".to_vec()));
     });
@@ -265,5 +306,74 @@ fn bad_graphs_are_refused_naming_file_node_and_field() {
         "{:#}",
         lm::model::Model::load(&meta.model_path().unwrap(), &meta).unwrap_err()
     );
-    assert!(e.contains("IMAGE_SIZE") && e.contains("blueoil_tiny_pose.pb"), "{e}");
+    assert!(
+        e.contains("IMAGE_SIZE") && e.contains("blueoil_tiny_pose.pb"),
+        "{e}"
+    );
+}
+
+fn lm_cli(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_check_blueoil_and_run_with_a_pb_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture("blueoil_tiny_pose");
+    let pb = fixture(TINY);
+    let o = lm_cli(&[
+        "check-blueoil".as_ref(),
+        data.as_os_str(),
+        "-m".as_ref(),
+        pb.as_os_str(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("9 tensors compared, all match"),
+        "{out}"
+    );
+    // One quantiser level changed: non-zero exit, the tensor named.
+    let bad = tmp.path().join("data");
+    std::fs::create_dir(&bad).unwrap();
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, bad.join(p.file_name().unwrap())).unwrap();
+    }
+    let f = bad.join("004_conv3_LinearMidTreadHalfQuantizer:0.npy");
+    let mut bytes = std::fs::read(&f).unwrap();
+    let n = bytes.len();
+    let v = f32::from_le_bytes(bytes[n - 4..].try_into().unwrap());
+    bytes[n - 4..].copy_from_slice(&(v + 2.0 / 3.0).to_le_bytes());
+    std::fs::write(&f, bytes).unwrap();
+    let o = lm_cli(&[
+        "check-blueoil".as_ref(),
+        bad.as_os_str(),
+        "-m".as_ref(),
+        pb.as_os_str(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("first difference: conv3/LinearMidTreadHalfQuantizer")
+            && out.contains("1 of 512 values differ"),
+        "{out}"
+    );
+    // `lm run` with meta.yaml's MODEL.file pointing at the .pb.
+    tiny_meta(tmp.path(), &pb, 16);
+    let image = repo().join("tests/images/astronaut.png");
+    let outdir = tmp.path().join("out");
+    let o = lm_cli(&[
+        "run".as_ref(),
+        "-c".as_ref(),
+        tmp.path().join("meta.yaml").as_os_str(),
+        "-i".as_ref(),
+        image.as_os_str(),
+        "-o".as_ref(),
+        outdir.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(outdir.join("output.json").exists());
 }

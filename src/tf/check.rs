@@ -39,8 +39,7 @@ pub struct Comparison {
 /// (`conv1_Conv2D:0`, `images_placeholder_0`).
 pub fn counterparts(dir: &Path) -> Result<HashMap<String, PathBuf>> {
     let mut files = HashMap::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?
-    {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
@@ -49,7 +48,9 @@ pub fn counterparts(dir: &Path) -> Result<HashMap<String, PathBuf>> {
             continue;
         };
         let (index, rest) = stem.split_at(stem.len().min(4));
-        if index.len() == 4 && index[..3].bytes().all(|b| b.is_ascii_digit()) && index.ends_with('_')
+        if index.len() == 4
+            && index[..3].bytes().all(|b| b.is_ascii_digit())
+            && index.ends_with('_')
         {
             files.insert(rest.to_string(), path);
         }
@@ -135,7 +136,10 @@ pub fn run_all(imported: &Imported, input: Tensor) -> Result<Vec<(String, Tensor
     let outputs = plan.run(tvec!(input.into()))?;
     let mut tensors = vec![];
     for info in &imported.tensors {
-        let ix = outlets.iter().position(|o| *o == info.outlet).expect("selected above");
+        let ix = outlets
+            .iter()
+            .position(|o| *o == info.outlet)
+            .expect("selected above");
         let t = outputs[ix].clone().into_tensor();
         let t = if info.nchw {
             t.permute_axes(&[0, 2, 3, 1])?
@@ -201,7 +205,12 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
         let Some((shape, want)) = read_npy_f32(file)? else {
             continue;
         };
-        let got: Vec<f32> = t.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect();
+        let got: Vec<f32> = t
+            .cast_to::<f32>()?
+            .to_plain_array_view::<f32>()?
+            .iter()
+            .copied()
+            .collect();
         let mut c = Comparison {
             tensor: name,
             op,
@@ -248,7 +257,10 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
                 format!(
                     "{} of {} binarised weights differ in sign or by more than 2 units \
                      in the last place (max |diff| {:e})",
-                    got.iter().zip(&want).filter(|(a, b)| !one_rounding(**a, **b)).count(),
+                    got.iter()
+                        .zip(&want)
+                        .filter(|(a, b)| !one_rounding(**a, **b))
+                        .count(),
                     want.len(),
                     c.max_abs_diff
                 )
@@ -272,4 +284,42 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
         out.push(c);
     }
     Ok(out)
+}
+
+/// One line per compared tensor, in graph order, then the verdict; `false`
+/// if any differs (the first one is named last).
+pub fn summary(comparisons: &[Comparison]) -> (String, bool) {
+    let mut text = String::new();
+    for c in comparisons {
+        let rule = if c.exact {
+            "exact"
+        } else if c.kernel {
+            "sign, 2 ulp"
+        } else {
+            "tolerance"
+        };
+        text.push_str(&format!(
+            "{:<5} {} ({}) {:?}: max |diff| {:e} [{rule}]\n",
+            if c.ok { "ok" } else { "DIFF" },
+            c.tensor,
+            c.op,
+            c.shape,
+            c.max_abs_diff
+        ));
+    }
+    let first = comparisons.iter().find(|c| !c.ok);
+    match first {
+        None => text.push_str(&format!(
+            "{} tensors compared, all match\n",
+            comparisons.len()
+        )),
+        Some(c) => text.push_str(&format!(
+            "first difference: {} ({}), {}: {}\n",
+            c.tensor,
+            c.op,
+            c.file.display(),
+            c.why.as_deref().unwrap_or("differs")
+        )),
+    }
+    (text, first.is_none() && !comparisons.is_empty())
 }

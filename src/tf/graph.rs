@@ -150,7 +150,10 @@ fn sorted_nodes(graph: &GraphDef) -> TractResult<Vec<&NodeDef>> {
     );
     // Reachable from the outputs.
     let mut needed: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<&str> = output_nodes(graph).iter().map(|n| n.name.as_str()).collect();
+    let mut stack: Vec<&str> = output_nodes(graph)
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
     while let Some(name) = stack.pop() {
         if !needed.insert(name) {
             continue;
@@ -169,7 +172,11 @@ fn sorted_nodes(graph: &GraphDef) -> TractResult<Vec<&NodeDef>> {
     // Kahn's algorithm, in file order among ready nodes.
     let mut pending: HashMap<&str, usize> = HashMap::new();
     let mut consumers: HashMap<&str, Vec<&str>> = HashMap::new();
-    for n in graph.node.iter().filter(|n| needed.contains(n.name.as_str())) {
+    for n in graph
+        .node
+        .iter()
+        .filter(|n| needed.contains(n.name.as_str()))
+    {
         let inputs: BTreeSet<&str> = n.data_inputs().map(|r| r.node).collect();
         pending.insert(&n.name, inputs.len());
         for i in inputs {
@@ -247,21 +254,23 @@ pub fn import(graph: &GraphDef, library: &Library) -> TractResult<Imported> {
         }
         let quantiser = library.quantizers.contains_key(&node.op);
         match &value {
-            Value::Wire { outlet, nchw } => {
-                imp.tensors.push(TensorInfo {
-                    name: node.name.clone(),
-                    op: node.op.clone(),
-                    outlet: *outlet,
-                    nchw: *nchw,
-                    quantiser,
-                })
-            }
+            Value::Wire { outlet, nchw } => imp.tensors.push(TensorInfo {
+                name: node.name.clone(),
+                op: node.op.clone(),
+                outlet: *outlet,
+                nchw: *nchw,
+                quantiser,
+            }),
             Value::BinaryKernel { kernel, scales, .. } if quantiser => {
                 let w = kernel.to_plain_array_view::<f32>()?;
                 let last = w.ndim().saturating_sub(1);
                 let mut q = w.to_owned();
                 for (ix, v) in q.indexed_iter_mut() {
-                    let s = if scales.len() == 1 { scales[0] } else { scales[ix[last]] };
+                    let s = if scales.len() == 1 {
+                        scales[0]
+                    } else {
+                        scales[ix[last]]
+                    };
                     *v = BipolarQuant::sign(*v) * s;
                 }
                 imp.kernels.push((node.name.clone(), q.into_tensor()));
@@ -668,17 +677,15 @@ impl Importer<'_> {
     }
 
     fn padding(node: &NodeDef) -> TractResult<PaddingSpec> {
-        Ok(
-            match node.required("padding", node.attr_str("padding"))? {
-                // TF's SAME puts the odd pixel at the end, as SAME_UPPER does.
-                "SAME" => PaddingSpec::SameUpper,
-                "VALID" => PaddingSpec::Valid,
-                other => bail!(
-                    "{}: attribute `padding` = {other:?}; only SAME and VALID are supported",
-                    node.describe()
-                ),
-            },
-        )
+        Ok(match node.required("padding", node.attr_str("padding"))? {
+            // TF's SAME puts the odd pixel at the end, as SAME_UPPER does.
+            "SAME" => PaddingSpec::SameUpper,
+            "VALID" => PaddingSpec::Valid,
+            other => bail!(
+                "{}: attribute `padding` = {other:?}; only SAME and VALID are supported",
+                node.describe()
+            ),
+        })
     }
 
     fn conv2d(&mut self, node: &NodeDef) -> TractResult<OutletId> {
@@ -789,7 +796,10 @@ impl Importer<'_> {
                 node.describe()
             );
         }
-        let values: Vec<Value> = refs.iter().map(|r| self.value(r)).collect::<TractResult<_>>()?;
+        let values: Vec<Value> = refs
+            .iter()
+            .map(|r| self.value(r))
+            .collect::<TractResult<_>>()?;
         let axis = self.konst_param(&values[n], node, "the axis")?;
         let axis = axis.cast_to_scalar::<i64>()?;
         let name = node.name.clone();

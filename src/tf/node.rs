@@ -61,9 +61,9 @@ impl NodeDef {
     pub fn attr_str(&self, name: &str) -> TractResult<Option<&str>> {
         match self.attr(name) {
             None => Ok(None),
-            Some(Value::S(s)) => std::str::from_utf8(s).map(Some).map_err(|_| {
-                format_err!("{}: attribute `{name}` is not UTF-8", self.describe())
-            }),
+            Some(Value::S(s)) => std::str::from_utf8(s)
+                .map(Some)
+                .map_err(|_| format_err!("{}: attribute `{name}` is not UTF-8", self.describe())),
             Some(v) => Err(self.misfit(name, v, "a string")),
         }
     }
@@ -176,7 +176,8 @@ mod tests {
             input: vec!["x".into(), "w/read:0".into(), "^ctl".into(), "y:2".into()],
             ..Default::default()
         };
-        n.attr.insert("padding".into(), attr(Value::S(b"SAME".to_vec())));
+        n.attr
+            .insert("padding".into(), attr(Value::S(b"SAME".to_vec())));
         n.attr.insert(
             "strides".into(),
             attr(Value::List(ListValue {
@@ -201,7 +202,10 @@ mod tests {
         );
         let msg = format!("{:#}", n.require_nhwc().unwrap_err());
         assert!(msg.contains("`data_format` is \"NCHW\""), "{msg}");
-        let msg = format!("{:#}", n.required("ksize", n.attr_ints("ksize")).unwrap_err());
+        let msg = format!(
+            "{:#}",
+            n.required("ksize", n.attr_ints("ksize")).unwrap_err()
+        );
         assert!(msg.contains("`ksize` is missing"), "{msg}");
     }
 }

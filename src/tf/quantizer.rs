@@ -55,8 +55,16 @@ impl Quantizer {
         let describe = || {
             format!(
                 "signature ({}) -> ({}), body ops {:?}",
-                inputs.iter().map(|t| dt::name(*t)).collect::<Vec<_>>().join(", "),
-                outputs.iter().map(|t| dt::name(*t)).collect::<Vec<_>>().join(", "),
+                inputs
+                    .iter()
+                    .map(|t| dt::name(*t))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                outputs
+                    .iter()
+                    .map(|t| dt::name(*t))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 ops
             )
         };

@@ -165,7 +165,11 @@ mod tests {
     }
 
     fn read<T: Datum + Copy>(t: &Tensor) -> Vec<T> {
-        t.to_plain_array_view::<T>().unwrap().iter().copied().collect()
+        t.to_plain_array_view::<T>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
     }
 
     #[test]
@@ -175,7 +179,10 @@ mod tests {
         raw.tensor_content = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut typed = proto(dt::FLOAT, &[2, 3]);
         typed.float_val = values.to_vec();
-        let (a, b) = (to_tensor(&raw, "w").unwrap(), to_tensor(&typed, "w").unwrap());
+        let (a, b) = (
+            to_tensor(&raw, "w").unwrap(),
+            to_tensor(&typed, "w").unwrap(),
+        );
         assert_eq!(a.shape(), &[2, 3]);
         assert_eq!(a, b);
         // One stored value fills the shape (TF's splat); none means zeros.
@@ -184,7 +191,10 @@ mod tests {
         assert_eq!(read::<f32>(&to_tensor(&splat, "s").unwrap()), [0.5; 4]);
         let mut partial = proto(dt::INT32, &[4]);
         partial.int_val = vec![1, 2];
-        assert_eq!(read::<i32>(&to_tensor(&partial, "p").unwrap()), [1, 2, 2, 2]);
+        assert_eq!(
+            read::<i32>(&to_tensor(&partial, "p").unwrap()),
+            [1, 2, 2, 2]
+        );
         let zeros = proto(dt::INT64, &[3]);
         assert_eq!(read::<i64>(&to_tensor(&zeros, "z").unwrap()), [0; 3]);
         // A scalar: no dims.
