@@ -219,7 +219,7 @@ fn tiny_fixture_runs_through_model_loading_on_every_backend() {
 }
 
 fn load_err(path: &std::path::Path) -> String {
-    format!("{:#}", lm::tf::load(path).err().expect("load should fail"))
+    format!("{:#}", lm::tf::load(path).expect_err("load should fail"))
 }
 
 /// The fixture with `edit` applied, written to `dir/name`.
