@@ -22,3 +22,4 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod run;
 pub mod sys;
+pub mod tf;

@@ -98,7 +98,7 @@ enum Command {
         /// Blueoil meta.yaml.
         #[arg(short = 'c', long = "config")]
         meta: PathBuf,
-        /// Model (ONNX/QONNX); default: meta.yaml's MODEL.file.
+        /// Model (ONNX/QONNX, or Blueoil's TensorFlow .pb); default: meta.yaml's MODEL.file.
         #[arg(short, long)]
         model: Option<PathBuf>,
         /// Output folder.
@@ -117,7 +117,7 @@ enum Command {
         /// Blueoil meta.yaml.
         #[arg(short = 'c', long = "config")]
         meta: PathBuf,
-        /// Model (ONNX/QONNX); default: meta.yaml's MODEL.file.
+        /// Model (ONNX/QONNX, or Blueoil's TensorFlow .pb); default: meta.yaml's MODEL.file.
         #[arg(short, long)]
         model: Option<PathBuf>,
         /// Image to run (default: a synthetic image).
@@ -170,6 +170,18 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         engine: EngineArgs,
+    },
+    /// Compare a Blueoil TensorFlow graph, as lm imports it, with Blueoil's per-op outputs
+    /// (`inference_test_data/`: one .npy per tensor); fails on the first difference.
+    CheckBlueoil {
+        /// Folder of `NNN_<tensor>:0.npy` files (`blueoil convert`'s inference_test_data).
+        dir: PathBuf,
+        /// The graph (`minimal_graph_with_shape.pb`).
+        #[arg(short, long)]
+        model: PathBuf,
+        /// Allowed |difference| relative to max(1, max |Blueoil|) for non-quantiser tensors.
+        #[arg(long, default_value_t = 1e-5)]
+        tolerance: f32,
     },
     /// What this board offers to lm (CPU and NEON, FPGA accelerator, DMA buffers, GPIO) and
     /// how to fix what is missing.
@@ -284,6 +296,17 @@ fn dispatch(command: Command) -> Result<()> {
                 println!("wrote {}", path.display());
             }
             lm::eval::run::fail_on_errors(&outcome)
+        }
+        Command::CheckBlueoil {
+            dir,
+            model,
+            tolerance,
+        } => {
+            let comparisons = lm::tf::check::check_dir(&model, &dir, tolerance)?;
+            let (text, ok) = lm::tf::check::summary(&comparisons);
+            print!("{text}");
+            anyhow::ensure!(ok, "{} differs from {}", model.display(), dir.display());
+            Ok(())
         }
         Command::Doctor { root, strict } => {
             let read_id = |dev: &lm::board::doctor::UioDevice| -> Result<u32> {

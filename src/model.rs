@@ -1,7 +1,7 @@
 //! Loading a pose model with tract and checking it against meta.yaml.
 //!
 //! Float ONNX and QONNX (`Quant`/`BipolarQuant`, see [`crate::ops`]) models
-//! load the same way. The input tensor is fixed to batch 1 and meta.yaml's
+//! load the same way, and so do Blueoil's TensorFlow graphs ([`crate::tf`]). The input tensor is fixed to batch 1 and meta.yaml's
 //! `IMAGE_SIZE` in its `DATA_FORMAT`; the heatmap output must then have
 //! `IMAGE_SIZE / stride` rows and columns and one channel per joint, or
 //! loading fails with a message naming the meta.yaml field.
@@ -123,7 +123,12 @@ pub fn load_typed_using(
     path: &Path,
     meta: &Meta,
 ) -> Result<(TypedModel, DatumType)> {
-    let mut model = onnx.load(path)?;
+    // Blueoil's frozen TensorFlow graphs load with src/tf, whatever `onnx` is.
+    let mut model = if crate::tf::is_graphdef(path)? {
+        crate::tf::load(path)?
+    } else {
+        onnx.load(path)?
+    };
     let (inputs, outputs) = io_names(&model);
 
     // Input tensor.

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! Quant(2-bit, s_in) ─[AxisOp | Concat | nearest Resize]*─▶ Conv(±α_o weights, k∈{1,3},
-//!     stride 1, SAME) ─▶ [Mul const] ─▶ [Add const] ─▶ Quant(2-bit, s_out, HALF_UP)
+//!     stride 1, SAME) ─▶ [Mul const] ─▶ [Add const] ─▶ Quant(2-bit, s_out, HALF_UP | ROUND)
 //! ```
 //!
 //! Everything between the conv and the output quantiser folds into three
@@ -20,7 +20,8 @@
 //! * `A < 0`: level ≥ k ⇔ `acc <= floor(v_k)` — descending (negative gamma);
 //! * `A = 0`: a constant level, from the float quantiser applied to `B`.
 //!
-//! Ties: an exact tie (`v_k` an integer) counts as reached, like HALF_UP.
+//! Ties: an exact tie (`v_k` an integer) counts as reached, like HALF_UP
+//! (ROUND, half to even, as in old Blueoil graphs: only for even k).
 //! `v_k` is computed in f64; a value within 1e-9 (relative) of an integer is
 //! taken as that integer, so float noise cannot move an exact tie. The float
 //! fake-quant model, evaluated in f32 by tract or onnxruntime, can disagree
@@ -113,7 +114,8 @@ pub fn fuse_qconv(
     Ok(report)
 }
 
-/// A 2-bit unsigned, zero-point-0, HALF_UP quantiser's positive scalar scale.
+/// A 2-bit unsigned, zero-point-0, HALF_UP (or ROUND, half to even: Blueoil
+/// graphs before v0.11) quantiser's positive scalar scale.
 pub(crate) fn two_bit_scale(q: &Quant) -> Result<f32, String> {
     if q.bit_width != 2 || q.signed || q.narrow {
         return Err(format!(
@@ -121,8 +123,11 @@ pub(crate) fn two_bit_scale(q: &Quant) -> Result<f32, String> {
             q.bit_width, q.signed, q.narrow
         ));
     }
-    if q.rounding != RoundingMode::HalfUp {
-        return Err(format!("quantiser rounds {:?}, not HALF_UP", q.rounding));
+    if !matches!(q.rounding, RoundingMode::HalfUp | RoundingMode::Round) {
+        return Err(format!(
+            "quantiser rounds {:?}, not HALF_UP or ROUND",
+            q.rounding
+        ));
     }
     match (q.scalar_scale(), q.scalar_zero_point()) {
         (Some(s), Some(z)) if s > 0.0 && z == 0.0 => Ok(s),
@@ -366,10 +371,14 @@ pub fn thresholds(a: f64, b: f64, s_out: f32, quant: &Quant) -> [i32; 4] {
     let mut row = [0i32; 4];
     for k in 1..=3 {
         let v = snap(((k as f64 - 0.5) * s_out as f64 - b) / a);
-        row[k - 1] = if a > 0.0 {
-            clamp(v.ceil())
-        } else {
-            clamp(v.floor())
+        // An exact tie reaches level k under HALF_UP; under ROUND (half to
+        // even) only when k is even. (For a non-integer v both forms agree.)
+        let tie_reaches = quant.rounding != RoundingMode::Round || k % 2 == 0;
+        row[k - 1] = match (a > 0.0, tie_reaches) {
+            (true, true) => clamp(v.ceil()),
+            (true, false) => clamp(v.floor() + 1.0),
+            (false, true) => clamp(v.floor()),
+            (false, false) => clamp(v.ceil() - 1.0),
         };
     }
     if a < 0.0 {
@@ -448,6 +457,27 @@ mod tests {
         assert_eq!(level_thr(row, -1), 1);
         assert_eq!(level_thr(row, 0), 0);
         assert_eq!(level_thr(row, -5), 3);
+    }
+
+    #[test]
+    fn round_half_even_ties_reach_only_even_levels() {
+        // s_out = 0.5, a = 0.25: y/s = acc/2; acc = 1, 3, 5 are the ties
+        // 0.5, 1.5, 2.5, which ROUND takes to 0, 2, 2.
+        let mut quant = q();
+        quant.scale = tensor0(0.5f32).into_arc_tensor();
+        quant.rounding = RoundingMode::Round;
+        let row = thresholds(0.25, 0.0, 0.5, &quant);
+        for (acc, want) in [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2), (5, 2), (6, 3)] {
+            assert_eq!(level_thr(row, acc), want, "acc={acc} row={row:?}");
+            assert_eq!(quant.level(0.25 * acc as f32, 0.5, 0.0) as u8, want);
+        }
+        let row = thresholds(-0.25, 0.0, 0.5, &quant);
+        for (acc, want) in [(0, 0), (-1, 0), (-2, 1), (-3, 2), (-5, 2), (-6, 3)] {
+            assert_eq!(level_thr(row, acc), want, "acc={acc} row={row:?}");
+        }
+        assert!(two_bit_scale(&quant).is_ok());
+        quant.rounding = RoundingMode::Floor;
+        assert!(two_bit_scale(&quant).is_err());
     }
 
     #[test]

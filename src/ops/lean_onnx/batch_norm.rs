@@ -21,8 +21,8 @@ pub fn parse(_ctx: &ParseContext, node: &NodeProto) -> Parsed {
 }
 
 #[derive(Debug, Clone)]
-struct BatchNorm {
-    epsilon: f32,
+pub(crate) struct BatchNorm {
+    pub(crate) epsilon: f32,
 }
 
 impl BatchNorm {

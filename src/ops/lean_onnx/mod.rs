@@ -11,10 +11,10 @@
 //! both loaders give bit-identical outputs on the shipped models and the test
 //! fixtures.
 
-mod batch_norm;
+pub(crate) mod batch_norm;
 mod conv;
 pub mod resize;
-mod space_to_depth;
+pub(crate) mod space_to_depth;
 
 use crate::onnx::{proto::NodeProto, tensor, LeanOnnx, ParseContext};
 use tract_hir::internal::*;

@@ -15,8 +15,8 @@ pub fn parse(_ctx: &ParseContext, node: &NodeProto) -> Parsed {
 }
 
 #[derive(Debug, Clone)]
-struct SpaceToDepth {
-    block: usize,
+pub(crate) struct SpaceToDepth {
+    pub(crate) block: usize,
 }
 
 impl Expansion for SpaceToDepth {
