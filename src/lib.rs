@@ -20,4 +20,5 @@ pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod run;
+pub mod stream;
 pub mod sys;
