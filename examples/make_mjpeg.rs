@@ -12,12 +12,12 @@ fn main() -> Result<()> {
         anyhow::bail!("usage: make_mjpeg OUT.mjpg WIDTH HEIGHT FRAMES [IMAGE]");
     }
     let (w, h, n): (u32, u32, usize) = (args[2].parse()?, args[3].parse()?, args[4].parse()?);
-    let src = args
-        .get(5)
-        .cloned()
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/astronaut.png").into());
+    let src = args.get(5).cloned().unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/astronaut.png").into()
+    });
     let base = lm::pipeline::load_image(std::path::Path::new(&src))?;
-    let base = image::imageops::resize(&base, w + 16, h + 16, image::imageops::FilterType::Triangle);
+    let base =
+        image::imageops::resize(&base, w + 16, h + 16, image::imageops::FilterType::Triangle);
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(&args[1]).with_context(|| format!("cannot create {}", args[1]))?,
     );

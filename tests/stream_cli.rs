@@ -43,13 +43,24 @@ fn folder_frames_n_jsonl_matches_lm_run() {
     people(&frames, 5);
     let jsonl = d.path().join("out.jsonl");
     let o = lm()
-        .args(["stream", "-s", frames.to_str().unwrap(), "-c", &meta(), "--frames", "3"])
+        .args([
+            "stream",
+            "-s",
+            frames.to_str().unwrap(),
+            "-c",
+            &meta(),
+            "--frames",
+            "3",
+        ])
         .args(["--jsonl", jsonl.to_str().unwrap()])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("summary:") && stderr.contains("3 frames out"), "{stderr}");
+    assert!(
+        stderr.contains("summary:") && stderr.contains("3 frames out"),
+        "{stderr}"
+    );
     let recs = lines(&jsonl);
     assert_eq!(recs.len(), 3);
     // A folder without ?fps is read as fast as inference takes it: nothing dropped, in order.
@@ -57,7 +68,10 @@ fn folder_frames_n_jsonl_matches_lm_run() {
     assert_eq!(numbers, [0, 1, 2]);
     for r in &recs {
         assert_eq!(r["source"], frames.to_str().unwrap());
-        assert_eq!((r["width"].as_u64(), r["height"].as_u64()), (Some(96), Some(72)));
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(96), Some(72))
+        );
         assert_eq!(r["keypoints"].as_array().unwrap().len(), 17);
         assert_eq!(r["joints"].as_array().unwrap().len(), 51);
         assert!(r["timestamp"].as_f64().unwrap() > 1.7e9);
@@ -70,7 +84,13 @@ fn folder_frames_n_jsonl_matches_lm_run() {
     // The same prediction as `lm run` on that image.
     let out = d.path().join("run");
     let o = lm()
-        .args(["run", "-i", frames.join("f001.png").to_str().unwrap(), "-c", &meta()])
+        .args([
+            "run",
+            "-i",
+            frames.join("f001.png").to_str().unwrap(),
+            "-c",
+            &meta(),
+        ])
         .args(["-o", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -87,7 +107,8 @@ fn stdin_mjpeg_with_a_corrupt_frame_and_record() {
     let d = tempfile::tempdir().unwrap();
     let mut bytes = vec![];
     for i in 0..4u32 {
-        let img = image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x + i * 9) as u8, y as u8, 90]));
+        let img =
+            image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x + i * 9) as u8, y as u8, 90]));
         let mut j = vec![];
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 85)
             .encode_image(&img)
@@ -100,7 +121,15 @@ fn stdin_mjpeg_with_a_corrupt_frame_and_record() {
     let rec = d.path().join("rec");
     let jsonl = d.path().join("stdout.jsonl");
     let mut child = lm()
-        .args(["stream", "-s", "-", "-c", &meta(), "--record", rec.to_str().unwrap()])
+        .args([
+            "stream",
+            "-s",
+            "-",
+            "-c",
+            &meta(),
+            "--record",
+            rec.to_str().unwrap(),
+        ])
         .args(["--jsonl", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -111,7 +140,10 @@ fn stdin_mjpeg_with_a_corrupt_frame_and_record() {
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("1 corrupt") && stderr.contains("3 frames out"), "{stderr}");
+    assert!(
+        stderr.contains("1 corrupt") && stderr.contains("3 frames out"),
+        "{stderr}"
+    );
     std::fs::write(&jsonl, &o.stdout).unwrap();
     let out = lines(&jsonl);
     let recorded = lines(&rec.join("stream.jsonl"));
@@ -132,22 +164,48 @@ fn sigterm_ends_a_live_stream_cleanly() {
     let jsonl = d.path().join("live.jsonl");
     let source = format!("{}?fps=20&loop", frames.display());
     let child = lm()
-        .args(["stream", "-s", &source, "-c", &meta(), "--stats-every", "0.5"])
+        .args([
+            "stream",
+            "-s",
+            &source,
+            "-c",
+            &meta(),
+            "--stats-every",
+            "0.5",
+        ])
         .args(["--jsonl", jsonl.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Wait for the first frames (model load and a debug build take a while), then for a few
+    // stats lines.
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(&jsonl).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(t.elapsed() < Duration::from_secs(120), "no frames in 120 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1600));
     // SAFETY: kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("stopping (signal)") && stderr.contains("summary:"), "{stderr}");
-    let periodic = stderr.lines().filter(|l| l.contains("end-to-end") && !l.contains("summary")).count();
+    assert!(
+        stderr.contains("stopping (signal)") && stderr.contains("summary:"),
+        "{stderr}"
+    );
+    let periodic = stderr
+        .lines()
+        .filter(|l| l.contains("end-to-end") && !l.contains("summary"))
+        .count();
     assert!(periodic >= 2, "no periodic stats: {stderr}");
     let recs = lines(&jsonl); // every line complete JSON
-    assert!(recs.len() >= 10, "{} frames in 2.5 s at 20 fps", recs.len());
+    assert!(recs.len() >= 3);
+    // The summary counts what the file holds.
+    assert!(
+        stderr.contains(&format!("{} frames out", recs.len())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -157,7 +215,10 @@ fn bad_source_and_missing_camera_are_one_line_errors() {
         ("v4l2:/dev/video-lm-none", "/dev/video-lm-none"),
         ("nothing/*.png", "cannot read folder"),
     ] {
-        let o = lm().args(["stream", "-s", src, "-c", &meta()]).output().unwrap();
+        let o = lm()
+            .args(["stream", "-s", src, "-c", &meta()])
+            .output()
+            .unwrap();
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success());
         assert_eq!(e.trim_end().lines().count(), 1, "{e}");
@@ -195,7 +256,10 @@ fn library_runner_serves_the_overlay_stream_and_pose() {
                 assert!(n > 0, "stream ended early");
                 buf.extend_from_slice(&chunk[..n]);
             }
-            let start = buf.windows(4).position(|w| w == b"\xff\xd8\xff\xe0").unwrap();
+            let start = buf
+                .windows(4)
+                .position(|w| w == b"\xff\xd8\xff\xe0")
+                .unwrap();
             let img = image::load_from_memory(&buf[start..]).unwrap();
             assert_eq!(img.width(), 96);
             let mut p = std::net::TcpStream::connect(addr).unwrap();

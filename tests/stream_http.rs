@@ -2,8 +2,7 @@
 //! parsed back into JPEGs that decode, the JSON endpoints, bad requests, and clients that
 //! stall or disconnect while another keeps receiving frames.
 
-
-use lm::stream::http::{Hub, HttpServer, MAX_REQUEST_BYTES};
+use lm::stream::http::{HttpServer, Hub, MAX_REQUEST_BYTES};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn frame_jpeg(i: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, i as u8]));
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, i as u8])
+    });
     let mut out = vec![];
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
         .encode_image(&img)
@@ -77,14 +78,24 @@ fn get_raw(addr: SocketAddr, request: &[u8]) -> (String, String, Vec<u8>) {
     s.write_all(request).unwrap();
     let mut all = vec![];
     s.read_to_end(&mut all).unwrap();
-    let end = all.windows(4).position(|w| w == b"\r\n\r\n").expect("CRLF CRLF after headers");
+    let end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("CRLF CRLF after headers");
     let head = String::from_utf8(all[..end].to_vec()).unwrap();
     let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
-    (status.to_string(), headers.to_string(), all[end + 4..].to_vec())
+    (
+        status.to_string(),
+        headers.to_string(),
+        all[end + 4..].to_vec(),
+    )
 }
 
 fn get(addr: SocketAddr, path: &str) -> (String, String, Vec<u8>) {
-    get_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+    get_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+    )
 }
 
 /// Reads the multipart head and then `n` parts, checking the framing byte for byte.
@@ -121,7 +132,8 @@ fn read_parts(r: &mut BufReader<TcpStream>, n: usize) -> Vec<Vec<u8>> {
 
 fn open_mjpeg(addr: SocketAddr) -> BufReader<TcpStream> {
     let mut s = connect(addr);
-    s.write_all(b"GET /stream.mjpg HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /stream.mjpg HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut r = BufReader::new(s);
     let mut head = String::new();
     loop {
@@ -134,7 +146,10 @@ fn open_mjpeg(addr: SocketAddr) -> BufReader<TcpStream> {
         head.push_str(&l);
     }
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert!(head.contains("Content-Type: multipart/x-mixed-replace; boundary=lmframe\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Type: multipart/x-mixed-replace; boundary=lmframe\r\n"),
+        "{head}"
+    );
     r
 }
 
@@ -152,13 +167,17 @@ fn mjpeg_parts_decode_and_survive_stalled_and_leaving_clients() {
     // A client that never reads (its socket buffers fill, then its queue), and clients that
     // read a part and hang up, or hang up at once.
     let mut stalled = connect(addr);
-    stalled.write_all(b"GET /stream.mjpg HTTP/1.1\r\n\r\n").unwrap();
+    stalled
+        .write_all(b"GET /stream.mjpg HTTP/1.1\r\n\r\n")
+        .unwrap();
     for _ in 0..5 {
         let mut leaver = open_mjpeg(addr);
         read_parts(&mut leaver, 1);
         drop(leaver);
         let mut quick = connect(addr);
-        quick.write_all(b"GET /stream.mjpg HTTP/1.1\r\n\r\n").unwrap();
+        quick
+            .write_all(b"GET /stream.mjpg HTTP/1.1\r\n\r\n")
+            .unwrap();
         drop(quick);
     }
     // The watcher keeps getting fresh frames at the feeder's rate (~100/s) for 2 s.
@@ -166,7 +185,9 @@ fn mjpeg_parts_decode_and_survive_stalled_and_leaving_clients() {
     let parts = read_parts(&mut watcher, 100);
     let secs = t.elapsed().as_secs_f64();
     assert!(secs < 5.0, "100 frames took {secs} s with a stalled client");
-    let last = image::load_from_memory(parts.last().unwrap()).unwrap().to_rgb8();
+    let last = image::load_from_memory(parts.last().unwrap())
+        .unwrap()
+        .to_rgb8();
     assert_eq!(last.width(), 64);
     let (status, _, body) = get(addr, "/health");
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -191,7 +212,10 @@ fn json_endpoints_events_and_page() {
     assert_eq!(status, "HTTP/1.1 200 OK");
     let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(health["status"], "ok");
-    assert!(health["stats"]["frames_output"].as_u64().is_some(), "{health}");
+    assert!(
+        health["stats"]["frames_output"].as_u64().is_some(),
+        "{health}"
+    );
 
     let (status, headers, body) = get(addr, "/");
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -244,9 +268,15 @@ fn junk_unknown_and_oversize_requests_are_refused_and_the_stream_goes_on() {
     let mut watcher = open_mjpeg(addr);
     read_parts(&mut watcher, 1);
     let status = |req: &[u8]| get_raw(addr, req).0;
-    assert_eq!(status(b"\x16\x03\x01\x02\x00junk\r\n\r\n"), "HTTP/1.1 400 Bad Request");
+    assert_eq!(
+        status(b"\x16\x03\x01\x02\x00junk\r\n\r\n"),
+        "HTTP/1.1 400 Bad Request"
+    );
     assert_eq!(status(b"GET nothing\r\n\r\n"), "HTTP/1.1 400 Bad Request");
-    assert_eq!(status(b"POST /pose HTTP/1.1\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed");
+    assert_eq!(
+        status(b"POST /pose HTTP/1.1\r\n\r\n"),
+        "HTTP/1.1 405 Method Not Allowed"
+    );
     assert_eq!(get(addr, "/nope").0, "HTTP/1.1 404 Not Found");
     let mut big = b"GET / HTTP/1.1\r\n".to_vec();
     while big.len() <= MAX_REQUEST_BYTES + 100 {

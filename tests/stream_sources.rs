@@ -76,7 +76,9 @@ fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
 fn folder_in_name_order_with_corrupt_files_counted_and_loop() {
     let d = tempfile::tempdir().unwrap();
     for (i, name) in ["b.png", "a.png", "c.jpg"].iter().enumerate() {
-        pattern(16, 8, i as u8 * 50).save(d.path().join(name)).unwrap();
+        pattern(16, 8, i as u8 * 50)
+            .save(d.path().join(name))
+            .unwrap();
     }
     std::fs::write(d.path().join("broken.png"), b"\x89PNG not really").unwrap();
     std::fs::write(d.path().join("notes.txt"), b"ignored").unwrap();
@@ -89,8 +91,7 @@ fn folder_in_name_order_with_corrupt_files_counted_and_loop() {
     assert_eq!(imgs[0].get_pixel(0, 0)[2], 50); // a.png was written second (seed 50)
     assert_eq!(imgs[1].get_pixel(0, 0)[2], 0);
 
-    let looped =
-        SourceUri::parse(&format!("glob:{}/*.png?loop", d.path().display())).unwrap();
+    let looped = SourceUri::parse(&format!("glob:{}/*.png?loop", d.path().display())).unwrap();
     let (good, bad, _) = drain(&mut *open_source(&looped).unwrap(), 9);
     assert_eq!(good.len() + bad.len(), 9, "looping never ends");
     assert_eq!(bad, vec![2, 5, 8]);
@@ -114,7 +115,10 @@ fn paced_folder_is_live_and_keeps_the_rate() {
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(good.len(), 11);
     // 10 periods of 20 ms.
-    assert!((0.19..1.0).contains(&secs), "{secs} s for 11 frames at 50 fps");
+    assert!(
+        (0.19..1.0).contains(&secs),
+        "{secs} s for 11 frames at 50 fps"
+    );
 }
 
 #[test]
@@ -146,7 +150,7 @@ fn mjpeg_file_with_missing_huffman_tables_and_truncated_frames() {
     let numbers: Vec<u64> = frames.iter().map(|f| f.number).collect();
     // zune-jpeg decodes garbage entropy data into (wrong) pixels rather than failing, so frame
     // 4 may come back as a frame; the truncated one must not.
-    assert_eq!(&numbers[..3], &[0, 1, 3], "{corrupt:?}");
+    assert!(numbers.starts_with(&[0, 1, 3]), "{numbers:?} {corrupt:?}");
     assert_eq!(corrupt[0].0, 2);
     assert!(corrupt[0].1.contains("truncated"), "{}", corrupt[0].1);
     for (f, want) in frames.iter().zip([&imgs[0], &imgs[1], &imgs[3]]) {
@@ -175,7 +179,12 @@ fn looped_mjpeg_restarts_and_all_corrupt_file_ends() {
 }
 
 /// A Y4M stream of `frames` frames of solid colours (Y, U, V per frame).
-fn y4m(colourspace: &str, (w, h): (usize, usize), (cw, ch): (usize, usize), frames: &[[u8; 3]]) -> Vec<u8> {
+fn y4m(
+    colourspace: &str,
+    (w, h): (usize, usize),
+    (cw, ch): (usize, usize),
+    frames: &[[u8; 3]],
+) -> Vec<u8> {
     let mut out = format!("YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 {colourspace}\n").into_bytes();
     for [y, u, v] in frames {
         out.extend(b"FRAME\n");
@@ -217,16 +226,26 @@ fn y4m_planes_to_rgb_for_each_subsampling() {
 #[test]
 fn y4m_truncated_frame_is_corrupt_and_bad_header_named() {
     let d = tempfile::tempdir().unwrap();
-    let mut bytes = y4m("C420jpeg", (4, 2), (2, 1), &[[235, 128, 128], [16, 128, 128]]);
+    let mut bytes = y4m(
+        "C420jpeg",
+        (4, 2),
+        (2, 1),
+        &[[235, 128, 128], [16, 128, 128]],
+    );
     bytes.truncate(bytes.len() - 3);
     let path = d.path().join("cut.y4m");
     std::fs::write(&path, &bytes).unwrap();
-    let (good, bad, _) = drain(&mut *open_source(&SourceUri::parse(path.to_str().unwrap()).unwrap()).unwrap(), 10);
+    let (good, bad, _) = drain(
+        &mut *open_source(&SourceUri::parse(path.to_str().unwrap()).unwrap()).unwrap(),
+        10,
+    );
     assert_eq!((good, bad), (vec![0], vec![1]));
 
     let bad_hdr = d.path().join("bad.y4m");
     std::fs::write(&bad_hdr, b"YUV4MPEG2 W4 H2 C420p10\nFRAME\n").unwrap();
-    let e = open_source(&SourceUri::parse(bad_hdr.to_str().unwrap()).unwrap()).err().unwrap();
+    let e = open_source(&SourceUri::parse(bad_hdr.to_str().unwrap()).unwrap())
+        .err()
+        .unwrap();
     let e = format!("{e:#}");
     assert!(e.contains("bad.y4m") && e.contains("C420p10"), "{e}");
 
@@ -320,7 +339,12 @@ fn negotiation_picks_offered_formats_and_lists_them_otherwise() {
     assert_eq!((c.fourcc, c.width, c.height), (FourCc::MJPG, 1280, 720));
     let c = negotiate("/dev/video0", &offers, &req(Some("YUYV"), None, None)).unwrap();
     assert_eq!((c.width, c.height), (640, 480));
-    let c = negotiate("/dev/video0", &offers, &req(Some("MJPG"), Some(32), Some(24))).unwrap();
+    let c = negotiate(
+        "/dev/video0",
+        &offers,
+        &req(Some("MJPG"), Some(32), Some(24)),
+    )
+    .unwrap();
     assert_eq!((c.fourcc, c.width, c.height), (FourCc::MJPG, 32, 24));
 
     let listing = describe_offers(&offers);
@@ -331,14 +355,26 @@ fn negotiation_picks_offered_formats_and_lists_them_otherwise() {
     );
     let err = |r: Request| format!("{:#}", negotiate("/dev/video0", &offers, &r).unwrap_err());
     let e = err(req(Some("MJPG"), Some(320), Some(240)));
-    assert!(e.contains("does not offer 320x240 in MJPG") && e.contains(&listing), "{e}");
+    assert!(
+        e.contains("does not offer 320x240 in MJPG") && e.contains(&listing),
+        "{e}"
+    );
     let e = err(req(Some("NV12"), None, None));
-    assert!(e.contains("cannot be decoded") && e.contains(&listing), "{e}");
+    assert!(
+        e.contains("cannot be decoded") && e.contains(&listing),
+        "{e}"
+    );
     let e = err(req(None, Some(320), None));
     assert!(e.contains("both width= and height="), "{e}");
     let only_h264 = vec![offers[2].clone()];
-    let e = format!("{:#}", negotiate("/dev/video0", &only_h264, &Request::default()).unwrap_err());
-    assert!(e.contains("no format lm decodes") && e.contains("H264"), "{e}");
+    let e = format!(
+        "{:#}",
+        negotiate("/dev/video0", &only_h264, &Request::default()).unwrap_err()
+    );
+    assert!(
+        e.contains("no format lm decodes") && e.contains("H264"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -367,7 +403,9 @@ fn fake_camera_yuyv_and_mjpeg_frames() {
     };
     let mut src = CameraSource::start(cam, "/dev/fake", &req).unwrap();
     assert!(src.is_live());
-    let Next::Frame(f) = src.next_frame().unwrap() else { panic!() };
+    let Next::Frame(f) = src.next_frame().unwrap() else {
+        panic!()
+    };
     assert_eq!(f.image.get_pixel(0, 0).0, [255, 255, 255]);
     assert_eq!(f.image.get_pixel(3, 0).0, [0, 0, 0]);
     let red = f.image.get_pixel(0, 1).0;
@@ -406,7 +444,9 @@ fn fake_camera_yuyv_and_mjpeg_frames() {
         fps: None,
     };
     let mut src = CameraSource::start(cam, "/dev/fake", &req).unwrap();
-    let Next::Frame(f) = src.next_frame().unwrap() else { panic!() };
+    let Next::Frame(f) = src.next_frame().unwrap() else {
+        panic!()
+    };
     assert!(mean_abs_diff(&f.image, &img) < 4.0);
     match src.next_frame().unwrap() {
         Next::Corrupt { error, .. } => assert!(format!("{error:#}").contains("promised 32x24")),
@@ -433,8 +473,14 @@ fn driver_setting_another_format_is_an_error() {
         height: Some(24),
         fps: None,
     };
-    let e = format!("{:#}", CameraSource::start(cam, "/dev/fake", &req).err().unwrap());
-    assert!(e.contains("asked for MJPG 32x24, the driver set YUYV 640x480"), "{e}");
+    let e = format!(
+        "{:#}",
+        CameraSource::start(cam, "/dev/fake", &req).err().unwrap()
+    );
+    assert!(
+        e.contains("asked for MJPG 32x24, the driver set YUYV 640x480"),
+        "{e}"
+    );
 }
 
 #[test]

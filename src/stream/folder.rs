@@ -66,8 +66,8 @@ impl FolderSource {
 /// Regular files of `dir` whose names pass `keep`, sorted by name.
 fn list(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
     let mut files = vec![];
-    for entry in std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read folder {}", dir.display()))?
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?
     {
         let entry = entry.with_context(|| format!("cannot read folder {}", dir.display()))?;
         let name = entry.file_name();

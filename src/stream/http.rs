@@ -75,7 +75,10 @@ impl Hub {
 
     fn subscribe(&self, kind: Kind) -> Receiver<Arc<Vec<u8>>> {
         let (tx, rx) = sync_channel(CLIENT_QUEUE);
-        self.subscribers.lock().unwrap().push(Subscriber { kind, tx });
+        self.subscribers
+            .lock()
+            .unwrap()
+            .push(Subscriber { kind, tx });
         rx
     }
 
@@ -152,10 +155,7 @@ impl HttpServer {
         std::thread::Builder::new()
             .name("http-accept".into())
             .spawn(move || accept_loop(listener, h))?;
-        Ok(HttpServer {
-            addr: local,
-            hub,
-        })
+        Ok(HttpServer { addr: local, hub })
     }
 }
 
@@ -175,7 +175,12 @@ fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
         let Ok(mut stream) = conn else { continue };
         if hub.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = respond(&mut stream, "503 Service Unavailable", "text/plain", b"too many clients\n");
+            let _ = respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "text/plain",
+                b"too many clients\n",
+            );
             continue;
         }
         hub.clients.fetch_add(1, Ordering::SeqCst);
@@ -192,7 +197,12 @@ fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
@@ -263,14 +273,33 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     let head = match read_request(&mut stream) {
         Ok(h) => h,
         Err("") => return Ok(()),
-        Err(status) => return respond(&mut stream, status, "text/plain", format!("{status}\n").as_bytes()),
+        Err(status) => {
+            return respond(
+                &mut stream,
+                status,
+                "text/plain",
+                format!("{status}\n").as_bytes(),
+            )
+        }
     };
     let path = match parse_request_line(&head) {
         Ok(p) => p,
-        Err(status) => return respond(&mut stream, status, "text/plain", format!("{status}\n").as_bytes()),
+        Err(status) => {
+            return respond(
+                &mut stream,
+                status,
+                "text/plain",
+                format!("{status}\n").as_bytes(),
+            )
+        }
     };
     match path {
-        "/" | "/index.html" => respond(&mut stream, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
+        "/" | "/index.html" => respond(
+            &mut stream,
+            "200 OK",
+            "text/html; charset=utf-8",
+            PAGE.as_bytes(),
+        ),
         "/health" => {
             let body = format!(
                 "{{\"status\":\"ok\",\"uptime_s\":{:.3},\"clients\":{},\"skipped_for_slow_clients\":{},\"stats\":{}}}\n",
@@ -284,7 +313,12 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
         "/pose" => {
             let pose = hub.latest_pose.lock().unwrap().clone();
             match pose {
-                Some(p) => respond(&mut stream, "200 OK", "application/json", format!("{p}\n").as_bytes()),
+                Some(p) => respond(
+                    &mut stream,
+                    "200 OK",
+                    "application/json",
+                    format!("{p}\n").as_bytes(),
+                ),
                 None => respond(
                     &mut stream,
                     "503 Service Unavailable",
@@ -295,7 +329,12 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
         }
         "/stream.mjpg" => serve_mjpeg(stream, hub),
         "/events" => serve_events(stream, hub),
-        _ => respond(&mut stream, "404 Not Found", "text/plain", b"404 Not Found\n"),
+        _ => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            b"404 Not Found\n",
+        ),
     }
 }
 
@@ -396,9 +435,23 @@ mod tests {
 
     #[test]
     fn request_lines() {
-        assert_eq!(parse_request_line("GET /pose?x=1 HTTP/1.1\r\nHost: a"), Ok("/pose"));
-        assert_eq!(parse_request_line("POST / HTTP/1.1"), Err("405 Method Not Allowed"));
-        for junk in ["", "GET", "GET /", "\u{1}\u{2} / HTTP/1.1", "GET pose HTTP/1.1", "GET / SPDY/3", "get / HTTP/1.1"] {
+        assert_eq!(
+            parse_request_line("GET /pose?x=1 HTTP/1.1\r\nHost: a"),
+            Ok("/pose")
+        );
+        assert_eq!(
+            parse_request_line("POST / HTTP/1.1"),
+            Err("405 Method Not Allowed")
+        );
+        for junk in [
+            "",
+            "GET",
+            "GET /",
+            "\u{1}\u{2} / HTTP/1.1",
+            "GET pose HTTP/1.1",
+            "GET / SPDY/3",
+            "get / HTTP/1.1",
+        ] {
             assert_eq!(parse_request_line(junk), Err("400 Bad Request"), "{junk:?}");
         }
     }

@@ -7,7 +7,7 @@
 //! frames, on SIGINT/SIGTERM, or on an output error; then the JSON Lines are flushed and the
 //! summary printed before any error is returned.
 
-use super::http::{Hub, HttpServer};
+use super::http::{HttpServer, Hub};
 use super::jsonl::FrameRecord;
 use super::queue::LatestFrame;
 use super::source::{Frame, FrameSource, Next};
@@ -167,7 +167,12 @@ impl Outputs {
         let wants_jpeg = self.hub.as_ref().is_some_and(|h| h.wants_jpeg());
         if self.frames_dir.is_some() || wants_jpeg {
             let mut picture = done.frame.image.clone();
-            draw_pose(&mut picture, &done.inference.pose.joints, &kp.names, &kp.skeleton);
+            draw_pose(
+                &mut picture,
+                &done.inference.pose.joints,
+                &kp.names,
+                &kp.skeleton,
+            );
             if let Some(dir) = &self.frames_dir {
                 save_png_atomic(&picture, &dir.join(format!("{:08}.png", done.frame.number)))?;
             }
@@ -361,4 +366,3 @@ pub fn run_stream_with(
         http: http_addr,
     })
 }
-

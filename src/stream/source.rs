@@ -33,7 +33,10 @@ impl Frame {
 pub enum Next {
     Frame(Frame),
     /// A frame that could not be decoded: counted and skipped; the source goes on.
-    Corrupt { number: u64, error: anyhow::Error },
+    Corrupt {
+        number: u64,
+        error: anyhow::Error,
+    },
     /// The source has no more frames.
     End,
 }

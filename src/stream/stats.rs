@@ -133,7 +133,11 @@ impl StreamStats {
             corrupt: self.corrupt - base.corrupt,
             inference_errors: self.inference_errors - base.inference_errors,
             capture_fps: (self.captured - base.captured) as f64 / secs,
-            inference_fps: if inf_time > 0.0 { inferred as f64 / inf_time } else { 0.0 },
+            inference_fps: if inf_time > 0.0 {
+                inferred as f64 / inf_time
+            } else {
+                0.0
+            },
             end_to_end_fps: (self.output - base.output) as f64 / secs,
             latency_p50_ms: ms(50.0),
             latency_p95_ms: ms(95.0),
@@ -211,7 +215,10 @@ mod tests {
             s.latency.record(Duration::from_millis(10));
         }
         let r = s.report(Some(&mark), t0 + Duration::from_secs(3));
-        assert_eq!((r.frames_captured, r.frames_output, r.dropped), (20, 10, 10));
+        assert_eq!(
+            (r.frames_captured, r.frames_output, r.dropped),
+            (20, 10, 10)
+        );
         assert!((r.capture_fps - 10.0).abs() < 1e-9 && (r.end_to_end_fps - 5.0).abs() < 1e-9);
         assert!(r.latency_p99_ms.unwrap() < 11.0, "{r:?}");
         let all = s.report(None, t0 + Duration::from_secs(3));

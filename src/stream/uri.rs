@@ -167,9 +167,13 @@ mod tests {
 
     #[test]
     fn camera_uri_with_options() {
-        let u = SourceUri::parse("v4l2:/dev/video2?width=320&height=240&fps=30&format=yuyv").unwrap();
+        let u =
+            SourceUri::parse("v4l2:/dev/video2?width=320&height=240&fps=30&format=yuyv").unwrap();
         assert_eq!(u.kind, SourceKind::V4l2("/dev/video2".into()));
-        assert_eq!((u.width, u.height, u.fps), (Some(320), Some(240), Some(30.0)));
+        assert_eq!(
+            (u.width, u.height, u.fps),
+            (Some(320), Some(240), Some(30.0))
+        );
         assert_eq!(u.format.as_deref(), Some("YUYV"));
         assert_eq!(
             SourceUri::parse("/dev/video0").unwrap().kind,
@@ -196,7 +200,10 @@ mod tests {
             SourceUri::parse("mjpeg:cam.bin").unwrap().kind,
             SourceKind::Mjpeg("cam.bin".into())
         );
-        assert_eq!(SourceUri::parse("v.y4m").unwrap().kind, SourceKind::Y4m("v.y4m".into()));
+        assert_eq!(
+            SourceUri::parse("v.y4m").unwrap().kind,
+            SourceKind::Y4m("v.y4m".into())
+        );
         assert_eq!(SourceUri::parse("-").unwrap().kind, SourceKind::Stdin);
     }
 

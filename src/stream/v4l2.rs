@@ -163,7 +163,10 @@ pub fn negotiate(device: &str, offered: &[OfferedFormat], req: &Request) -> Resu
                 .iter()
                 .find(|o| o.fourcc == f || (f == FourCc::MJPG && o.fourcc == FourCc::JPEG))
                 .with_context(|| {
-                    format!("{device}: the camera does not offer format {f}; it offers {}", offers())
+                    format!(
+                        "{device}: the camera does not offer format {f}; it offers {}",
+                        offers()
+                    )
                 })?
         }
         None => [FourCc::MJPG, FourCc::JPEG, FourCc::YUYV]
@@ -187,7 +190,10 @@ pub fn negotiate(device: &str, offered: &[OfferedFormat], req: &Request) -> Resu
                     _ => None,
                 })
                 .collect();
-            if format.sizes.iter().any(|s| s.allows(DEFAULT_SIZE.0, DEFAULT_SIZE.1))
+            if format
+                .sizes
+                .iter()
+                .any(|s| s.allows(DEFAULT_SIZE.0, DEFAULT_SIZE.1))
                 || format.sizes.is_empty()
             {
                 DEFAULT_SIZE
@@ -286,7 +292,8 @@ impl<C: Camera> CameraSource<C> {
         let choice = negotiate(device, &offered, req)?;
         let format = camera.set_format(&choice)?;
         let mjpeg = |f: FourCc| f == FourCc::MJPG || f == FourCc::JPEG;
-        let same_fourcc = format.fourcc == choice.fourcc || (mjpeg(format.fourcc) && mjpeg(choice.fourcc));
+        let same_fourcc =
+            format.fourcc == choice.fourcc || (mjpeg(format.fourcc) && mjpeg(choice.fourcc));
         if !same_fourcc || (format.width, format.height) != (choice.width, choice.height) {
             bail!(
                 "{device}: asked for {} {}x{}, the driver set {} {}x{}; the camera offers {}",
@@ -302,7 +309,9 @@ impl<C: Camera> CameraSource<C> {
         if let Some(fps) = req.fps {
             match camera.set_fps(fps)? {
                 Some(got) if (got - fps).abs() > 0.01 * fps => {
-                    tracing::warn!("{device}: asked for {fps} frames/s, the camera runs at {got:.2}")
+                    tracing::warn!(
+                        "{device}: asked for {fps} frames/s, the camera runs at {got:.2}"
+                    )
                 }
                 _ => {}
             }
@@ -336,7 +345,10 @@ impl<C: Camera> FrameSource for CameraSource<C> {
         if info.error {
             return Ok(Next::Corrupt {
                 number,
-                error: anyhow::anyhow!("{}: frame {number}: the driver flagged the buffer as broken", self.device),
+                error: anyhow::anyhow!(
+                    "{}: frame {number}: the driver flagged the buffer as broken",
+                    self.device
+                ),
             });
         }
         Ok(match decode_frame(&self.format, &self.buf) {
@@ -602,9 +614,7 @@ mod linux {
         fn ioctl<T>(&self, request: u64, arg: &mut T) -> std::io::Result<()> {
             loop {
                 // SAFETY: `arg` is the struct this request reads and writes.
-                let r = unsafe {
-                    libc::ioctl(self.fd.as_raw_fd(), request as _, arg as *mut T)
-                };
+                let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), request as _, arg as *mut T) };
                 if r != -1 {
                     return Ok(());
                 }
@@ -630,11 +640,18 @@ mod linux {
             let c = std::ffi::CString::new(path.as_os_str().as_bytes())
                 .with_context(|| format!("bad device path {}", path.display()))?;
             // SAFETY: a NUL-terminated path.
-            let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+            let fd = unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+                )
+            };
             if fd < 0 {
                 let e = std::io::Error::last_os_error();
                 let hint = match e.raw_os_error() {
-                    Some(libc::ENOENT) => " (no such camera: is it plugged in? see `ls /dev/video*`)",
+                    Some(libc::ENOENT) => {
+                        " (no such camera: is it plugged in? see `ls /dev/video*`)"
+                    }
                     Some(libc::EACCES) => " (permission denied: add the user to the `video` group)",
                     Some(libc::EBUSY) => " (the camera is busy: another program is using it)",
                     _ => "",
@@ -763,7 +780,10 @@ mod linux {
             // SAFETY: G_PARM on a capture type fills `capture`.
             let mut cap = unsafe { p.parm.capture };
             if cap.capability & CAP_TIMEPERFRAME == 0 {
-                tracing::warn!("{}: the camera's frame rate cannot be set", self.path.display());
+                tracing::warn!(
+                    "{}: the camera's frame rate cannot be set",
+                    self.path.display()
+                );
                 return Ok(None);
             }
             cap.timeperframe = [1000, (fps * 1000.0).round() as u32];
@@ -804,7 +824,9 @@ mod linux {
                     )
                 };
                 if ptr == libc::MAP_FAILED {
-                    return Err(self.explain("cannot map a buffer", std::io::Error::last_os_error()));
+                    return Err(
+                        self.explain("cannot map a buffer", std::io::Error::last_os_error())
+                    );
                 }
                 self.buffers.push((ptr, len));
                 self.ioctl(VIDIOC_QBUF, &mut b)
@@ -841,7 +863,10 @@ mod linux {
                     );
                 }
                 if pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
-                    bail!("{}: the camera was unplugged or failed (poll error)", self.path.display());
+                    bail!(
+                        "{}: the camera was unplugged or failed (poll error)",
+                        self.path.display()
+                    );
                 }
                 let mut b = self.buffer(0);
                 match self.ioctl(VIDIOC_DQBUF, &mut b) {
@@ -904,8 +929,16 @@ mod linux {
 
         #[test]
         fn missing_device_is_named() {
-            let e = format!("{:#}", Device::open(Path::new("/dev/video-lm-missing")).err().unwrap());
-            assert!(e.contains("/dev/video-lm-missing") && e.contains("plugged in"), "{e}");
+            let e = format!(
+                "{:#}",
+                Device::open(Path::new("/dev/video-lm-missing"))
+                    .err()
+                    .unwrap()
+            );
+            assert!(
+                e.contains("/dev/video-lm-missing") && e.contains("plugged in"),
+                "{e}"
+            );
         }
 
         #[test]

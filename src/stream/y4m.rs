@@ -103,7 +103,10 @@ fn read_line(input: &mut dyn BufRead, limit: usize) -> Result<Option<String>> {
         return Ok(None);
     }
     if line.last() != Some(&b'\n') {
-        bail!("line longer than {limit} bytes or cut short: {:?}", String::from_utf8_lossy(&line));
+        bail!(
+            "line longer than {limit} bytes or cut short: {:?}",
+            String::from_utf8_lossy(&line)
+        );
     }
     line.pop();
     Ok(Some(String::from_utf8_lossy(&line).into_owned()))
@@ -160,9 +163,9 @@ impl Y4mSource {
 impl FrameSource for Y4mSource {
     fn next_frame(&mut self) -> Result<Next> {
         let line = loop {
-            match read_line(&mut *self.input, 1024)
-                .with_context(|| format!("{}: cannot read frame {} header", self.name, self.number))?
-            {
+            match read_line(&mut *self.input, 1024).with_context(|| {
+                format!("{}: cannot read frame {} header", self.name, self.number)
+            })? {
                 Some(line) => break line,
                 None if self.looped && self.file.is_some() && self.good_since_open > 0 => {
                     self.reopen()?
