@@ -40,7 +40,7 @@ impl Feeder {
                     hub.publish_jpeg(frame_jpeg(i));
                 }
                 hub.publish_pose(format!("{{\"frame\":{i},\"keypoints\":[]}}"));
-                if i % 10 == 0 {
+                if i.is_multiple_of(10) {
                     hub.publish_stats(format!("{{\"frames_output\":{i}}}"));
                 }
                 i += 1;

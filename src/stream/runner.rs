@@ -75,7 +75,7 @@ struct Done {
 /// Warns about the first corrupt frames, then every 100th, so a broken stream does not flood
 /// the log.
 fn warn_corrupt(count: u64, error: &anyhow::Error) {
-    if count <= 10 || count % 100 == 0 {
+    if count <= 10 || count.is_multiple_of(100) {
         tracing::warn!("corrupt frame skipped ({count} so far): {error:#}");
     }
 }
@@ -324,7 +324,7 @@ pub fn run_stream_with(
                     s.inference_errors += 1;
                     s.inference_errors
                 };
-                if n <= 10 || n % 100 == 0 {
+                if n <= 10 || n.is_multiple_of(100) {
                     tracing::warn!("frame {} skipped: {e:#}", frame.number);
                 }
             }

@@ -75,7 +75,7 @@ impl FrameSize {
             FrameSize::Discrete(dw, dh) => (dw, dh) == (w, h),
             FrameSize::Stepwise { min, max, step } => {
                 let ok = |v: u32, lo: u32, hi: u32, s: u32| {
-                    v >= lo && v <= hi && (v - lo) % s.max(1) == 0
+                    v >= lo && v <= hi && (v - lo).is_multiple_of(s.max(1))
                 };
                 ok(w, min.0, max.0, step.0) && ok(h, min.1, max.1, step.1)
             }

@@ -44,7 +44,7 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8, range: Range) -> [u8; 3] {
 
 /// Packed YUYV 4:2:2 (`Y0 U Y1 V` per two pixels), `stride` bytes per row (≥ 2·width).
 pub fn yuyv_to_rgb(data: &[u8], width: u32, height: u32, stride: usize) -> Result<RgbImage> {
-    ensure!(width % 2 == 0, "YUYV width {width} is odd");
+    ensure!(width.is_multiple_of(2), "YUYV width {width} is odd");
     let row = 2 * width as usize;
     ensure!(stride >= row, "YUYV stride {stride} < 2 × width {width}");
     ensure!(height > 0, "YUYV frame of height 0");
