@@ -21,5 +21,6 @@ pub mod pipeline;
 pub mod postprocess;
 pub mod preprocess;
 pub mod run;
+pub mod stream;
 pub mod sys;
 pub mod tf;

@@ -183,6 +183,36 @@ enum Command {
         #[arg(long, default_value_t = 1e-5)]
         tolerance: f32,
     },
+    /// Poses from a camera, video file or image folder, live: JSON Lines, overlays, a web view.
+    Stream {
+        /// Source URI: v4l2:/dev/video0?width=320&height=240&fps=30&format=MJPG|YUYV, a folder
+        /// or glob of images (?fps=F&loop), an .mjpg or .y4m file, or - (stdin).
+        #[arg(short = 's', long)]
+        source: String,
+        /// Blueoil meta.yaml.
+        #[arg(short = 'c', long = "config")]
+        meta: PathBuf,
+        /// Model (ONNX/QONNX); default: meta.yaml's MODEL.file.
+        #[arg(short, long)]
+        model: Option<PathBuf>,
+        /// Serve the web view (/, /stream.mjpg, /pose, /events, /health) on ADDR:PORT.
+        #[arg(long, value_name = "ADDR:PORT")]
+        http: Option<String>,
+        /// Write one JSON object per frame to FILE (- = stdout).
+        #[arg(long, value_name = "FILE|-")]
+        jsonl: Option<PathBuf>,
+        /// Write DIR/stream.jsonl and the overlays DIR/frames/<frame>.png.
+        #[arg(long, value_name = "DIR")]
+        record: Option<PathBuf>,
+        /// Stop after N frames.
+        #[arg(long, value_name = "N")]
+        frames: Option<u64>,
+        /// Seconds between stats lines on stderr (0: summary only).
+        #[arg(long, value_name = "S", default_value_t = 5.0)]
+        stats_every: f64,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// What this board offers to lm (CPU and NEON, FPGA accelerator, DMA buffers, GPIO) and
     /// how to fix what is missing.
     Doctor {
@@ -306,6 +336,33 @@ fn dispatch(command: Command) -> Result<()> {
             let (text, ok) = lm::tf::check::summary(&comparisons);
             print!("{text}");
             anyhow::ensure!(ok, "{} differs from {}", model.display(), dir.display());
+            Ok(())
+        }
+        Command::Stream {
+            source,
+            meta,
+            model,
+            http,
+            jsonl,
+            record,
+            frames,
+            stats_every,
+            engine,
+        } => {
+            let source = lm::stream::SourceUri::parse(&source)?;
+            let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
+            let frames_source = lm::stream::open_source(&source)?;
+            let opts = lm::stream::runner::StreamOptions {
+                source_name: source.text.clone(),
+                jsonl,
+                record,
+                frames,
+                http,
+                report_every: (stats_every > 0.0)
+                    .then(|| std::time::Duration::from_secs_f64(stats_every)),
+                ..Default::default()
+            };
+            lm::stream::runner::run_stream(&pipeline, frames_source, &opts)?;
             Ok(())
         }
         Command::Doctor { root, strict } => {

@@ -87,7 +87,8 @@ fn overlay_name(path: &Path, ix: usize) -> String {
     }
 }
 
-fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> ImageResult {
+/// The output.json entry of one image (also the JSON Lines record of `lm stream`).
+pub fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> ImageResult {
     let names = &pipeline.meta.keypoints.names;
     let keypoints = inference
         .pose

@@ -1,0 +1,75 @@
+//! One JSON object per frame (JSON Lines): what `--jsonl`, `--record` and `/events` give.
+//!
+//! ```json
+//! {"frame": 12, "timestamp": 1796212345.123456, "source": "v4l2:/dev/video0", "width": 320,
+//!  "height": 240, "joints": [x0.., y0.., v0..], "keypoints": [{"name", "x", "y", "score",
+//!  "visible"}, ..], "times": {"queue": s, "pre": s, "run": s, "post": s}, "latency": s}
+//! ```
+//! `joints` and `keypoints` are exactly those of `lm run`'s output.json; `timestamp` is the
+//! capture time (Unix seconds), `times.queue` the wait between capture and inference, and
+//! `latency` capture → pose ready (seconds).
+
+use crate::output::json::Keypoint;
+use crate::pipeline::{Inference, Pipeline};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameTimes {
+    pub queue: f64,
+    pub pre: f64,
+    pub run: f64,
+    pub post: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    pub frame: u64,
+    pub timestamp: f64,
+    pub source: String,
+    pub width: u32,
+    pub height: u32,
+    pub joints: Vec<i64>,
+    pub keypoints: Vec<Keypoint>,
+    pub times: FrameTimes,
+    pub latency: f64,
+}
+
+impl FrameRecord {
+    pub fn new(
+        pipeline: &Pipeline,
+        source: &str,
+        frame: &super::Frame,
+        inference: &Inference,
+        queue: Duration,
+        latency: Duration,
+    ) -> FrameRecord {
+        let result = crate::run::image_result(pipeline, Path::new(source), inference);
+        let (width, height) = frame.image.dimensions();
+        FrameRecord {
+            frame: frame.number,
+            timestamp: frame
+                .captured
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            source: source.to_string(),
+            width,
+            height,
+            joints: result.prediction.joints,
+            keypoints: result.prediction.keypoints,
+            times: FrameTimes {
+                queue: queue.as_secs_f64(),
+                pre: inference.times.pre.as_secs_f64(),
+                run: inference.times.run.as_secs_f64(),
+                post: inference.times.post.as_secs_f64(),
+            },
+            latency: latency.as_secs_f64(),
+        }
+    }
+
+    pub fn visible_joints(&self) -> usize {
+        self.keypoints.iter().filter(|k| k.visible).count()
+    }
+}

@@ -1,0 +1,127 @@
+//! The [`FrameSource`] trait and [`open_source`], which opens the source a URI names.
+
+use super::uri::{SourceKind, SourceUri};
+use anyhow::Result;
+use image::RgbImage;
+use std::time::{Instant, SystemTime};
+
+/// One captured frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub image: RgbImage,
+    /// The source's frame number, from 0; a corrupt frame uses up its number.
+    pub number: u64,
+    /// Wall-clock capture time (the JSON Lines timestamp).
+    pub captured: SystemTime,
+    /// Monotonic capture time (latency is measured from here).
+    pub captured_at: Instant,
+}
+
+impl Frame {
+    pub fn new(image: RgbImage, number: u64) -> Frame {
+        Frame {
+            image,
+            number,
+            captured: SystemTime::now(),
+            captured_at: Instant::now(),
+        }
+    }
+}
+
+/// What a source gives next.
+#[derive(Debug)]
+pub enum Next {
+    Frame(Frame),
+    /// A frame that could not be decoded: counted and skipped; the source goes on.
+    Corrupt {
+        number: u64,
+        error: anyhow::Error,
+    },
+    /// The source has no more frames.
+    End,
+}
+
+/// A source of frames. `Err` from [`FrameSource::next_frame`] is fatal (device gone, unreadable
+/// file); a bad single frame is [`Next::Corrupt`].
+pub trait FrameSource: Send {
+    fn next_frame(&mut self) -> Result<Next>;
+    /// Whether frames come in real time (a camera, or a paced file): then the capture thread
+    /// never waits for inference and older frames are dropped. A file read as fast as possible
+    /// waits instead, so that every frame is processed.
+    fn is_live(&self) -> bool;
+}
+
+/// Opens the source `uri` names (see [`super::uri`] for the syntax).
+pub fn open_source(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
+    let source: Box<dyn FrameSource> = match &uri.kind {
+        SourceKind::Folder(_) | SourceKind::Glob(_) => {
+            Box::new(super::folder::FolderSource::open(uri)?)
+        }
+        SourceKind::Mjpeg(path) => Box::new(super::mjpeg::MjpegSource::open_file(path, uri)?),
+        SourceKind::Y4m(path) => Box::new(super::y4m::Y4mSource::open_file(path, uri)?),
+        SourceKind::Stdin => open_stdin(uri)?,
+        SourceKind::V4l2(path) => Box::new(super::v4l2::V4l2Source::open(path, uri)?),
+    };
+    Ok(match uri.fps {
+        Some(fps) if !source.is_live() => Box::new(Paced::new(source, fps)),
+        _ => source,
+    })
+}
+
+/// Stdin carries Y4M (starts with `YUV4MPEG2`) or concatenated JPEGs.
+fn open_stdin(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+    let head = input.fill_buf()?;
+    if head.starts_with(b"YUV4MPEG2") {
+        Ok(Box::new(super::y4m::Y4mSource::new(
+            Box::new(input),
+            "stdin".into(),
+        )?))
+    } else {
+        let _ = uri;
+        Ok(Box::new(super::mjpeg::MjpegSource::new(
+            Box::new(input),
+            "stdin".into(),
+        )))
+    }
+}
+
+/// Paces a file source to `fps` frames per second (from `?fps=`): frame k is given at
+/// start + k / fps; a source slower than that is not waited for. Paced sources are live.
+pub struct Paced {
+    inner: Box<dyn FrameSource>,
+    period: std::time::Duration,
+    next_due: Option<Instant>,
+}
+
+impl Paced {
+    pub fn new(inner: Box<dyn FrameSource>, fps: f64) -> Paced {
+        Paced {
+            inner,
+            period: std::time::Duration::from_secs_f64(1.0 / fps),
+            next_due: None,
+        }
+    }
+}
+
+impl FrameSource for Paced {
+    fn next_frame(&mut self) -> Result<Next> {
+        let now = Instant::now();
+        let due = *self.next_due.get_or_insert(now);
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        // A late source does not build up a burst of catch-up frames.
+        self.next_due = Some(due.max(now) + self.period);
+        match self.inner.next_frame()? {
+            // The capture time is when the paced frame is released.
+            Next::Frame(f) => Ok(Next::Frame(Frame::new(f.image, f.number))),
+            other => Ok(other),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}

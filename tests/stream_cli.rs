@@ -1,0 +1,278 @@
+//! `lm stream` end to end: the binary on an image folder (`--frames N --jsonl`), stdin MJPEG
+//! with a corrupt frame, `--record`, SIGTERM, and the library runner with `--http`.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn lm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lm"))
+}
+
+fn people(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        image::RgbImage::from_fn(96, 72, |x, y| {
+            image::Rgb([(x * 2 + i as u32 * 20) as u8, (y * 3) as u8, (x ^ y) as u8])
+        })
+        .save(dir.join(format!("f{i:03}.png")))
+        .unwrap();
+    }
+}
+
+fn meta() -> String {
+    fixture("lm_tiny_quantize.yaml").display().to_string()
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn folder_frames_n_jsonl_matches_lm_run() {
+    let d = tempfile::tempdir().unwrap();
+    let frames = d.path().join("frames");
+    people(&frames, 5);
+    let jsonl = d.path().join("out.jsonl");
+    let o = lm()
+        .args([
+            "stream",
+            "-s",
+            frames.to_str().unwrap(),
+            "-c",
+            &meta(),
+            "--frames",
+            "3",
+        ])
+        .args(["--jsonl", jsonl.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("summary:") && stderr.contains("3 frames out"),
+        "{stderr}"
+    );
+    let recs = lines(&jsonl);
+    assert_eq!(recs.len(), 3);
+    // A folder without ?fps is read as fast as inference takes it: nothing dropped, in order.
+    let numbers: Vec<u64> = recs.iter().map(|r| r["frame"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [0, 1, 2]);
+    for r in &recs {
+        assert_eq!(r["source"], frames.to_str().unwrap());
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(96), Some(72))
+        );
+        assert_eq!(r["keypoints"].as_array().unwrap().len(), 17);
+        assert_eq!(r["joints"].as_array().unwrap().len(), 51);
+        assert!(r["timestamp"].as_f64().unwrap() > 1.7e9);
+        for k in ["queue", "pre", "run", "post"] {
+            assert!(r["times"][k].as_f64().unwrap() >= 0.0);
+        }
+        assert!(r["latency"].as_f64().unwrap() >= r["times"]["run"].as_f64().unwrap());
+    }
+
+    // The same prediction as `lm run` on that image.
+    let out = d.path().join("run");
+    let o = lm()
+        .args([
+            "run",
+            "-i",
+            frames.join("f001.png").to_str().unwrap(),
+            "-c",
+            &meta(),
+        ])
+        .args(["-o", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("output.json")).unwrap()).unwrap();
+    let p = &run["results"][0]["prediction"];
+    assert_eq!(p["joints"], recs[1]["joints"]);
+    assert_eq!(p["keypoints"], recs[1]["keypoints"]);
+}
+
+#[test]
+fn stdin_mjpeg_with_a_corrupt_frame_and_record() {
+    let d = tempfile::tempdir().unwrap();
+    let mut bytes = vec![];
+    for i in 0..4u32 {
+        let img =
+            image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x + i * 9) as u8, y as u8, 90]));
+        let mut j = vec![];
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 85)
+            .encode_image(&img)
+            .unwrap();
+        if i == 2 {
+            j.truncate(j.len() / 3); // cut short: the next SOI starts frame 3
+        }
+        bytes.extend(j);
+    }
+    let rec = d.path().join("rec");
+    let jsonl = d.path().join("stdout.jsonl");
+    let mut child = lm()
+        .args([
+            "stream",
+            "-s",
+            "-",
+            "-c",
+            &meta(),
+            "--record",
+            rec.to_str().unwrap(),
+        ])
+        .args(["--jsonl", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 corrupt") && stderr.contains("3 frames out"),
+        "{stderr}"
+    );
+    std::fs::write(&jsonl, &o.stdout).unwrap();
+    let out = lines(&jsonl);
+    let recorded = lines(&rec.join("stream.jsonl"));
+    assert_eq!(out, recorded);
+    let numbers: Vec<u64> = out.iter().map(|r| r["frame"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [0, 1, 3]);
+    for n in numbers {
+        let png = rec.join("frames").join(format!("{n:08}.png"));
+        assert_eq!(image::open(&png).unwrap().width(), 80, "{}", png.display());
+    }
+}
+
+#[test]
+fn sigterm_ends_a_live_stream_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let frames = d.path().join("frames");
+    people(&frames, 2);
+    let jsonl = d.path().join("live.jsonl");
+    let source = format!("{}?fps=20&loop", frames.display());
+    let child = lm()
+        .args([
+            "stream",
+            "-s",
+            &source,
+            "-c",
+            &meta(),
+            "--stats-every",
+            "0.5",
+        ])
+        .args(["--jsonl", jsonl.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first frames (model load and a debug build take a while), then for a few
+    // stats lines.
+    let t = std::time::Instant::now();
+    while std::fs::read_to_string(&jsonl).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(t.elapsed() < Duration::from_secs(120), "no frames in 120 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1600));
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stopping (signal)") && stderr.contains("summary:"),
+        "{stderr}"
+    );
+    let periodic = stderr
+        .lines()
+        .filter(|l| l.contains("end-to-end") && !l.contains("summary"))
+        .count();
+    assert!(periodic >= 2, "no periodic stats: {stderr}");
+    let recs = lines(&jsonl); // every line complete JSON
+    assert!(recs.len() >= 3);
+    // The summary counts what the file holds.
+    assert!(
+        stderr.contains(&format!("{} frames out", recs.len())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_source_and_missing_camera_are_one_line_errors() {
+    for (src, needle) in [
+        ("clip.mp4", "name the kind with a scheme"),
+        ("v4l2:/dev/video-lm-none", "/dev/video-lm-none"),
+        ("nothing/*.png", "cannot read folder"),
+    ] {
+        let o = lm()
+            .args(["stream", "-s", src, "-c", &meta()])
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert!(e.contains(needle), "{needle:?} not in {e}");
+    }
+}
+
+#[test]
+fn library_runner_serves_the_overlay_stream_and_pose() {
+    let d = tempfile::tempdir().unwrap();
+    let frames = d.path().join("frames");
+    people(&frames, 3);
+    let pipeline = lm::pipeline::Pipeline::load(&fixture("lm_tiny_quantize.yaml"), None).unwrap();
+    let uri = lm::stream::SourceUri::parse(&format!("{}?fps=25&loop", frames.display())).unwrap();
+    let source = lm::stream::open_source(&uri).unwrap();
+    let opts = lm::stream::runner::StreamOptions {
+        source_name: uri.text.clone(),
+        http: Some("127.0.0.1:0".into()),
+        frames: Some(50),
+        report_every: None,
+        ..Default::default()
+    };
+    let client = std::sync::Mutex::new(None);
+    let summary = lm::stream::runner::run_stream_with(&pipeline, source, &opts, |addr| {
+        let addr = addr.unwrap();
+        *client.lock().unwrap() = Some(std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET /stream.mjpg HTTP/1.1\r\n\r\n").unwrap();
+            let mut buf = vec![];
+            let mut chunk = [0u8; 4096];
+            // Two whole parts: boundary, headers, JPEG.
+            while buf.windows(9).filter(|w| w == b"--lmframe").count() < 3 {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "stream ended early");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let start = buf
+                .windows(4)
+                .position(|w| w == b"\xff\xd8\xff\xe0")
+                .unwrap();
+            let img = image::load_from_memory(&buf[start..]).unwrap();
+            assert_eq!(img.width(), 96);
+            let mut p = std::net::TcpStream::connect(addr).unwrap();
+            p.write_all(b"GET /pose HTTP/1.1\r\n\r\n").unwrap();
+            let mut resp = String::new();
+            p.read_to_string(&mut resp).unwrap();
+            let body = resp.split("\r\n\r\n").nth(1).unwrap();
+            let pose: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+            assert_eq!(pose["keypoints"].as_array().unwrap().len(), 17);
+        }));
+    })
+    .unwrap();
+    client.into_inner().unwrap().unwrap().join().unwrap();
+    assert_eq!(summary.report.frames_output, 50);
+    assert!(summary.http.is_some());
+}
