@@ -900,6 +900,31 @@ mod linux {
         }
     }
 
+    // armv7 (DE10-Nano, 32-bit Pi OS): 32-bit pointers and glibc's 32-bit `timeval` make
+    // v4l2_format 204 and v4l2_buffer 68 bytes, and the ioctl numbers that encode them differ
+    // from 64-bit ones. Runs under qemu-arm in boards/ci.sh.
+    #[cfg(all(test, target_pointer_width = "32"))]
+    mod tests_32_bit {
+        use super::*;
+
+        #[test]
+        fn struct_sizes_and_ioctl_numbers_match_the_kernel_on_32_bit() {
+            use std::mem::size_of;
+            assert_eq!(size_of::<Capability>(), 104);
+            assert_eq!(size_of::<FmtDesc>(), 64);
+            assert_eq!(size_of::<FrmSizeEnum>(), 44);
+            assert_eq!(size_of::<Format>(), 204);
+            assert_eq!(size_of::<RequestBuffers>(), 20);
+            assert_eq!(size_of::<Buffer>(), 68);
+            assert_eq!(size_of::<StreamParm>(), 204);
+            // From <linux/videodev2.h> as compiled for armhf (32-bit time_t).
+            assert_eq!(VIDIOC_S_FMT, 0xC0CC_5605);
+            assert_eq!(VIDIOC_QUERYBUF, 0xC044_5609);
+            assert_eq!(VIDIOC_QBUF, 0xC044_560F);
+            assert_eq!(VIDIOC_DQBUF, 0xC044_5611);
+        }
+    }
+
     #[cfg(all(test, target_pointer_width = "64"))]
     mod tests {
         use super::*;
