@@ -4,7 +4,7 @@ use crate::config::Meta;
 use crate::model::{Backend, Model};
 use crate::postprocess::{gaussian_heatmap_to_joints, Heatmaps, Joint};
 use crate::preprocess::preprocess;
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,20 +70,76 @@ pub struct Inference {
     pub times: StageTimes,
 }
 
-/// Decodes an image file to RGB, naming the file on failure.
+/// The largest image side [`load_image`] decodes, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The most memory [`load_image`] spends on one image: the decoded pixels and
+/// their RGB copy (a 8192 × 8192 RGB photo needs 192 MiB).
+pub const MAX_IMAGE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Decodes an image file to RGB, naming the file on failure. An image whose
+/// header asks for more than [`MAX_IMAGE_SIDE`] pixels a side or
+/// [`MAX_IMAGE_BYTES`] is refused before any pixel is allocated.
 pub fn load_image(path: &Path) -> Result<RgbImage> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open image {}", path.display()))?
+    let reader = image::ImageReader::open(path)
+        .with_context(|| format!("cannot open image {}", path.display()))?;
+    decode_image(reader, path)
+}
+
+/// [`load_image`] of the bytes of a file; `name` is used in messages.
+pub fn decode_image_bytes(bytes: &[u8], name: &Path) -> Result<RgbImage> {
+    decode_image(image::ImageReader::new(std::io::Cursor::new(bytes)), name)
+}
+
+fn decode_image<R: std::io::BufRead + std::io::Seek>(
+    mut reader: image::ImageReader<R>,
+    path: &Path,
+) -> Result<RgbImage> {
+    use image::ImageDecoder as _;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    let decoder = reader
         .with_guessed_format()
         .with_context(|| format!("cannot read image {}", path.display()))?
-        .decode()
-        .with_context(|| {
-            format!(
-                "cannot decode image {} (corrupt or unsupported format)",
-                path.display()
-            )
-        })?;
+        .into_decoder()
+        .map_err(|e| decode_error(e, path))?;
+    let (w, h) = decoder.dimensions();
+    ensure!(
+        w > 0 && h > 0,
+        "image {} is {w}×{h} pixels: it has no pixels",
+        path.display()
+    );
+    let rgb_copy = if decoder.color_type() == image::ColorType::Rgb8 {
+        0
+    } else {
+        3 * u64::from(w) * u64::from(h)
+    };
+    let need = decoder.total_bytes().saturating_add(rgb_copy);
+    ensure!(
+        w <= MAX_IMAGE_SIDE && h <= MAX_IMAGE_SIDE && need <= MAX_IMAGE_BYTES,
+        "image {} is {w}×{h} pixels ({} MiB decoded): lm decodes images of at most \
+         {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels and {} MiB",
+        path.display(),
+        need.div_ceil(1 << 20),
+        MAX_IMAGE_BYTES >> 20
+    );
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, path))?;
     Ok(img.to_rgb8())
+}
+
+/// A decoder's error naming the file; a limit is said as such, not as a corrupt file.
+fn decode_error(e: image::ImageError, path: &Path) -> anyhow::Error {
+    match e {
+        image::ImageError::Limits(l) => anyhow::anyhow!(
+            "image {} needs more memory than lm allows for one image ({} MiB): {l}",
+            path.display(),
+            MAX_IMAGE_BYTES >> 20
+        ),
+        other => anyhow::Error::new(other).context(format!(
+            "cannot decode image {} (corrupt or unsupported format)",
+            path.display()
+        )),
+    }
 }
 
 impl Pipeline {
