@@ -12,7 +12,7 @@ use lm::onnx::OnnxLoader;
 use prost::Message;
 use std::path::Path;
 use std::sync::OnceLock;
-use tract_core::internal::*;
+use tract_hir::internal::*;
 
 /// The fixtures' meta.yaml (32×32 input, stride 4), as tests/common/mod.rs writes it.
 const META: &str = "CLASSES:
