@@ -326,6 +326,10 @@ struct RawMeta {
     KEYPOINTS: Option<KeypointsSection>,
 }
 
+/// The largest `IMAGE_SIZE` side: an input (and its activations) that big is a typo, and
+/// would ask for gigabytes before the model could refuse it.
+pub const MAX_INPUT_SIDE: u32 = 8192;
+
 /// The only task this runtime implements.
 pub const KEYPOINT_TASK: &str = "IMAGE.KEYPOINT_DETECTION";
 
@@ -351,15 +355,32 @@ pub struct Meta {
 
 impl Meta {
     /// Reads and validates a meta.yaml file.
+    /// A file larger than [`Meta::MAX_BYTES`] is refused without being read whole.
     pub fn load(path: impl AsRef<Path>) -> Result<Meta, ConfigError> {
+        use std::io::Read as _;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let error = |message: String| ConfigError {
             file: path.to_path_buf(),
             location: None,
-            message: format!("cannot read: {e}"),
-        })?;
+            message,
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            // One byte more than allowed tells a file of exactly MAX_BYTES from a larger one
+            // (also for files whose size the metadata does not give, such as pipes).
+            .and_then(|f| f.take(Meta::MAX_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| error(format!("cannot read: {e}")))?;
+        if text.len() as u64 > Meta::MAX_BYTES {
+            return Err(error(format!(
+                "more than {} KiB: not a meta.yaml (Blueoil's are about 2 KiB)",
+                Meta::MAX_BYTES >> 10
+            )));
+        }
         Meta::parse(&text, path)
     }
+
+    /// The largest meta.yaml [`Meta::load`] reads.
+    pub const MAX_BYTES: u64 = 1 << 20;
 
     /// Parses and validates meta.yaml text; `path` is used in messages and to
     /// resolve `MODEL.file`.
@@ -426,6 +447,12 @@ impl Meta {
         let [h, w] = self.image_size;
         if h == 0 || w == 0 {
             return Err(self.error("IMAGE_SIZE", format!("[{h}, {w}] must be positive")));
+        }
+        if h > MAX_INPUT_SIDE || w > MAX_INPUT_SIDE {
+            return Err(self.error(
+                "IMAGE_SIZE",
+                format!("[{h}, {w}]: lm runs networks of at most {MAX_INPUT_SIDE} pixels a side"),
+            ));
         }
         let p = &self.post;
         let field = "POST_PROCESSOR.GaussianHeatmapToJoints";

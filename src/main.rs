@@ -8,7 +8,7 @@ use lm::kernels::KernelKind;
 use lm::model::Backend;
 use lm::ops::qconv2d::CpuExecutor;
 use lm::pipeline::Pipeline;
-use lm::run::{run_images, RunOptions};
+use lm::run::{failure_summary, run_images, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -271,6 +271,9 @@ fn dispatch(command: Command) -> Result<()> {
             gpio,
         } => {
             let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
+            let json_path = output.join("output.json");
+            // Failed images of the latest capture: the exit status and error line.
+            let mut failed: Option<String> = None;
             lm::board::app::run_with_gpio(&gpio, || {
                 let opts = RunOptions {
                     images: images.clone(),
@@ -281,7 +284,11 @@ fn dispatch(command: Command) -> Result<()> {
                 let per_image: Vec<usize> = out
                     .results
                     .iter()
-                    .map(|r| r.prediction.keypoints.iter().filter(|k| k.visible).count())
+                    .map(|r| {
+                        r.prediction
+                            .as_ref()
+                            .map_or(0, |p| p.keypoints.iter().filter(|k| k.visible).count())
+                    })
                     .collect();
                 let visible: usize = per_image.iter().sum();
                 println!(
@@ -290,11 +297,17 @@ fn dispatch(command: Command) -> Result<()> {
                     out.results.len(),
                     out.benchmark.run.mean * 1e3,
                     lm::heap::peak_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
-                    output.join("output.json").display()
+                    json_path.display()
                 );
+                failed = failure_summary(&out, &json_path);
+                if let (Some(why), true) = (&failed, gpio.loops()) {
+                    // The capture loop goes on: say so now, not only at the end.
+                    tracing::warn!("{why}");
+                }
                 // The status LED shows the last image.
                 Ok(per_image.last().copied().unwrap_or(0))
-            })
+            })?;
+            failed.map_or(Ok(()), |why| Err(anyhow::anyhow!(why)))
         }
         Command::Eval {
             meta,

@@ -21,6 +21,13 @@ pub struct InputImage {
 /// Runs meta.yaml's pre-processors on one decoded image.
 pub fn preprocess(meta: &Meta, image: &RgbImage) -> Result<InputImage> {
     let (want_h, want_w) = meta.input_hw();
+    if image.width() == 0 || image.height() == 0 {
+        bail!(
+            "image is {}x{} (w×h): it has no pixels",
+            image.width(),
+            image.height()
+        );
+    }
     let mut resized: Option<RgbImage> = None;
     for step in &meta.pre_processors {
         let (size, resample) = match step {
@@ -113,6 +120,25 @@ mod tests {
         let up = resize(&out, 4, 1, Resample::NEAREST);
         let row: Vec<u8> = (0..4).map(|x| up.get_pixel(x, 0)[0]).collect();
         assert_eq!(row, vec![10, 10, 30, 30]);
+    }
+
+    #[test]
+    fn an_empty_image_is_an_error_not_a_panic() {
+        let meta = Meta::parse(
+            "CLASSES: [person]\nIMAGE_SIZE: [8, 8]\nTASK: IMAGE.KEYPOINT_DETECTION\n\
+             PRE_PROCESSOR:\n- Resize: {size: [8, 8]}\n\
+             POST_PROCESSOR:\n- GaussianHeatmapToJoints: {confidence_threshold: 0.1}\n",
+            "meta.yaml",
+        )
+        .unwrap();
+        for (w, h) in [(0, 5), (5, 0), (0, 0)] {
+            let e = preprocess(&meta, &RgbImage::new(w, h)).unwrap_err();
+            assert!(e.to_string().contains("no pixels"), "{e}");
+        }
+        assert_eq!(
+            preprocess(&meta, &RgbImage::new(3, 2)).unwrap().data.len(),
+            8 * 8 * 3
+        );
     }
 
     #[test]

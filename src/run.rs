@@ -5,6 +5,7 @@ use crate::output::json::{Benchmark, ImageResult, Keypoint, MeanStd, OutputJson,
 use crate::output::overlay::draw_pose;
 use crate::pipeline::{load_image, Inference, Pipeline, StageTimes};
 use anyhow::{ensure, Context, Result};
+use image::RgbImage;
 use std::path::{Path, PathBuf};
 
 /// What `lm run` was asked to do.
@@ -18,6 +19,12 @@ pub struct RunOptions {
 
 /// Runs every image, writes output.json and the overlays, and returns what
 /// was written.
+///
+/// An image that cannot be read, decoded, pre-processed or run is recorded in
+/// `results` with its `error` and the run goes on with the next one: the
+/// results of the good images are never lost ([`failure_summary`] says which
+/// failed). Only what stops every image is an `Err`: no image given, or an
+/// output folder or file that cannot be written.
 pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> {
     ensure!(!opts.images.is_empty(), "no input image given");
     ensure!(opts.trials >= 1, "--trial must be at least 1");
@@ -27,24 +34,22 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
 
     let mut times: Vec<StageTimes> = vec![];
     let mut results = vec![];
+    let mut warmed_up = false;
     for (ix, path) in opts.images.iter().enumerate() {
-        let image = load_image(path)?;
-        if ix == 0 {
-            // Untimed warm-up: first-run allocations and caches.
-            pipeline
-                .infer(&image)
-                .with_context(|| format!("while processing {}", path.display()))?;
-        }
-        let mut last: Option<Inference> = None;
-        for _ in 0..opts.trials {
-            let inference = pipeline
-                .infer(&image)
-                .with_context(|| format!("while processing {}", path.display()))?;
-            times.push(inference.times);
-            last = Some(inference);
-        }
-        let inference = last.expect("trials >= 1");
-        let mut picture = image.clone();
+        let (image, inference) =
+            match infer_file(pipeline, path, opts.trials, &mut warmed_up, &mut times) {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::debug!("{e:#}");
+                    results.push(ImageResult {
+                        file_path: path.display().to_string(),
+                        prediction: None,
+                        error: Some(format!("{e:#}")),
+                    });
+                    continue;
+                }
+            };
+        let mut picture = image;
         let kp = &pipeline.meta.keypoints;
         draw_pose(
             &mut picture,
@@ -79,6 +84,68 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
     Ok(output)
 }
 
+/// Loads one image and runs it `trials` times (after one untimed warm-up run
+/// for the first image that loads), appending each run's times to `times`.
+/// Every error names the file.
+fn infer_file(
+    pipeline: &Pipeline,
+    path: &Path,
+    trials: usize,
+    warmed_up: &mut bool,
+    times: &mut Vec<StageTimes>,
+) -> Result<(RgbImage, Inference)> {
+    let image = load_image(path)?;
+    let infer = || {
+        pipeline
+            .infer(&image)
+            .with_context(|| format!("while processing {}", path.display()))
+    };
+    if !*warmed_up {
+        // Untimed warm-up: first-run allocations and caches.
+        infer()?;
+        *warmed_up = true;
+    }
+    let mut last: Option<Inference> = None;
+    for _ in 0..trials {
+        let inference = infer()?;
+        times.push(inference.times);
+        last = Some(inference);
+    }
+    Ok((image, last.expect("trials >= 1")))
+}
+
+/// The results of `output` that are errors.
+pub fn failures(output: &OutputJson) -> Vec<&ImageResult> {
+    output
+        .results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .collect()
+}
+
+/// One line saying how many and which images of `output` failed, and why
+/// (each error names its file), or `None` if none did. `json_path` is where
+/// the results were written.
+pub fn failure_summary(output: &OutputJson, json_path: &Path) -> Option<String> {
+    let failed = failures(output);
+    if failed.is_empty() {
+        return None;
+    }
+    let errors: Vec<&str> = failed.iter().filter_map(|r| r.error.as_deref()).collect();
+    Some(format!(
+        "{} of {} image(s) failed: {} (all results in {}): {}",
+        failed.len(),
+        output.results.len(),
+        failed
+            .iter()
+            .map(|r| r.file_path.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        json_path.display(),
+        errors.join("; ")
+    ))
+}
+
 /// `<stem>.png`, or `<stem>_<index>.png` if the stem is empty.
 fn overlay_name(path: &Path, ix: usize) -> String {
     match path.file_stem().and_then(|s| s.to_str()) {
@@ -105,11 +172,12 @@ pub fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> 
         .collect();
     ImageResult {
         file_path: path.display().to_string(),
-        prediction: Prediction {
+        prediction: Some(Prediction {
             joints: inference
                 .pose
                 .blueoil_joints(&inference.network_joints, pipeline.meta.input_hw()),
             keypoints,
-        },
+        }),
+        error: None,
     }
 }

@@ -164,3 +164,196 @@ fn default_model_run_reports_a_peak_heap_within_budget() {
         .unwrap_or_else(|| panic!("no peak heap in {s}"));
     assert!((17.0..=40.0).contains(&mib), "peak heap {mib} MiB");
 }
+
+fn output_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn bad_images_in_a_batch_are_reported_and_the_good_results_kept() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    std::fs::copy(dir.path().join("ok.png"), dir.path().join("ok2.png")).unwrap();
+    std::fs::write(dir.path().join("broken.png"), b"\x89PNG\r\n\x1a\ntruncated").unwrap();
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "broken.png",
+            "missing.png",
+            "ok2.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert_fails(
+        &o,
+        &[
+            "2 of 4 image(s) failed: broken.png, missing.png",
+            "out/output.json",
+            "cannot decode image broken.png",
+            "cannot open image missing.png",
+        ],
+    );
+    // The good images' results and overlays were written.
+    let json = output_json(&dir.path().join("out/output.json"));
+    let results = json["results"].as_array().unwrap();
+    let files: Vec<&str> = results
+        .iter()
+        .map(|r| r["file_path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["ok.png", "broken.png", "missing.png", "ok2.png"]);
+    for good in [&results[0], &results[3]] {
+        assert_eq!(
+            good["prediction"]["joints"].as_array().unwrap().len(),
+            3 * 17
+        );
+        assert!(good.get("error").is_none(), "{good}");
+    }
+    // Both good images are the same picture: the same answer.
+    assert_eq!(results[0]["prediction"], results[3]["prediction"]);
+    for (bad, needle) in [(&results[1], "decode"), (&results[2], "open")] {
+        assert!(bad.get("prediction").is_none(), "{bad}");
+        let e = bad["error"].as_str().unwrap();
+        assert!(
+            e.contains(needle) && e.contains(bad["file_path"].as_str().unwrap()),
+            "{e}"
+        );
+    }
+    assert!(json["benchmark"]["run"]["mean"].as_f64().unwrap() > 0.0);
+    assert!(dir.path().join("out/images/ok.png").exists());
+    assert!(dir.path().join("out/images/ok2.png").exists());
+    assert!(!dir.path().join("out/images/broken.png").exists());
+    // stdout still has the summary of the run.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 image(s)"));
+}
+
+#[test]
+fn a_batch_of_only_good_images_has_no_error_field() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    let o = lm(
+        &["run", "-i", "ok.png", "-c", "meta.yaml", "-o", "out"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(dir.path().join("out/output.json")).unwrap();
+    assert!(!text.contains("\"error\""), "{text}");
+}
+
+#[test]
+fn a_capture_loop_goes_on_past_bad_images_and_fails_at_the_end() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    std::fs::write(dir.path().join("broken.png"), b"not an image").unwrap();
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "broken.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "out",
+            "--captures",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.matches("2 image(s)").count(), 2, "{stdout}");
+    let e = stderr(&o);
+    let last = e.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("error: 1 of 2 image(s) failed: broken.png"),
+        "{e}"
+    );
+    let json = output_json(&dir.path().join("out/output.json"));
+    assert!(json["results"][0]["prediction"].is_object());
+    assert!(json["results"][1]["error"].is_string());
+}
+
+#[test]
+fn an_unwritable_output_folder_stops_the_run() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    // A file where the output folder should be.
+    let o = lm(
+        &["run", "-i", "ok.png", "-c", "meta.yaml", "-o", "ok.png/out"],
+        dir.path(),
+    );
+    assert_fails(&o, &["cannot create output folder", "ok.png/out"]);
+}
+
+/// CRC-32 (IEEE) of PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG chunk: length, type and data, CRC.
+fn png_chunk(png: &mut Vec<u8>, kind_and_data: &[u8]) {
+    png.extend((kind_and_data.len() as u32 - 4).to_be_bytes());
+    png.extend(kind_and_data);
+    png.extend(crc32(kind_and_data).to_be_bytes());
+}
+
+/// A valid PNG header for a `w × h` 8-bit RGB image, followed by a few bytes of pixel data
+/// (an empty zlib stream) instead of the `w × h × 3` the header announces.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png_chunk(&mut png, &ihdr);
+    png_chunk(&mut png, b"IDAT\x78\x9c\x03\x00\x00\x00\x00\x01");
+    png_chunk(&mut png, b"IEND");
+    png
+}
+
+#[test]
+fn a_huge_image_header_is_refused_before_allocating() {
+    assert_eq!(crc32(b"IEND"), 0xAE42_6082);
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    std::fs::write(dir.path().join("huge.png"), png_header(100_000, 100_000)).unwrap();
+    std::fs::write(dir.path().join("wide.png"), png_header(20_000, 1)).unwrap();
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "huge.png",
+            "wide.png",
+            "ok.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert_fails(
+        &o,
+        &[
+            "2 of 3 image(s) failed",
+            "image huge.png is 100000×100000 pixels (28611 MiB decoded)",
+            "image wide.png is 20000×1 pixels",
+            "at most 16384×16384 pixels and 256 MiB",
+        ],
+    );
+    let json = output_json(&dir.path().join("out/output.json"));
+    assert!(json["results"][2]["prediction"].is_object());
+}

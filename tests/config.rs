@@ -173,3 +173,35 @@ fn shipped_meta_files_parse() {
     }
     eprintln!("{n} meta files in meta/ parsed");
 }
+
+#[test]
+fn oversized_file_is_refused_without_reading_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // A valid meta.yaml padded with a comment to just over the limit.
+    let mut text = BLUEOIL_META.to_string();
+    text.push('#');
+    text.push_str(&"x".repeat(Meta::MAX_BYTES as usize));
+    let p = write_meta(dir.path(), "big.yaml", &text);
+    let e = Meta::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("big.yaml") && e.contains("more than 1024 KiB"),
+        "{e}"
+    );
+    // At the limit it is read (and, here, valid).
+    let at_limit = &text[..Meta::MAX_BYTES as usize];
+    let p = write_meta(dir.path(), "at_limit.yaml", at_limit);
+    Meta::load(&p).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn an_input_size_asking_for_gigabytes_is_refused() {
+    let text = BLUEOIL_META.replace(
+        "IMAGE_SIZE:\n- 160\n- 160\n",
+        "IMAGE_SIZE:\n- 160000\n- 160\n",
+    );
+    let e = err(&text);
+    assert!(
+        e.contains("IMAGE_SIZE") && e.contains("[160000, 160]") && e.contains("at most 8192"),
+        "{e}"
+    );
+}

@@ -7,7 +7,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 t0=$(date +%s)
-section() { printf '\n=== [%ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+# Each section's start and duration, and at exit (also when a check fails) a table of all.
+names=() durations=() current="" started=0
+end_section() {
+    [ -n "$current" ] || return 0
+    local d=$(( $(date +%s) - started ))
+    names+=("$current") durations+=("$d")
+    printf '=== %s: %s s\n' "$current" "$d"
+    current=""
+}
+section() {
+    end_section
+    current="$*" started=$(date +%s)
+    printf '\n=== [%ss] %s\n' "$(( started - t0 ))" "$*"
+}
+summary() {
+    local rc=$? failed="$current" i
+    end_section
+    printf '\n=== summary: %s s in all\n' "$(( $(date +%s) - t0 ))"
+    for i in "${!names[@]}"; do
+        printf '%6s s  %s%s\n' "${durations[$i]}" "${names[$i]}" \
+            "$([ "$rc" -ne 0 ] && [ "${names[$i]}" = "$failed" ] && echo '  FAILED')"
+    done
+    [ "$rc" -eq 0 ] && echo "all checks passed"
+    exit "$rc"
+}
+trap summary EXIT
 
 section "format and lints"
 cargo fmt --all -- --check
@@ -39,4 +64,5 @@ bash training/run_tests.sh
 section "FPGA: register map, RTL simulation, synthesis fit, Rust driver co-simulation"
 bash fpga/ci.sh
 
-section "all checks passed"
+section "fuzz: every target 30 s on its cached corpus (fuzz/ci.sh)"
+bash fuzz/ci.sh 30

@@ -39,6 +39,11 @@ impl GpioArgs {
         }
     }
 
+    /// Whether `lm run` loops (a pin or more than one capture) rather than running once.
+    pub fn loops(&self) -> bool {
+        self.led.is_some() || self.button.is_some() || self.max_captures() != Some(1)
+    }
+
     /// Opens the pins (a clear error off the board).
     pub fn open(&self) -> Result<Indicator<BoardOutput, BoardInput>> {
         let led = self.led.as_ref().map(open_output).transpose()?;
@@ -59,7 +64,7 @@ impl GpioArgs {
 /// visible joints of the frame to show (e.g. the last image). Without any GPIO option and without
 /// `--captures` this is just `run_once()`.
 pub fn run_with_gpio(gpio: &GpioArgs, mut run_once: impl FnMut() -> Result<usize>) -> Result<()> {
-    if gpio.led.is_none() && gpio.button.is_none() && gpio.max_captures() == Some(1) {
+    if !gpio.loops() {
         return run_once().map(|_| ());
     }
     let mut indicator = gpio.open()?;

@@ -18,10 +18,15 @@ pub fn to_tensor(t: &TensorProto) -> TractResult<Tensor> {
         .map(|&d| usize::try_from(d))
         .collect::<Result<Vec<usize>, _>>()
         .map_err(|_| format_err!("tensor {:?}: negative dimension in {:?}", t.name, t.dims))?;
+    // Zero dimensions are left out: `[0, 2^40, 2^40]` holds no value, but its strides
+    // would still overflow. 8 bytes is the widest element type read here.
     let len = shape
         .iter()
+        .filter(|&&d| d > 0)
         .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n.checked_mul(8).is_some_and(|b| b <= isize::MAX as usize))
         .with_context(|| format!("tensor {:?}: dimensions {:?} overflow", t.name, t.dims))?;
+    let len = if shape.contains(&0) { 0 } else { len };
     let tensor = match t.data_type {
         dt::FLOAT => build::<f32>(t, len, &t.float_data)?,
         dt::DOUBLE => build::<f64>(t, len, &t.double_data)?,
@@ -193,6 +198,23 @@ mod tests {
         let mut ragged = proto(dt::FLOAT, &[2]);
         ragged.raw_data = vec![0u8; 7].into();
         assert!(err(&ragged).contains("not a whole number of 4-byte values"));
+        // More values than memory can hold, with or without a zero dimension: refused
+        // before anything is allocated.
+        let huge = proto(dt::FLOAT, &[1 << 31, 1 << 31, 1 << 31]);
+        assert!(err(&huge).contains("overflow"), "{}", err(&huge));
+        let empty_huge = proto(dt::FLOAT, &[0, 1 << 40, 1 << 40]);
+        assert!(
+            err(&empty_huge).contains("overflow"),
+            "{}",
+            err(&empty_huge)
+        );
+        let mut absent = proto(dt::FLOAT, &[1 << 20, 1 << 20]);
+        absent.raw_data = vec![0u8; 16].into();
+        assert!(
+            err(&absent).contains("need 1099511627776 values, the file holds 4"),
+            "{}",
+            err(&absent)
+        );
         let negative = proto(dt::FLOAT, &[-1]);
         assert!(err(&negative).contains("negative dimension"));
         let mut external = proto(dt::FLOAT, &[1]);

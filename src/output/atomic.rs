@@ -16,6 +16,13 @@ use std::path::{Path, PathBuf};
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temporary_path(path);
     let written = write_and_sync(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_ok() {
+        // The rename itself reaches the disk with the folder's entry; best effort (some
+        // file systems refuse to sync a folder), the file is whole either way.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+    }
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         let why = if e.raw_os_error() == Some(libc::ENOSPC) {

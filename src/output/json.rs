@@ -12,7 +12,9 @@
 //! ```
 //! `joints` is Blueoil's planar integer list; `keypoints` is our clearer
 //! addition (float original-image pixels; invisible joints keep their peak
-//! position and score).
+//! position and score). An image that could not be processed (unreadable,
+//! corrupt, failed inference) has `{"file_path": "...", "error": "..."}` and
+//! no `prediction`, so that the results of the other images are kept.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -99,7 +101,12 @@ pub struct Prediction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageResult {
     pub file_path: String,
-    pub prediction: Prediction,
+    /// Absent when the image failed (then `error` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+    /// Why this image has no prediction; absent for a processed image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +137,34 @@ impl OutputJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_image_has_an_error_and_no_prediction_and_a_good_one_no_error() {
+        let good = ImageResult {
+            file_path: "a.png".into(),
+            prediction: Some(Prediction {
+                joints: vec![1, 2, 1],
+                keypoints: vec![],
+            }),
+            error: None,
+        };
+        let bad = ImageResult {
+            file_path: "b.png".into(),
+            prediction: None,
+            error: Some("cannot decode image b.png".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&good).unwrap(),
+            r#"{"file_path":"a.png","prediction":{"joints":[1,2,1],"keypoints":[]}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&bad).unwrap(),
+            r#"{"file_path":"b.png","error":"cannot decode image b.png"}"#
+        );
+        let back: ImageResult =
+            serde_json::from_str(r#"{"file_path":"b.png","error":"x"}"#).unwrap();
+        assert_eq!((back.prediction, back.error.as_deref()), (None, Some("x")));
+    }
 
     #[test]
     fn stats_match_numpy_population_std() {
