@@ -154,8 +154,18 @@ fn overlay_name(path: &Path, ix: usize) -> String {
     }
 }
 
-/// The output.json entry of one image (also the JSON Lines record of `lm stream`).
+/// The output.json entry of one image.
 pub fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> ImageResult {
+    ImageResult {
+        file_path: path.display().to_string(),
+        prediction: Some(prediction(pipeline, inference)),
+        error: None,
+    }
+}
+
+/// Blueoil's `prediction` of one inference: planar `joints` and named
+/// `keypoints` (also the pose of each JSON Lines record of `lm stream`).
+pub fn prediction(pipeline: &Pipeline, inference: &Inference) -> Prediction {
     let names = &pipeline.meta.keypoints.names;
     let keypoints = inference
         .pose
@@ -170,14 +180,10 @@ pub fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> 
             visible: j.visible,
         })
         .collect();
-    ImageResult {
-        file_path: path.display().to_string(),
-        prediction: Some(Prediction {
-            joints: inference
-                .pose
-                .blueoil_joints(&inference.network_joints, pipeline.meta.input_hw()),
-            keypoints,
-        }),
-        error: None,
+    Prediction {
+        joints: inference
+            .pose
+            .blueoil_joints(&inference.network_joints, pipeline.meta.input_hw()),
+        keypoints,
     }
 }

@@ -12,7 +12,6 @@
 use crate::output::json::Keypoint;
 use crate::pipeline::{Inference, Pipeline};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +44,7 @@ impl FrameRecord {
         queue: Duration,
         latency: Duration,
     ) -> FrameRecord {
-        let result = crate::run::image_result(pipeline, Path::new(source), inference);
+        let prediction = crate::run::prediction(pipeline, inference);
         let (width, height) = frame.image.dimensions();
         FrameRecord {
             frame: frame.number,
@@ -57,8 +56,8 @@ impl FrameRecord {
             source: source.to_string(),
             width,
             height,
-            joints: result.prediction.joints,
-            keypoints: result.prediction.keypoints,
+            joints: prediction.joints,
+            keypoints: prediction.keypoints,
             times: FrameTimes {
                 queue: queue.as_secs_f64(),
                 pre: inference.times.pre.as_secs_f64(),
