@@ -236,19 +236,23 @@ fn missing_offsets_output_is_rejected_with_location() {
     assert!(e.contains("offsets_output"), "{e}");
     assert!(e.starts_with("/some/dir/meta.yaml:"), "{e}");
     // Naming the heatmaps as offsets too is a mistake, caught at the field.
-    let text =
-        offset_meta("    offsets_output: heatmaps\n") + "  output: heatmaps\n";
+    let text = offset_meta("    offsets_output: heatmaps\n") + "  output: heatmaps\n";
     let e = err(&text);
     let line = line_of(&text, "offsets_output");
     assert!(
-        e.contains(&format!("meta.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output")),
+        e.contains(&format!(
+            "meta.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output"
+        )),
         "{e}"
     );
     // A score threshold beyond the sigmoid's range.
     let text = offset_meta("    offsets_output: o\n    sigmoid: true\n")
         .replace("confidence_threshold: 0.1", "confidence_threshold: 1.5");
     let e = err(&text);
-    assert!(e.contains("confidence_threshold") && e.contains("sigmoid"), "{e}");
+    assert!(
+        e.contains("confidence_threshold") && e.contains("sigmoid"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -266,17 +270,49 @@ fn offset_and_heatmap_shapes_are_checked_against_the_meta() {
     check(&[vec![1, 8, 8, 17], vec![1, 8, 8, 34]]).unwrap();
     let at = |needle: &str| format!("meta.yaml:{}:5:", line_of(&text, needle));
 
-    let e = check(&[vec![1, 8, 8, 17], vec![1, 8, 8, 17]]).unwrap_err().to_string();
+    let e = check(&[vec![1, 8, 8, 17], vec![1, 8, 8, 17]])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(&at("offsets_output")), "{e}");
-    assert!(e.contains("17 channels") && e.contains("2 × 17 heatmap joints"), "{e}");
-    let e = check(&[vec![1, 8, 8, 17], vec![1, 4, 4, 34]]).unwrap_err().to_string();
-    assert!(e.contains(&at("offsets_output")) && e.contains("8×8 cells"), "{e}");
-    let e = check(&[vec![1, 7, 7, 17], vec![1, 7, 7, 34]]).unwrap_err().to_string();
-    assert!(e.contains(&at("stride: 4")) && e.contains("8×8 heatmap cells"), "{e}");
-    let e = check(&[vec![1, 8, 8, 16], vec![1, 8, 8, 32]]).unwrap_err().to_string();
-    assert!(e.contains("KEYPOINTS.names") && e.contains("16 heatmap channels"), "{e}");
-    let e = check(&[vec![1, 17, 8, 8], vec![1, 8, 8, 34]]).unwrap_err().to_string();
-    assert!(e.contains("data_format"), "{e}");
+    assert!(
+        e.contains("17 channels") && e.contains("2 × 17 heatmap joints"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 8, 8, 17], vec![1, 4, 4, 34]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&at("offsets_output")) && e.contains("8×8 cells"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 7, 7, 17], vec![1, 7, 7, 34]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&at("stride: 4")) && e.contains("8×8 heatmap cells"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 8, 8, 16], vec![1, 8, 8, 32]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("KEYPOINTS.names") && e.contains("16 heatmap channels"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 8, 8], vec![1, 8, 8, 34]])
+        .unwrap_err()
+        .to_string();
+    // data_format is not written in this file: the field is named, without a line.
+    assert!(
+        e.contains("meta.yaml: POST_PROCESSOR.HeatmapOffsetToJoints.data_format"),
+        "{e}"
+    );
+    assert!(e.contains("not a batch-1 NHWC tensor"), "{e}");
+    let e = check(&[vec![1, 8, 8, 17]]).unwrap_err().to_string();
+    assert!(
+        e.contains("1 outputs, HeatmapOffsetToJoints needs 2"),
+        "{e}"
+    );
     // Non-dividing strides round up, as PoseNet does: 385 at 16 → 25 cells.
     let m = parse(&text.replace("- 32\n", "- 33\n")).unwrap();
     let PostProcessor::HeatmapOffsetToJoints(p) = &m.post else {
@@ -288,7 +324,11 @@ fn offset_and_heatmap_shapes_are_checked_against_the_meta() {
 #[test]
 fn offsets_output_is_checked_against_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(fixture("colour_blocks.onnx"), dir.path().join("colour_blocks.onnx")).unwrap();
+    std::fs::copy(
+        fixture("colour_blocks.onnx"),
+        dir.path().join("colour_blocks.onnx"),
+    )
+    .unwrap();
     let load = |text: &str| {
         let meta_path = write_meta(dir.path(), "meta.yaml", text);
         let meta = Meta::load(&meta_path).unwrap();
@@ -298,7 +338,12 @@ fn offsets_output_is_checked_against_the_model() {
     let text = offset_meta("    offsets_output: nope\n");
     let e = format!("{:#}", load(&text).unwrap_err());
     let line = line_of(&text, "offsets_output");
-    assert!(e.contains(&format!("meta.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output")), "{e}");
+    assert!(
+        e.contains(&format!(
+            "meta.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output"
+        )),
+        "{e}"
+    );
     assert!(e.contains("\"nope\"") && e.contains("heatmaps"), "{e}");
     // The model's one output (17 channels) taken as offsets: not 2 × 17.
     let text = offset_meta("    offsets_output: heatmaps\n");

@@ -30,7 +30,11 @@ pub struct Offsets {
 impl Offsets {
     /// Builds from a batch-1 4-D tensor `[1, H, W, 2K]` (NHWC) or
     /// `[1, 2K, H, W]` (NCHW) whose channels are ordered as `p.offset_layout`.
-    pub fn from_tensor(shape: &[usize], data: &[f32], p: &HeatmapOffsetToJoints) -> Result<Offsets> {
+    pub fn from_tensor(
+        shape: &[usize],
+        data: &[f32],
+        p: &HeatmapOffsetToJoints,
+    ) -> Result<Offsets> {
         let (h, w, c) = match (p.data_format, shape) {
             (DataFormat::NHWC, [1, h, w, c]) => (*h, *w, *c),
             (DataFormat::NCHW, [1, c, h, w]) => (*h, *w, *c),
@@ -277,7 +281,11 @@ mod tests {
                 let offsets = Offsets::from_tensor(&os, &off_t, &p).unwrap();
                 let js = heatmap_offset_to_joints(&heat, &offsets, &p).unwrap();
                 // Joint 0: cell (y 1, x 2) = index 6.
-                assert_eq!(js[0].x, 2.0 * 16.0 + (100.0 + 0.06), "{layout:?} {format:?}");
+                assert_eq!(
+                    js[0].x,
+                    2.0 * 16.0 + (100.0 + 0.06),
+                    "{layout:?} {format:?}"
+                );
                 assert_eq!(js[0].y, 16.0 + 0.06, "{layout:?} {format:?}");
                 assert_eq!((js[0].score, js[0].visible), (5.0, true));
                 // Joint 1: cell (y 2, x 0) = index 8.
@@ -355,6 +363,9 @@ mod tests {
         let heat = Heatmaps::from_tensor(&[1, 2, 2, 2], &[0.0; 8], DataFormat::NHWC).unwrap();
         let offsets = Offsets::from_tensor(&[1, 2, 2, 2], &[0.0; 8], &p).unwrap();
         let e = heatmap_offset_to_joints(&heat, &offsets, &p).unwrap_err();
-        assert!(e.to_string().contains("offsets are 2×2 for 1 joints"), "{e}");
+        assert!(
+            e.to_string().contains("offsets are 2×2 for 1 joints"),
+            "{e}"
+        );
     }
 }
