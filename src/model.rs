@@ -4,7 +4,10 @@
 //! load the same way. The input tensor is fixed to batch 1 and meta.yaml's
 //! `IMAGE_SIZE` in its `DATA_FORMAT`; the heatmap output must then have
 //! `IMAGE_SIZE / stride` rows and columns and one channel per joint, or
-//! loading fails with a message naming the meta.yaml field.
+//! loading fails with a message naming the meta.yaml field. Post-processors
+//! that need more outputs (the offsets of `HeatmapOffsetToJoints`) name
+//! them; they follow the heatmaps in the plan's outputs and are checked by
+//! the post-processor's own `check_outputs`.
 
 use crate::accel::FpgaExecutor;
 use crate::config::{DataFormat, Meta, PostProcessor};

@@ -20,7 +20,7 @@ so the offsets differ in the last bits (the measured maxima are printed).
 
 Skips (exit 0, with a message) when ../shared is absent. Usage:
   tests/python/check_posenet.py [LM_BINARY]
-(default: `cargo run --release --bin lm --`). Needs numpy, onnxruntime and
+(default: `cargo run --bin lm --`; tests/run.sh has built it). Needs numpy, onnxruntime and
 pillow (tests/python/requirements.txt; tests/python/setup.sh)."""
 import json
 import os
@@ -60,7 +60,7 @@ def main():
     if not os.path.exists(MODEL):
         print(f"SKIP: {MODEL} absent (../shared is not beside the checkout)")
         return 0
-    lm = sys.argv[1:] or ["cargo", "run", "--quiet", "--release", "--bin", "lm", "--"]
+    lm = sys.argv[1:] or ["cargo", "run", "--quiet", "--bin", "lm", "--"]
     sess = ort.InferenceSession(MODEL, providers=["CPUExecutionProvider"])
     worst = {"coord": 0.0, "score": 0.0}
     failures = []
