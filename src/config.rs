@@ -135,10 +135,75 @@ fn default_stride() -> u32 {
     1
 }
 
+/// How the `2 × joints` channels of an offset tensor are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum OffsetLayout {
+    /// PoseNet: all y offsets, then all x offsets (`y0..yK-1, x0..xK-1`).
+    #[default]
+    planar_yx,
+    /// Per joint, y then x (`y0, x0, y1, x1, ...`).
+    interleaved_yx,
+    /// Per joint, x then y (`x0, y0, x1, y1, ...`).
+    interleaved_xy,
+}
+
+/// Our extension (PoseNet-style heads): per joint, the argmax cell of the
+/// heatmap, refined by a second output holding a pixel offset per joint and
+/// cell: `position = cell × stride + offset`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeatmapOffsetToJoints {
+    /// Cut-off on the score (after the sigmoid, if any); inclusive.
+    pub confidence_threshold: f64,
+    /// Output stride: heatmaps have `ceil(IMAGE_SIZE / stride)` cells.
+    pub stride: u32,
+    /// Name of the offset output tensor (the heatmaps are `MODEL.output`).
+    pub offsets_output: String,
+    #[serde(default)]
+    pub offset_layout: OffsetLayout,
+    /// Score = sigmoid(heatmap peak) for heatmaps that are logits (PoseNet).
+    #[serde(default)]
+    pub sigmoid: bool,
+    /// Layout of both the heatmap and the offset tensors.
+    #[serde(default)]
+    pub data_format: DataFormat,
+}
+
 /// One entry of `POST_PROCESSOR`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PostProcessor {
     GaussianHeatmapToJoints(GaussianHeatmapToJoints),
+    HeatmapOffsetToJoints(HeatmapOffsetToJoints),
+}
+
+impl PostProcessor {
+    pub fn name(&self) -> &'static str {
+        match self {
+            PostProcessor::GaussianHeatmapToJoints(_) => "GaussianHeatmapToJoints",
+            PostProcessor::HeatmapOffsetToJoints(_) => "HeatmapOffsetToJoints",
+        }
+    }
+
+    /// Layout of the heatmap output.
+    pub fn data_format(&self) -> DataFormat {
+        match self {
+            PostProcessor::GaussianHeatmapToJoints(p) => p.data_format,
+            PostProcessor::HeatmapOffsetToJoints(p) => p.data_format,
+        }
+    }
+
+    /// Output tensors needed besides the heatmaps (`MODEL.output`), with the
+    /// meta.yaml field naming each.
+    pub fn extra_outputs(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            PostProcessor::GaussianHeatmapToJoints(_) => vec![],
+            PostProcessor::HeatmapOffsetToJoints(p) => vec![(
+                "POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output",
+                p.offsets_output.as_str(),
+            )],
+        }
+    }
 }
 
 /// A processor list entry is a one-key map `Name: attributes` (Blueoil's
@@ -223,13 +288,17 @@ impl Processor for PreProcessor {
 }
 
 impl Processor for PostProcessor {
-    const NAMES: &'static [&'static str] = &["GaussianHeatmapToJoints"];
+    const NAMES: &'static [&'static str] = &["GaussianHeatmapToJoints", "HeatmapOffsetToJoints"];
 
     fn from_entry<'de, A: serde::de::MapAccess<'de>>(
-        _name: &str,
+        name: &str,
         map: &mut A,
     ) -> Result<Self, A::Error> {
-        Ok(PostProcessor::GaussianHeatmapToJoints(map.next_value()?))
+        Ok(match name {
+            "GaussianHeatmapToJoints" => PostProcessor::GaussianHeatmapToJoints(map.next_value()?),
+            "HeatmapOffsetToJoints" => PostProcessor::HeatmapOffsetToJoints(map.next_value()?),
+            _ => unreachable!("checked against NAMES"),
+        })
     }
 }
 
@@ -346,7 +415,8 @@ pub struct Meta {
     /// Network input [height, width].
     pub image_size: [u32; 2],
     pub pre_processors: Vec<PreProcessor>,
-    pub post: GaussianHeatmapToJoints,
+    /// The one post-processor (Blueoil: GaussianHeatmapToJoints).
+    pub post: PostProcessor,
     pub task: String,
     pub network_name: Option<String>,
     pub model: ModelSection,
@@ -392,13 +462,13 @@ impl Meta {
             message: e.to_string(),
         })?;
         let post = match raw.POST_PROCESSOR.as_slice() {
-            [PostProcessor::GaussianHeatmapToJoints(p)] => p.clone(),
+            [p] => p.clone(),
             other => {
                 return Err(ConfigError {
                     location: locate(text, "POST_PROCESSOR"),
                     file: path,
                     message: format!(
-                        "POST_PROCESSOR: expected exactly one GaussianHeatmapToJoints, found {} post-processors",
+                        "POST_PROCESSOR: expected exactly one post-processor (GaussianHeatmapToJoints, or HeatmapOffsetToJoints), found {}",
                         other.len()
                     ),
                 })
@@ -454,35 +524,14 @@ impl Meta {
                 format!("[{h}, {w}]: lm runs networks of at most {MAX_INPUT_SIDE} pixels a side"),
             ));
         }
-        let p = &self.post;
-        let field = "POST_PROCESSOR.GaussianHeatmapToJoints";
-        if !(0.0..=1.0).contains(&p.confidence_threshold) {
-            return Err(self.error(
-                &format!("{field}.confidence_threshold"),
-                format!("{} is outside 0..=1", p.confidence_threshold),
-            ));
+        match &self.post {
+            PostProcessor::GaussianHeatmapToJoints(p) => self.validate_gaussian(p)?,
+            PostProcessor::HeatmapOffsetToJoints(p) => self.validate_heatmap_offset(p)?,
         }
-        if p.num_dimensions != 2 {
-            return Err(self.error(
-                &format!("{field}.num_dimensions"),
-                format!("{} is not supported (only 2)", p.num_dimensions),
-            ));
-        }
-        if p.stride == 0 {
-            return Err(self.error(&format!("{field}.stride"), "must be positive"));
-        }
-        if !(p.threshold_scale.is_finite() && p.threshold_scale > 0.0) {
-            return Err(self.error(
-                &format!("{field}.threshold_scale"),
-                format!("{} must be a positive number", p.threshold_scale),
-            ));
-        }
-        if h % p.stride != 0 || w % p.stride != 0 {
-            return Err(self.error(
-                &format!("{field}.stride"),
-                format!("{} does not divide IMAGE_SIZE [{h}, {w}]", p.stride),
-            ));
-        }
+        let stride = match &self.post {
+            PostProcessor::GaussianHeatmapToJoints(p) => p.stride,
+            PostProcessor::HeatmapOffsetToJoints(p) => p.stride,
+        };
         for pre in &self.pre_processors {
             match pre {
                 PreProcessor::ResizeWithJoints(r) if r.image_size != self.image_size => {
@@ -504,12 +553,12 @@ impl Meta {
                     ))
                 }
                 PreProcessor::JointsToGaussianHeatmap(j) => {
-                    if j.stride != p.stride {
+                    if j.stride != stride {
                         return Err(self.error(
                             "PRE_PROCESSOR.JointsToGaussianHeatmap.stride",
                             format!(
                                 "{} disagrees with the post-processor's stride {}",
-                                j.stride, p.stride
+                                j.stride, stride
                             ),
                         ));
                     }
@@ -545,6 +594,85 @@ impl Meta {
             }
         }
         Ok(())
+    }
+
+    fn validate_gaussian(&self, p: &GaussianHeatmapToJoints) -> Result<(), ConfigError> {
+        let [h, w] = self.image_size;
+        let field = "POST_PROCESSOR.GaussianHeatmapToJoints";
+        if !(0.0..=1.0).contains(&p.confidence_threshold) {
+            return Err(self.error(
+                &format!("{field}.confidence_threshold"),
+                format!("{} is outside 0..=1", p.confidence_threshold),
+            ));
+        }
+        if p.num_dimensions != 2 {
+            return Err(self.error(
+                &format!("{field}.num_dimensions"),
+                format!("{} is not supported (only 2)", p.num_dimensions),
+            ));
+        }
+        if p.stride == 0 {
+            return Err(self.error(&format!("{field}.stride"), "must be positive"));
+        }
+        if !(p.threshold_scale.is_finite() && p.threshold_scale > 0.0) {
+            return Err(self.error(
+                &format!("{field}.threshold_scale"),
+                format!("{} must be a positive number", p.threshold_scale),
+            ));
+        }
+        if h % p.stride != 0 || w % p.stride != 0 {
+            return Err(self.error(
+                &format!("{field}.stride"),
+                format!("{} does not divide IMAGE_SIZE [{h}, {w}]", p.stride),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_heatmap_offset(&self, p: &HeatmapOffsetToJoints) -> Result<(), ConfigError> {
+        let field = "POST_PROCESSOR.HeatmapOffsetToJoints";
+        if !(0.0..=1.0).contains(&p.confidence_threshold) && p.sigmoid {
+            return Err(self.error(
+                &format!("{field}.confidence_threshold"),
+                format!(
+                    "{} is outside 0..=1 (the score is a sigmoid)",
+                    p.confidence_threshold
+                ),
+            ));
+        }
+        if !p.confidence_threshold.is_finite() {
+            return Err(self.error(
+                &format!("{field}.confidence_threshold"),
+                "must be a finite number",
+            ));
+        }
+        if p.stride == 0 {
+            return Err(self.error(&format!("{field}.stride"), "must be positive"));
+        }
+        if p.offsets_output.is_empty() {
+            return Err(self.error(
+                &format!("{field}.offsets_output"),
+                "must name the model's offset output tensor",
+            ));
+        }
+        if self.model.output.as_deref() == Some(p.offsets_output.as_str()) {
+            return Err(self.error(
+                &format!("{field}.offsets_output"),
+                format!(
+                    "{:?} is also MODEL.output (the heatmaps): name the offset tensor",
+                    p.offsets_output
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The GaussianHeatmapToJoints post-processor, if that is the one.
+    pub fn gaussian(&self) -> Option<&GaussianHeatmapToJoints> {
+        match &self.post {
+            PostProcessor::GaussianHeatmapToJoints(p) => Some(p),
+            _ => None,
+        }
     }
 
     /// The model file named by `MODEL.file`, resolved against this file's folder.

@@ -1,7 +1,8 @@
 //! `lm`: quantised single-person pose estimation for edge boards.
 //!
 //! Image → [`preprocess`] (meta.yaml's PRE_PROCESSOR) → [`model`] (tract, with
-//! the QONNX operators of [`ops`]) → [`postprocess`] (GaussianHeatmapToJoints)
+//! the QONNX operators of [`ops`]) → [`postprocess`] (GaussianHeatmapToJoints,
+//! HeatmapOffsetToJoints)
 //! → [`output`] (Blueoil's output.json and an overlay picture).
 //! [`pipeline`] ties them together; the `lm` binary is a thin CLI over it.
 

@@ -4,17 +4,20 @@
 //! load the same way, and so do Blueoil's TensorFlow graphs ([`crate::tf`]). The input tensor is fixed to batch 1 and meta.yaml's
 //! `IMAGE_SIZE` in its `DATA_FORMAT`; the heatmap output must then have
 //! `IMAGE_SIZE / stride` rows and columns and one channel per joint, or
-//! loading fails with a message naming the meta.yaml field.
+//! loading fails with a message naming the meta.yaml field. Post-processors
+//! that need more outputs (the offsets of `HeatmapOffsetToJoints`) name
+//! them; they follow the heatmaps in the plan's outputs and are checked by
+//! the post-processor's own `check_outputs`.
 
 use crate::accel::FpgaExecutor;
-use crate::config::{DataFormat, Meta};
+use crate::config::{DataFormat, Meta, PostProcessor};
 use crate::onnx::OnnxLoader;
 use crate::ops::qconv2d::{CpuExecutor, Executor};
 use crate::passes::fold_weights::fold_weights;
 use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
 use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
 use crate::passes::packed_layout::packed_layout;
-use crate::postprocess::Heatmaps;
+use crate::postprocess::{Heatmaps, OutputTensor};
 use crate::preprocess::InputImage;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -155,27 +158,40 @@ pub fn load_typed_using(
         ));
     }
 
-    // Output tensor.
-    if let Some(name) = &meta.model.output {
-        let outlet = model.find_outlet_label(name).ok_or_else(|| {
+    // Output tensors: the heatmaps, then what the post-processor needs.
+    let extra = meta.post.extra_outputs();
+    let find = |model: &InferenceModel, field: &str, name: &str| {
+        model.find_outlet_label(name).ok_or_else(|| {
             meta.error(
-                "MODEL.output",
+                field,
                 format!(
                     "model {} has no tensor {name:?} (outputs: {outputs:?})",
                     path.display()
                 ),
             )
-        })?;
-        model.select_output_outlets(&[outlet])?;
-    } else if outputs.len() != 1 {
-        bail!(meta.error(
+        })
+    };
+    let heatmaps = match &meta.model.output {
+        Some(name) => Some(find(&model, "MODEL.output", name)?),
+        None if outputs.len() == 1 => None,
+        None => bail!(meta.error(
             "MODEL.output",
             format!(
                 "model {} has {} outputs {outputs:?}: name the heatmaps in MODEL.output",
                 path.display(),
                 outputs.len()
             )
-        ));
+        )),
+    };
+    if heatmaps.is_some() || !extra.is_empty() {
+        let mut selected = vec![match heatmaps {
+            Some(outlet) => outlet,
+            None => model.output_outlets()?[0],
+        }];
+        for (field, name) in &extra {
+            selected.push(find(&model, field, name)?);
+        }
+        model.select_output_outlets(&selected)?;
     }
 
     // Input fact: batch 1, IMAGE_SIZE, 3 channels, in the declared type.
@@ -229,25 +245,36 @@ pub fn load_typed_using(
 
 /// Checks the typed model's heatmap output against meta.yaml.
 fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<Vec<usize>> {
-    let fact = typed.output_fact(0)?;
-    ensure!(
-        fact.datum_type == f32::datum_type(),
-        "model {} outputs {:?} heatmaps; f32 expected",
-        path.display(),
-        fact.datum_type
-    );
-    let shape: Vec<usize> = fact
-        .shape
-        .as_concrete()
-        .with_context(|| {
-            format!(
-                "model {} has a symbolic output shape {:?}",
-                path.display(),
-                fact.shape
-            )
-        })?
-        .to_vec();
-    let p = &meta.post;
+    let mut shapes = vec![];
+    for i in 0..typed.output_outlets()?.len() {
+        let fact = typed.output_fact(i)?;
+        ensure!(
+            fact.datum_type == f32::datum_type(),
+            "model {} outputs {:?} heatmaps; f32 expected",
+            path.display(),
+            fact.datum_type
+        );
+        let shape: Vec<usize> = fact
+            .shape
+            .as_concrete()
+            .with_context(|| {
+                format!(
+                    "model {} has a symbolic output shape {:?}",
+                    path.display(),
+                    fact.shape
+                )
+            })?
+            .to_vec();
+        shapes.push(shape);
+    }
+    let p = match &meta.post {
+        PostProcessor::GaussianHeatmapToJoints(p) => p,
+        PostProcessor::HeatmapOffsetToJoints(p) => {
+            crate::postprocess::heatmap_offset_to_joints::check_outputs(meta, p, &shapes, path)?;
+            return Ok(shapes.swap_remove(0));
+        }
+    };
+    let shape = shapes.swap_remove(0);
     let (h, w) = meta.input_hw();
     let stride = p.stride as usize;
     let want_hw = (h / stride, w / stride);
@@ -364,7 +391,7 @@ impl Model {
             input_shape,
             input_format: meta.data_format,
             output_shape,
-            output_format: meta.post.data_format,
+            output_format: meta.post.data_format(),
             output_name,
             backend: Backend::Float,
             fusion: FusionReport::default(),
@@ -416,6 +443,26 @@ impl Model {
             .run(tvec!(input.into()))
             .context("model run failed")?;
         self.heatmaps(&outputs[0])
+    }
+
+    /// Runs the network and returns every selected output (the heatmaps
+    /// first, then the post-processor's extra outputs), for
+    /// [`crate::postprocess::decode`].
+    pub fn run_outputs(&self, input: Tensor) -> Result<Vec<OutputTensor>> {
+        let outputs = self
+            .plan
+            .run(tvec!(input.into()))
+            .context("model run failed")?;
+        outputs
+            .iter()
+            .map(|out| {
+                let view = out.to_plain_array_view::<f32>()?;
+                Ok(OutputTensor {
+                    shape: view.shape().to_vec(),
+                    data: view.iter().copied().collect(),
+                })
+            })
+            .collect()
     }
 
     fn heatmaps(&self, out: &TValue) -> Result<Heatmaps> {

@@ -2,7 +2,7 @@
 
 use crate::config::Meta;
 use crate::model::{Backend, Model};
-use crate::postprocess::{gaussian_heatmap_to_joints, Heatmaps, Joint};
+use crate::postprocess::{decode, Heatmaps, Joint};
 use crate::preprocess::preprocess;
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
@@ -214,9 +214,9 @@ impl Pipeline {
         let input = preprocess(&self.meta, image)?;
         let tensor = self.model.input_tensor(&input)?;
         let t1 = Instant::now();
-        let heatmaps = self.model.run(tensor)?;
+        let outputs = self.model.run_outputs(tensor)?;
         let t2 = Instant::now();
-        let network_joints = gaussian_heatmap_to_joints(&heatmaps, &self.meta.post);
+        let (heatmaps, network_joints) = decode(&self.meta.post, &outputs)?;
         let pose = self.to_image_pixels(&network_joints, image.dimensions());
         let t3 = Instant::now();
         Ok(Inference {

@@ -21,13 +21,13 @@ fn blueoil_example_loads_verbatim() {
     assert_eq!(m.data_format, DataFormat::NHWC);
     assert_eq!(m.image_size, [160, 160]);
     assert_eq!(m.task, "IMAGE.KEYPOINT_DETECTION");
-    assert_eq!(m.post.confidence_threshold, 0.1);
-    assert_eq!(m.post.num_dimensions, 2);
-    assert_eq!(m.post.stride, 8);
+    assert_eq!(m.gaussian().unwrap().confidence_threshold, 0.1);
+    assert_eq!(m.gaussian().unwrap().num_dimensions, 2);
+    assert_eq!(m.gaussian().unwrap().stride, 8);
     // Blueoil defaults for our opt-in extensions.
-    assert_eq!(m.post.threshold_scale, 10.0);
-    assert_eq!(m.post.data_format, DataFormat::NHWC);
-    assert!(!m.post.subpixel);
+    assert_eq!(m.gaussian().unwrap().threshold_scale, 10.0);
+    assert_eq!(m.gaussian().unwrap().data_format, DataFormat::NHWC);
+    assert!(!m.gaussian().unwrap().subpixel);
     assert_eq!(m.pre_processors.len(), 3);
     match &m.pre_processors[0] {
         PreProcessor::ResizeWithJoints(r) => {
@@ -56,9 +56,9 @@ fn extensions_parse() {
         "    stride: 8\n    threshold_scale: 1.0\n    data_format: NCHW\n    subpixel: true\nPRE_PROCESSOR",
     ) + "MODEL:\n  file: ../models/m.onnx\n  input: image\n  output: heatmaps\n";
     let m = parse(&text).unwrap();
-    assert_eq!(m.post.threshold_scale, 1.0);
-    assert_eq!(m.post.data_format, DataFormat::NCHW);
-    assert!(m.post.subpixel);
+    assert_eq!(m.gaussian().unwrap().threshold_scale, 1.0);
+    assert_eq!(m.gaussian().unwrap().data_format, DataFormat::NCHW);
+    assert!(m.gaussian().unwrap().subpixel);
     assert_eq!(
         m.model_path().unwrap(),
         std::path::Path::new("/some/dir/../models/m.onnx")
@@ -70,7 +70,7 @@ fn extensions_parse() {
 fn confidence_threshold_edit_is_obeyed() {
     let m = parse(&BLUEOIL_META.replace("confidence_threshold: 0.1", "confidence_threshold: 0.35"))
         .unwrap();
-    assert_eq!(m.post.confidence_threshold, 0.35);
+    assert_eq!(m.gaussian().unwrap().confidence_threshold, 0.35);
 }
 
 #[test]
@@ -204,4 +204,182 @@ fn an_input_size_asking_for_gigabytes_is_refused() {
         e.contains("IMAGE_SIZE") && e.contains("[160000, 160]") && e.contains("at most 8192"),
         "{e}"
     );
+}
+
+/// [`small_meta`] (32×32, colour_blocks.onnx) with a HeatmapOffsetToJoints
+/// post-processor; `attrs` are its attribute lines after `stride: 4`.
+fn offset_meta(attrs: &str) -> String {
+    small_meta("colour_blocks.onnx", 0.1).replace(
+        "- GaussianHeatmapToJoints:\n    confidence_threshold: 0.1\n    num_dimensions: 2\n    stride: 4\n",
+        &format!("- HeatmapOffsetToJoints:\n    confidence_threshold: 0.1\n    stride: 4\n{attrs}"),
+    )
+}
+
+/// 1-based line of the first line containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn heatmap_offset_post_processor_parses_with_defaults() {
+    use lm::config::{OffsetLayout, PostProcessor};
+    let m = parse(&offset_meta("    offsets_output: offsets\n")).unwrap();
+    assert!(m.gaussian().is_none());
+    match &m.post {
+        PostProcessor::HeatmapOffsetToJoints(p) => {
+            assert_eq!(p.stride, 4);
+            assert_eq!(p.offsets_output, "offsets");
+            assert_eq!(p.offset_layout, OffsetLayout::planar_yx);
+            assert!(!p.sigmoid);
+            assert_eq!(p.data_format, DataFormat::NHWC);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let m = parse(&offset_meta(
+        "    offsets_output: offsets\n    offset_layout: interleaved_xy\n    sigmoid: true\n    data_format: NCHW\n",
+    ))
+    .unwrap();
+    match &m.post {
+        PostProcessor::HeatmapOffsetToJoints(p) => {
+            assert_eq!(p.offset_layout, OffsetLayout::interleaved_xy);
+            assert!(p.sigmoid);
+            assert_eq!(p.data_format, DataFormat::NCHW);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn bad_offset_layout_name_is_rejected_with_location() {
+    let text = offset_meta("    offsets_output: offsets\n    offset_layout: planar_xy\n");
+    let e = err(&text);
+    let line = line_of(&text, "offset_layout");
+    assert!(e.contains(&format!("meta.yaml:{line}:")), "{e}");
+    assert!(
+        e.contains("planar_xy") && e.contains("planar_yx") && e.contains("interleaved_yx"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_offsets_output_is_rejected_with_location() {
+    let text = offset_meta("");
+    let e = err(&text);
+    assert!(e.contains("offsets_output"), "{e}");
+    assert!(e.starts_with("/some/dir/meta.yaml:"), "{e}");
+    // Naming the heatmaps as offsets too is a mistake, caught at the field.
+    let text = offset_meta("    offsets_output: heatmaps\n") + "  output: heatmaps\n";
+    let e = err(&text);
+    let line = line_of(&text, "offsets_output");
+    assert!(
+        e.contains(&format!(
+            "meta.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output"
+        )),
+        "{e}"
+    );
+    // A score threshold beyond the sigmoid's range.
+    let text = offset_meta("    offsets_output: o\n    sigmoid: true\n")
+        .replace("confidence_threshold: 0.1", "confidence_threshold: 1.5");
+    let e = err(&text);
+    assert!(
+        e.contains("confidence_threshold") && e.contains("sigmoid"),
+        "{e}"
+    );
+}
+
+#[test]
+fn offset_and_heatmap_shapes_are_checked_against_the_meta() {
+    use lm::config::PostProcessor;
+    use lm::postprocess::heatmap_offset_to_joints::check_outputs;
+    let text = offset_meta("    offsets_output: offsets\n");
+    let m = parse(&text).unwrap();
+    let PostProcessor::HeatmapOffsetToJoints(p) = &m.post else {
+        unreachable!()
+    };
+    let model = std::path::Path::new("m.onnx");
+    let check = |shapes: &[Vec<usize>]| check_outputs(&m, p, shapes, model);
+    // 32×32 at stride 4: 8×8 cells, 17 joints, 34 offset channels.
+    check(&[vec![1, 8, 8, 17], vec![1, 8, 8, 34]]).unwrap();
+    let at = |needle: &str| format!("meta.yaml:{}:5:", line_of(&text, needle));
+
+    let e = check(&[vec![1, 8, 8, 17], vec![1, 8, 8, 17]])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&at("offsets_output")), "{e}");
+    assert!(
+        e.contains("17 channels") && e.contains("2 × 17 heatmap joints"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 8, 8, 17], vec![1, 4, 4, 34]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&at("offsets_output")) && e.contains("8×8 cells"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 7, 7, 17], vec![1, 7, 7, 34]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&at("stride: 4")) && e.contains("8×8 heatmap cells"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 8, 8, 16], vec![1, 8, 8, 32]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("KEYPOINTS.names") && e.contains("16 heatmap channels"),
+        "{e}"
+    );
+    let e = check(&[vec![1, 8, 8], vec![1, 8, 8, 34]])
+        .unwrap_err()
+        .to_string();
+    // data_format is not written in this file: the field is named, without a line.
+    assert!(
+        e.contains("meta.yaml: POST_PROCESSOR.HeatmapOffsetToJoints.data_format"),
+        "{e}"
+    );
+    assert!(e.contains("not a batch-1 NHWC tensor"), "{e}");
+    let e = check(&[vec![1, 8, 8, 17]]).unwrap_err().to_string();
+    assert!(
+        e.contains("1 outputs, HeatmapOffsetToJoints needs 2"),
+        "{e}"
+    );
+    // Non-dividing strides round up, as PoseNet does: 385 at 16 → 25 cells.
+    let m = parse(&text.replace("- 32\n", "- 33\n")).unwrap();
+    let PostProcessor::HeatmapOffsetToJoints(p) = &m.post else {
+        unreachable!()
+    };
+    check_outputs(&m, p, &[vec![1, 9, 9, 17], vec![1, 9, 9, 34]], model).unwrap();
+}
+
+#[test]
+fn offsets_output_is_checked_against_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("colour_blocks.onnx"),
+        dir.path().join("colour_blocks.onnx"),
+    )
+    .unwrap();
+    let load = |text: &str| {
+        let meta_path = write_meta(dir.path(), "meta.yaml", text);
+        let meta = Meta::load(&meta_path).unwrap();
+        lm::model::Model::load(&dir.path().join("colour_blocks.onnx"), &meta)
+    };
+    // A tensor the model does not have.
+    let text = offset_meta("    offsets_output: nope\n");
+    let e = format!("{:#}", load(&text).unwrap_err());
+    let line = line_of(&text, "offsets_output");
+    assert!(
+        e.contains(&format!(
+            "meta.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output"
+        )),
+        "{e}"
+    );
+    assert!(e.contains("\"nope\"") && e.contains("heatmaps"), "{e}");
+    // The model's one output (17 channels) taken as offsets: not 2 × 17.
+    let text = offset_meta("    offsets_output: heatmaps\n");
+    let e = format!("{:#}", load(&text).unwrap_err());
+    assert!(e.contains(&format!("meta.yaml:{line}:5:")), "{e}");
+    assert!(e.contains("17 channels") && e.contains("2 × 17"), "{e}");
 }

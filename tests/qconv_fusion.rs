@@ -84,7 +84,7 @@ fn every_binary_conv_is_fused_and_float_ones_are_not() {
 fn fused_engine_matches_float_fake_quant_for_every_kernel() {
     let (meta, path) = tiny();
     let float = Model::load_with(&path, &meta, &Backend::Float).unwrap();
-    let post = &meta.post;
+    let post = meta.gaussian().expect("GaussianHeatmapToJoints");
     for kernel in KernelKind::available() {
         for threads in [1, 2] {
             let backend = Backend::Cpu(CpuExecutor { kernel, threads });

@@ -56,6 +56,7 @@ section "python peers (fixtures reproducible with onnxruntime / qonnx; lm eval A
 bash tests/python/setup.sh
 .venv/bin/python tests/python/check_fixtures.py
 .venv/bin/python tests/python/check_eval_coco.py
+.venv/bin/python tests/python/check_posenet.py   # skips without ../shared
 
 section "training export checks (PyTorch vs qonnx executor, onnxruntime)"
 bash training/setup.sh

@@ -1,7 +1,7 @@
 //! Third-party float pose models from `../shared` (optional: every test here
 //! skips, saying so, when `../shared` is absent). They show the runtime is
 //! generic: int32 NHWC input, NCHW sigmoid heatmaps, multi-output graphs,
-//! stride 1 and 4, non-COCO joints.
+//! stride 1, 4 and 16, non-COCO joints, a heatmap + offset head (PoseNet).
 
 mod common;
 
@@ -144,4 +144,62 @@ fn efficientpose_matches_onnxruntime_argmax() {
         );
         assert!(j.visible);
     }
+}
+
+#[test]
+fn posenet_heatmap_offset_head_finds_the_astronauts_upper_body() {
+    let Some(shared) =
+        shared_or_skip("posenet_heatmap_offset_head_finds_the_astronauts_upper_body")
+    else {
+        return;
+    };
+    let meta = repo().join("meta/posenet_mobilenet_v1.yaml");
+    let p = Pipeline::load(&meta, None).unwrap();
+    // Heatmaps and offsets, selected by MODEL.output and offsets_output.
+    assert_eq!(p.model.output_shape, vec![1, 25, 25, 17]);
+    let img = load_image(&shared.join("images/astronaut.png")).unwrap();
+    let inf = p.infer(&img).unwrap();
+    let j = |n| joint(&p, &inf.pose.joints, n);
+    for n in [
+        "nose",
+        "left_eye",
+        "right_eye",
+        "left_shoulder",
+        "right_shoulder",
+    ] {
+        assert!(j(n).visible, "{n} not visible: {:?}", j(n));
+    }
+    assert!(j("left_shoulder").x > j("right_shoulder").x);
+    assert!(j("nose").y < j("left_shoulder").y && j("nose").y < j("right_shoulder").y);
+    assert!(!j("left_ankle").visible && !j("right_ankle").visible);
+    // Offsets move joints off the 16-pixel grid: not every joint sits on it.
+    let off_grid = inf
+        .network_joints
+        .iter()
+        .filter(|j| j.x % 16.0 != 0.0 || j.y % 16.0 != 0.0)
+        .count();
+    assert!(off_grid > 0);
+
+    // A displacement tensor (32 channels) named as the offsets is refused,
+    // naming the field and its line.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&meta).unwrap().replace(
+        "MobilenetV1/offset_2/BiasAdd:0",
+        "MobilenetV1/displacement_fwd_2/BiasAdd:0",
+    );
+    let bad = write_meta(dir.path(), "posenet.yaml", &text);
+    let model = shared.join("models/posenet_mobilenet_v1.onnx");
+    let e = format!("{:#}", Pipeline::load(&bad, Some(&model)).unwrap_err());
+    let line = text
+        .lines()
+        .position(|l| l.contains("offsets_output"))
+        .unwrap()
+        + 1;
+    assert!(
+        e.contains(&format!(
+            "posenet.yaml:{line}:5: POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output"
+        )),
+        "{e}"
+    );
+    assert!(e.contains("32 channels") && e.contains("not 2 × 17"), "{e}");
 }

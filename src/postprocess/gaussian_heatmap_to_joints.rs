@@ -7,95 +7,8 @@
 //! `(x · stride, y · stride)` in network-input pixels; an invisible one is
 //! `[0, 0, 0]` in Blueoil's `joints` list.
 
-use crate::config::{DataFormat, GaussianHeatmapToJoints};
-use anyhow::{ensure, Result};
-
-/// Heatmaps of one image, normalised to `height × width × joints` (HWC).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Heatmaps {
-    pub height: usize,
-    pub width: usize,
-    pub joints: usize,
-    pub data: Vec<f32>,
-}
-
-impl Heatmaps {
-    /// Wraps an HWC buffer.
-    pub fn from_hwc(
-        height: usize,
-        width: usize,
-        joints: usize,
-        data: Vec<f32>,
-    ) -> Result<Heatmaps> {
-        ensure!(
-            data.len() == height * width * joints,
-            "heatmap buffer has {} values, expected {height}×{width}×{joints}",
-            data.len()
-        );
-        Ok(Heatmaps {
-            height,
-            width,
-            joints,
-            data,
-        })
-    }
-
-    /// Builds from a batch-1 4-D tensor laid out as `format`.
-    pub fn from_tensor(shape: &[usize], data: &[f32], format: DataFormat) -> Result<Heatmaps> {
-        ensure!(
-            shape.len() == 4 && shape[0] == 1,
-            "heatmap output must be 4-D with batch 1, found shape {shape:?}"
-        );
-        match format {
-            DataFormat::NHWC => Heatmaps::from_hwc(shape[1], shape[2], shape[3], data.to_vec()),
-            DataFormat::NCHW => {
-                let (j, h, w) = (shape[1], shape[2], shape[3]);
-                ensure!(
-                    data.len() == j * h * w,
-                    "heatmap buffer does not match shape {shape:?}"
-                );
-                let mut hwc = vec![0f32; data.len()];
-                for c in 0..j {
-                    for p in 0..h * w {
-                        hwc[p * j + c] = data[c * h * w + p];
-                    }
-                }
-                Heatmaps::from_hwc(h, w, j, hwc)
-            }
-        }
-    }
-
-    #[inline]
-    pub fn at(&self, y: usize, x: usize, joint: usize) -> f32 {
-        self.data[(y * self.width + x) * self.joints + joint]
-    }
-
-    /// First maximum of one channel in row-major order: (y, x, value).
-    /// NaN never wins.
-    pub fn argmax(&self, joint: usize) -> (usize, usize, f32) {
-        let mut best = (0, 0, f32::NEG_INFINITY);
-        for y in 0..self.height {
-            for x in 0..self.width {
-                let v = self.at(y, x, joint);
-                if v > best.2 {
-                    best = (y, x, v);
-                }
-            }
-        }
-        best
-    }
-}
-
-/// One decoded joint, in network-input pixels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Joint {
-    pub x: f32,
-    pub y: f32,
-    /// Peak value divided by `threshold_scale`: comparable with
-    /// `confidence_threshold`.
-    pub score: f32,
-    pub visible: bool,
-}
+use super::{Heatmaps, Joint};
+use crate::config::GaussianHeatmapToJoints;
 
 /// Decodes every joint channel.
 ///
@@ -151,6 +64,7 @@ fn quarter_shift(hm: &Heatmaps, j: usize, y: usize, x: usize, along_x: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DataFormat;
 
     fn post(threshold: f64, stride: u32) -> GaussianHeatmapToJoints {
         GaussianHeatmapToJoints {
