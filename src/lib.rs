@@ -10,6 +10,7 @@ pub mod accel;
 pub mod bench;
 pub mod board;
 pub mod config;
+#[cfg(feature = "eval")]
 pub mod eval;
 pub mod heap;
 pub mod kernels;

@@ -135,6 +135,7 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    #[cfg(feature = "eval")]
     /// Measure a model on labelled images: PCK, PCKh, COCO OKS AP/AR, pixel error;
     /// tables on the terminal, REPORT_DIR/report.json and pck.png.
     Eval {
@@ -171,6 +172,7 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    #[cfg(feature = "tensorflow")]
     /// Compare a Blueoil TensorFlow graph, as lm imports it, with Blueoil's per-op outputs
     /// (`inference_test_data/`: one .npy per tensor); fails on the first difference.
     CheckBlueoil {
@@ -309,6 +311,7 @@ fn dispatch(command: Command) -> Result<()> {
             })?;
             failed.map_or(Ok(()), |why| Err(anyhow::anyhow!(why)))
         }
+        #[cfg(feature = "eval")]
         Command::Eval {
             meta,
             model,
@@ -340,6 +343,7 @@ fn dispatch(command: Command) -> Result<()> {
             }
             lm::eval::run::fail_on_errors(&outcome)
         }
+        #[cfg(feature = "tensorflow")]
         Command::CheckBlueoil {
             dir,
             model,

@@ -12,15 +12,23 @@
 //! others, or with library functions that are no known quantiser, is refused
 //! with one error listing all of them.
 
+#[cfg(feature = "tensorflow")]
 pub mod check;
+#[cfg(feature = "tensorflow")]
 pub mod graph;
+#[cfg(feature = "tensorflow")]
 pub mod node;
+#[cfg(feature = "tensorflow")]
 pub mod proto;
+#[cfg(feature = "tensorflow")]
 pub mod quantizer;
+#[cfg(feature = "tensorflow")]
 pub mod tensor;
 
 use anyhow::{Context, Result};
+#[cfg(feature = "tensorflow")]
 use prost::Message;
+#[cfg(feature = "tensorflow")]
 use proto::GraphDef;
 use std::io::Read;
 use std::path::Path;
@@ -46,6 +54,7 @@ pub fn is_graphdef(path: &Path) -> Result<bool> {
 
 /// Reads and decodes a GraphDef file (memory-mapped: the weights'
 /// `tensor_content` are slices of the mapping, not copies).
+#[cfg(feature = "tensorflow")]
 pub fn read_graph(path: &Path) -> Result<GraphDef> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -68,6 +77,7 @@ pub fn read_graph(path: &Path) -> Result<GraphDef> {
 }
 
 /// Imports a decoded graph; `path` names it in errors.
+#[cfg(feature = "tensorflow")]
 pub fn import(graph: &GraphDef, path: &Path) -> Result<graph::Imported> {
     let library = graph::Library::new(graph);
     let missing = graph::missing(graph, &library)
@@ -85,6 +95,18 @@ pub fn import(graph: &GraphDef, path: &Path) -> Result<graph::Imported> {
 
 /// The inference graph of the GraphDef file at `path`, inputs and outputs in
 /// TensorFlow's (NHWC) layout.
+#[cfg(feature = "tensorflow")]
 pub fn load(path: &Path) -> Result<InferenceModel> {
     Ok(import(&read_graph(path)?, path)?.model)
+}
+
+/// Without the `tensorflow` feature (the board binaries of boards/dist.sh) a
+/// GraphDef is refused by name: convert it on a desktop build, or build with it.
+#[cfg(not(feature = "tensorflow"))]
+pub fn load(path: &Path) -> Result<InferenceModel> {
+    anyhow::bail!(
+        "{} is a TensorFlow GraphDef, and this build of lm has no TensorFlow loader \
+         (cargo feature `tensorflow`, left out of the board binaries to keep them under 8 MB)",
+        path.display()
+    )
 }
