@@ -12,12 +12,19 @@ pub fn to_tensor(t: &TensorProto) -> TractResult<Tensor> {
          (save the model with the weights inside the .onnx file)",
         t.name
     );
+    ensure!(
+        t.dims.iter().all(|&d| d >= 0),
+        "tensor {:?}: negative dimension in {:?}",
+        t.name,
+        t.dims
+    );
+    // A dimension past usize (2^32 on the 32-bit boards) cannot be held either.
     let shape = t
         .dims
         .iter()
         .map(|&d| usize::try_from(d))
         .collect::<Result<Vec<usize>, _>>()
-        .map_err(|_| format_err!("tensor {:?}: negative dimension in {:?}", t.name, t.dims))?;
+        .map_err(|_| format_err!("tensor {:?}: dimensions {:?} overflow", t.name, t.dims))?;
     // Zero dimensions are left out: `[0, 2^40, 2^40]` holds no value, but its strides
     // would still overflow. 8 bytes is the widest element type read here.
     let len = shape
@@ -109,8 +116,9 @@ fn build_narrow<T: Datum + Copy + FromLe>(
     Ok(tract_ndarray::Array1::from_vec(values).into_tensor())
 }
 
-/// Decoding one little-endian value from exactly `size_of::<Self>()` bytes.
-trait FromLe {
+/// Decoding one little-endian value from exactly `size_of::<Self>()` bytes
+/// (ONNX `raw_data` here, TensorFlow `tensor_content` in [`crate::tf`]).
+pub(crate) trait FromLe {
     fn from_le(bytes: &[u8]) -> Self;
 }
 
@@ -208,10 +216,11 @@ mod tests {
             "{}",
             err(&empty_huge)
         );
-        let mut absent = proto(dt::FLOAT, &[1 << 20, 1 << 20]);
+        // (2^24 values: a size that 32-bit boards can address too.)
+        let mut absent = proto(dt::FLOAT, &[1 << 12, 1 << 12]);
         absent.raw_data = vec![0u8; 16].into();
         assert!(
-            err(&absent).contains("need 1099511627776 values, the file holds 4"),
+            err(&absent).contains("need 16777216 values, the file holds 4"),
             "{}",
             err(&absent)
         );

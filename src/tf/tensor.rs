@@ -7,6 +7,7 @@
 //! zeros.
 
 use super::proto::{data_type as dt, TensorProto};
+use crate::onnx::tensor::FromLe;
 use tract_hir::internal::*;
 
 /// The shape of a TensorProto; `what` names it in errors.
@@ -118,28 +119,6 @@ fn build_narrow<T: Datum + Copy + Default + FromLe>(
         le_values::<T>(t, what, len)?
     };
     Ok(tract_ndarray::Array1::from_vec(values).into_tensor())
-}
-
-/// Decoding one little-endian value from exactly `size_of::<Self>()` bytes.
-trait FromLe: Sized {
-    fn from_le(bytes: &[u8]) -> Self;
-}
-
-macro_rules! from_le {
-    ($($t:ty),*) => {$(
-        impl FromLe for $t {
-            fn from_le(bytes: &[u8]) -> Self {
-                <$t>::from_le_bytes(bytes.try_into().expect("chunks_exact gives whole values"))
-            }
-        }
-    )*};
-}
-from_le!(f32, f64, i64, u64, i32, u32, i16, u16, i8, u8);
-
-impl FromLe for bool {
-    fn from_le(bytes: &[u8]) -> Self {
-        bytes[0] != 0
-    }
 }
 
 #[cfg(test)]
