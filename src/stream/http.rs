@@ -213,8 +213,9 @@ fn respond(
     stream.flush()
 }
 
-/// Reads the request head; `Err(status)` for a request to refuse.
-fn read_request(stream: &mut TcpStream) -> std::result::Result<String, &'static str> {
+/// Reads the request head from a client; `Err(status)` for a request to refuse, `Err("")`
+/// when the client closed before sending a whole head (nothing to answer).
+pub fn read_request(stream: &mut impl Read) -> std::result::Result<String, &'static str> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -266,6 +267,29 @@ pub fn parse_request_line(head: &str) -> std::result::Result<&str, &'static str>
     Ok(target.split('?').next().unwrap_or(target))
 }
 
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Page,
+    Health,
+    Pose,
+    Mjpeg,
+    Events,
+    NotFound,
+}
+
+/// The route of a request head, or the status to answer.
+pub fn route(head: &str) -> std::result::Result<Route, &'static str> {
+    Ok(match parse_request_line(head)? {
+        "/" | "/index.html" => Route::Page,
+        "/health" => Route::Health,
+        "/pose" => Route::Pose,
+        "/stream.mjpg" => Route::Mjpeg,
+        "/events" => Route::Events,
+        _ => Route::NotFound,
+    })
+}
+
 fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     stream.set_read_timeout(Some(READ_TIMEOUT))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
@@ -282,8 +306,8 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
             )
         }
     };
-    let path = match parse_request_line(&head) {
-        Ok(p) => p,
+    let route = match route(&head) {
+        Ok(r) => r,
         Err(status) => {
             return respond(
                 &mut stream,
@@ -293,14 +317,14 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
             )
         }
     };
-    match path {
-        "/" | "/index.html" => respond(
+    match route {
+        Route::Page => respond(
             &mut stream,
             "200 OK",
             "text/html; charset=utf-8",
             PAGE.as_bytes(),
         ),
-        "/health" => {
+        Route::Health => {
             let body = format!(
                 "{{\"status\":\"ok\",\"uptime_s\":{:.3},\"clients\":{},\"skipped_for_slow_clients\":{},\"stats\":{}}}\n",
                 hub.started.elapsed().as_secs_f64(),
@@ -310,7 +334,7 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
             );
             respond(&mut stream, "200 OK", "application/json", body.as_bytes())
         }
-        "/pose" => {
+        Route::Pose => {
             let pose = hub.latest_pose.lock().unwrap().clone();
             match pose {
                 Some(p) => respond(
@@ -327,9 +351,9 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
                 ),
             }
         }
-        "/stream.mjpg" => serve_mjpeg(stream, hub),
-        "/events" => serve_events(stream, hub),
-        _ => respond(
+        Route::Mjpeg => serve_mjpeg(stream, hub),
+        Route::Events => serve_events(stream, hub),
+        Route::NotFound => respond(
             &mut stream,
             "404 Not Found",
             "text/plain",
@@ -431,7 +455,7 @@ es.addEventListener('pose', e => { p = JSON.parse(e.data); show(); });
 
 #[cfg(test)]
 mod tests {
-    use super::parse_request_line;
+    use super::{parse_request_line, read_request, route, Route, MAX_REQUEST_BYTES};
 
     #[test]
     fn request_lines() {
@@ -454,5 +478,28 @@ mod tests {
         ] {
             assert_eq!(parse_request_line(junk), Err("400 Bad Request"), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn request_heads_and_routes() {
+        let read = |bytes: &[u8]| read_request(&mut std::io::Cursor::new(bytes.to_vec()));
+        // CRLF or bare LF heads; what follows the head is not read into it.
+        let head = read(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\nbody").unwrap();
+        assert_eq!(head, "GET /health HTTP/1.1\r\nHost: a");
+        assert_eq!(route(&head), Ok(Route::Health));
+        let head = read(b"GET /stream.mjpg?t=1 HTTP/1.0\n\n").unwrap();
+        assert_eq!(route(&head), Ok(Route::Mjpeg));
+        assert_eq!(route("GET /nope HTTP/1.1"), Ok(Route::NotFound));
+        assert_eq!(route("PUT / HTTP/1.1"), Err("405 Method Not Allowed"));
+        // A client that closes half-way: nothing to answer.
+        assert_eq!(read(b"GET / HTTP/1.1\r\nHost"), Err(""));
+        // An endless head is refused once past the limit, not buffered without bound.
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(4 * MAX_REQUEST_BYTES, b'a');
+        assert_eq!(read(&big), Err("431 Request Header Fields Too Large"));
+        assert_eq!(
+            read(b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n"),
+            Err("400 Bad Request")
+        );
     }
 }

@@ -329,11 +329,11 @@ pub fn with_default_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [
 }
 
 /// Decodes one (motion-)JPEG frame to RGB.
+/// Decoded by lm's image decoding, with the size limits of image files checked from the frame
+/// header before any pixel is allocated.
 pub fn decode_jpeg(jpeg: &[u8]) -> Result<RgbImage> {
     let full = with_default_huffman_tables(jpeg)?;
-    let img = image::load_from_memory_with_format(&full, image::ImageFormat::Jpeg)
-        .context("cannot decode JPEG frame")?;
-    Ok(img.to_rgb8())
+    crate::pipeline::decode_image_bytes(&full, std::path::Path::new("(JPEG frame)"))
 }
 
 #[cfg(test)]
@@ -371,6 +371,19 @@ mod tests {
             out.push(p);
         }
         out
+    }
+
+    #[test]
+    fn frames_past_the_image_limits_are_refused_from_the_header() {
+        let mut jpeg = test_jpeg(8, 8, 1);
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // SOF0: marker, length (2), precision (1), height (2), width (2).
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+        let e = format!("{:#}", decode_jpeg(&jpeg).unwrap_err());
+        assert!(
+            e.contains("60000×60000") && e.contains("at most 16384×16384"),
+            "{e}"
+        );
     }
 
     #[test]

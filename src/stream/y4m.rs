@@ -8,7 +8,8 @@
 use super::source::{Frame, FrameSource, Next};
 use super::uri::SourceUri;
 use super::yuv::{planar_to_rgb, Range};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::pipeline::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
@@ -64,13 +65,31 @@ impl Y4mHeader {
         let (Some(width), Some(height)) = (width, height) else {
             bail!("Y4M header without a valid W (width) and H (height): {line:?}");
         };
-        Ok(Y4mHeader {
+        let header = Y4mHeader {
             width,
             height,
             subsampling,
             range,
             fps,
-        })
+        };
+        // The frame buffer and its RGB image are allocated from the header: the same limits as
+        // for image files, checked before any allocation.
+        // (Sides first: their product must not overflow a 32-bit usize.)
+        let sides_ok = width <= MAX_IMAGE_SIDE && height <= MAX_IMAGE_SIDE;
+        let (y, c) = if sides_ok {
+            header.plane_sizes()
+        } else {
+            (0, 0)
+        };
+        let need = (y as u64 + 2 * c as u64) + 3 * y as u64;
+        ensure!(
+            sides_ok && need <= MAX_IMAGE_BYTES,
+            "Y4M frames of {width}×{height} pixels ({} MiB a frame): lm reads frames of at most \
+             {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} pixels and {} MiB",
+            need.div_ceil(1 << 20),
+            MAX_IMAGE_BYTES >> 20
+        );
+        Ok(header)
     }
 
     /// Bytes of (Y, each chroma plane) per frame.
@@ -226,6 +245,24 @@ impl FrameSource for Y4mSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_sizes_past_the_image_limits_are_refused_before_allocating() {
+        for (line, size) in [
+            ("YUV4MPEG2 W4000000000 H4000000000", "4000000000×4000000000"),
+            ("YUV4MPEG2 W16384 H16384 C444", "16384×16384"),
+        ] {
+            let e = Y4mHeader::parse(line).unwrap_err().to_string();
+            assert!(
+                e.contains(size) && e.contains("at most 16384×16384 pixels"),
+                "{e}"
+            );
+        }
+        // 4:2:0 at the largest side is still too big (4.5 bytes a pixel: 1,152 MiB a frame);
+        // 8K (142 MiB a frame) is read.
+        assert!(Y4mHeader::parse("YUV4MPEG2 W16384 H16384").is_err());
+        assert!(Y4mHeader::parse("YUV4MPEG2 W7680 H4320").is_ok());
+    }
 
     #[test]
     fn headers() {
