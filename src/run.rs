@@ -23,8 +23,9 @@ pub struct RunOptions {
 /// An image that cannot be read, decoded, pre-processed or run is recorded in
 /// `results` with its `error` and the run goes on with the next one: the
 /// results of the good images are never lost ([`failure_summary`] says which
-/// failed). Only what stops every image is an `Err`: no image given, or an
-/// output folder or file that cannot be written.
+/// failed). An image whose overlay cannot be written keeps its `prediction` and
+/// gets the `error` too. Only what stops every image is an `Err`: no image
+/// given, or an output folder or output.json that cannot be written.
 pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> {
     ensure!(!opts.images.is_empty(), "no input image given");
     ensure!(opts.trials >= 1, "--trial must be at least 1");
@@ -58,8 +59,14 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
             &kp.skeleton,
         );
         let png = image_dir.join(overlay_name(path, ix));
-        save_png_atomic(&picture, &png)?;
-        results.push(image_result(pipeline, path, &inference));
+        let mut result = image_result(pipeline, path, &inference);
+        // The pose is good even when its overlay cannot be written (disk full, a folder in the
+        // way): keep it, and fail the image with the reason.
+        if let Err(e) = save_png_atomic(&picture, &png) {
+            tracing::debug!("{e:#}");
+            result.error = Some(format!("{}: {e:#}", path.display()));
+        }
+        results.push(result);
     }
 
     let stage = |f: fn(&StageTimes) -> std::time::Duration| {

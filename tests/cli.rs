@@ -233,6 +233,45 @@ fn bad_images_in_a_batch_are_reported_and_the_good_results_kept() {
 }
 
 #[test]
+fn an_overlay_that_cannot_be_written_fails_its_image_and_keeps_its_pose() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    std::fs::copy(dir.path().join("ok.png"), dir.path().join("ok2.png")).unwrap();
+    // A folder where ok2's overlay goes: the rename onto it fails, as on a full disk.
+    std::fs::create_dir_all(dir.path().join("out/images/ok2.png/x")).unwrap();
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "ok2.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert_fails(
+        &o,
+        &[
+            "1 of 2 image(s) failed: ok2.png",
+            "cannot write out/images/ok2.png",
+        ],
+    );
+    let json = output_json(&dir.path().join("out/output.json"));
+    let results = json["results"].as_array().unwrap();
+    assert!(results[0].get("error").is_none(), "{}", results[0]);
+    // The pose of the image whose overlay failed is kept, beside the error.
+    assert_eq!(results[1]["prediction"], results[0]["prediction"]);
+    let e = results[1]["error"].as_str().unwrap();
+    assert!(
+        e.starts_with("ok2.png: cannot write out/images/ok2.png"),
+        "{e}"
+    );
+    assert!(dir.path().join("out/images/ok.png").is_file());
+}
+
+#[test]
 fn a_batch_of_only_good_images_has_no_error_field() {
     let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
     let o = lm(
