@@ -11,7 +11,7 @@
 //! ITU-T T.81 Annex K.3; [`with_default_huffman_tables`] inserts them so any JPEG decoder reads
 //! the frame.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use image::RgbImage;
 use std::io::{BufRead, ErrorKind};
 
