@@ -24,6 +24,9 @@ section() {
 summary() {
     local rc=$? failed="$current" i
     end_section
+    # A venv set-up still running in the background (a check failed before it was needed).
+    kill $(jobs -p) 2>/dev/null || true
+    [ -z "${venvs:-}" ] || rm -rf "$venvs"
     printf '\n=== summary: %s s in all\n' "$(( $(date +%s) - t0 ))"
     for i in "${!names[@]}"; do
         printf '%6s s  %s%s\n' "${durations[$i]}" "${names[$i]}" \
@@ -33,6 +36,29 @@ summary() {
     exit "$rc"
 }
 trap summary EXIT
+
+# The host's cargo target dir lives outside the clone, like the emulated tests' and the board
+# binaries' (boards/ci.sh): a run on a machine that has run the suite before rebuilds only lm.
+# A fresh clone's files are newer than every cached artefact of lm, so lm is always rebuilt.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lm/target}
+mkdir -p "$CARGO_TARGET_DIR"
+
+# The Python venvs (the peers' .venv, and PyTorch's ~5.7 GB in ~/.cache/lm/train-venv) are
+# downloaded in the background while Rust builds; their sections wait for them. Up to date
+# venvs take a second.
+venvs=$(mktemp -d)
+(
+    for v in peers:tests/python/setup.sh train:training/setup.sh; do
+        rc=0
+        bash "${v#*:}" >"$venvs/${v%%:*}.log" 2>&1 || rc=$?
+        echo "$rc" >"$venvs/${v%%:*}.rc"
+    done
+) &
+await_venv() { # <peers|train>: waits for its set-up, shows its log, fails with it
+    while [ ! -f "$venvs/$1.rc" ]; do sleep 2; done
+    cat "$venvs/$1.log"
+    [ "$(cat "$venvs/$1.rc")" = 0 ] || { echo "venv set-up ($1) failed" >&2; return 1; }
+}
 
 section "format and lints"
 cargo fmt --all -- --check
@@ -53,13 +79,13 @@ section "cross: unit tests under qemu-arm/-aarch64, dist binaries, joints vs lm_
 bash boards/ci.sh
 
 section "python peers (fixtures reproducible with onnxruntime / qonnx; lm eval AP/AR vs pycocotools)"
-bash tests/python/setup.sh
+await_venv peers
 .venv/bin/python tests/python/check_fixtures.py
 .venv/bin/python tests/python/check_eval_coco.py
 .venv/bin/python tests/python/check_posenet.py   # skips without ../shared
 
 section "training export checks (PyTorch vs qonnx executor, onnxruntime)"
-bash training/setup.sh
+await_venv train
 bash training/run_tests.sh
 
 section "FPGA: register map, RTL simulation, synthesis fit, Rust driver co-simulation"
