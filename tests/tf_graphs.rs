@@ -83,7 +83,7 @@ fn toy_graph_matches_blueoils_per_op_outputs() {
     assert_eq!((k.differing, k.max_abs_diff), (0, 0.0));
 }
 
-/// Loads a classification graph at 32×32, then runs it float (the fake-quant
+/// Loads a classification graph (a .pb, or its conversion) at 32×32, then runs it float (the fake-quant
 /// reference) and fused (bit-serial CPU kernels) on the same input.
 fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) {
     use lm::ops::qconv2d::CpuExecutor;
@@ -92,7 +92,11 @@ fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) 
         fuse_qconv::fuse_qconv, packed_layout::packed_layout,
     };
     use tract_onnx::prelude::*;
-    let mut model = lm::tf::load(path).unwrap();
+    let mut model = if lm::tf::is_graphdef(path).unwrap() {
+        lm::tf::load(path).unwrap()
+    } else {
+        lm::ops::onnx().load(path).unwrap()
+    };
     model
         .set_input_fact(0, f32::fact([1, 32, 32, 3]).into())
         .unwrap();
@@ -809,4 +813,31 @@ fn more_bad_graphs_are_refused_naming_file_node_and_field() {
     );
     assert!(e.contains("Const \"conv4/conv2d/kernel\""), "{e}");
     assert!(!tmp.path().join("x.onnx").exists());
+}
+
+#[test]
+fn blueoils_own_graphs_convert_to_qonnx_that_runs_the_same() {
+    let Some(dir) = blueoil_or_skip("blueoils_own_graphs_convert_to_qonnx_that_runs_the_same")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "lmnet_v1_toy_graph.pb",
+        "lmnet_quantize_cifar10_space_to_depth.pb",
+        "lmnet_quantize_cifar10_max_pooling.pb",
+    ] {
+        let pb = dir.join(name);
+        let onnx = tmp.path().join(name.replace(".pb", ".onnx"));
+        let summary = lm::tf::convert::convert_file(&pb, &onnx).unwrap();
+        eprintln!("{name}: {:?}", summary.ops);
+        assert_eq!(summary.outputs, [("output".to_string(), vec![1, 10])]);
+        let (diff, _) = lm::tf::convert::compare_runs(&pb, &onnx).unwrap();
+        assert_eq!(diff, 0.0, "{name}");
+        let (float_pb, fused_pb, layers_pb) = float_and_fused(&pb);
+        let (float_onnx, fused_onnx, layers_onnx) = float_and_fused(&onnx);
+        assert_eq!(layers_pb, layers_onnx, "{name}: the same convs fuse");
+        assert_eq!(float_pb, float_onnx, "{name}: float");
+        assert_eq!(fused_pb, fused_onnx, "{name}: fused");
+    }
 }

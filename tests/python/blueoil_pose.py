@@ -148,7 +148,9 @@ def make(args):
                 t[out] = tf.concat([t[i] for i in ins], axis=-1, name=f"{block}/concat")
             else:
                 raise SystemExit(f"{n['name']}: {op} is not mapped")
-        graph_def = graph.as_graph_def(add_shapes=True)
+        # Blueoil's export keeps what `output` depends on (convert_variables_to_constants(...,
+        # ["output"])): the lateral blocks a stride-8 network does not use (c1, c2) go.
+        graph_def = tf1.graph_util.extract_sub_graph(graph.as_graph_def(add_shapes=True), ["output"])
     with open(args.pb, "wb") as f:
         f.write(graph_def.SerializeToString())
     ops = {}

@@ -109,7 +109,8 @@ def main():
                 differ, worst, visible = 0, 0.0, 0
                 for p, res in zip(paths, results):
                     name = os.path.splitext(os.path.basename(p))[0]
-                    for k, (x, y, score, vis) in zip(res["keypoints"], want[name]):
+                    assert os.path.basename(res["file_path"]) == os.path.basename(p), res["file_path"]
+                    for k, (x, y, score, vis) in zip(res["prediction"]["keypoints"], want[name]):
                         worst = max(worst, abs(k["score"] - score))
                         visible += vis
                         if (k["x"], k["y"], k["visible"]) != (x, y, vis) or abs(k["score"] - score) > SCORE_TOL:

@@ -9,7 +9,9 @@
    `NNN_<tensor>:0.npy`, Blueoil's inference_test_data naming) bit for bit,
    the binarised kernels by sign (scale within 2 ulp: TensorFlow's Mean
    sums in its own order), and the output within 1e-5 x max(1, max |TF|).
-3. The same file through `lm run -m model.onnx` on photos (tests/images/*.png,
+3. Blueoil's own lmnet_v1_toy_graph.pb (../shared/blueoil; skipped without it),
+   converted the same way, against Blueoil's per-op outputs for 1000_dog.png.
+4. The fixture's file through `lm run -m model.onnx` on photos (tests/images/*.png,
    ../shared/images/*.png when present), resized here to the network's 16x16
    and saved as RGB PNG so that lm's resize is a no-op and both sides see the
    same input (pixels / 255 in float32), on the float, cpu and fpga (software
@@ -35,6 +37,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "blueoil_tiny_pose.pb")
 DATA = os.path.join(ROOT, "tests", "fixtures", "blueoil_tiny_pose")
+SHARED = os.path.join(ROOT, "..", "shared")
 SIZE, STRIDE, JOINTS, THRESHOLD = 16, 2, 17, 0.1
 SCORE_TOL = 1e-5
 META = f"""CLASSES:
@@ -70,24 +73,36 @@ def qonnx_run(model, x, full=False):
     return execute_onnx(model, {"images_placeholder": x}, return_full_exec_context=full)
 
 
-def check_tensors(model):
-    """qonnx vs TensorFlow's per-tensor outputs of the fixture; returns failures."""
+def check_tensors(model, data, need):
+    """qonnx vs TensorFlow's per-tensor outputs (Blueoil's inference_test_data naming:
+    NNN_<tensor, '/' as '_'>:0.npy, the input first); tensors without an ONNX
+    counterpart (Consts' Identity reads) are skipped; returns failures."""
     failures = []
-    files = sorted(glob.glob(os.path.join(DATA, "*.npy")))
+    files = sorted(glob.glob(os.path.join(data, "*.npy")))
     x = np.load(files[0])
     ctx = qonnx_run(model, x, full=True)
+    g = model.graph
+    io = {v.name for v in list(g.input) + list(g.output)}
+    kernels = {t.name for t in g.initializer} | {n.output[0] for n in g.node if n.op_type == "BipolarQuant"}
+    compared = 0
     for f in files[1:]:
-        tensor = os.path.basename(f)[4:-len(":0.npy")]
+        tensor = os.path.basename(f)[4:-len(".npy")]
+        tensor = tensor[:-2] if tensor.endswith((":0", "_0")) else tensor
         want = np.load(f)
+        if want.dtype != np.float32:
+            continue
         # The ONNX tensor is named after the TF node; '/' became '_' in the file name.
         names = [n for n in ctx if n.replace("/", "_") == tensor]
-        assert len(names) == 1, f"{tensor}: {names}"
+        assert len(names) <= 1, f"{tensor}: {names}"
+        if not names:
+            continue
+        compared += 1
         got = ctx[names[0]]
-        if got.ndim == 4 and got.shape != want.shape:
-            # NCHW activations; OIHW kernels (TF: HWIO).
-            got = got.transpose(2, 3, 1, 0) if "kernel" in tensor else got.transpose(0, 2, 3, 1)
+        if got.ndim == 4 and names[0] not in io:
+            # Inside the graph: OIHW kernels (TF: HWIO), NCHW activations.
+            got = got.transpose(2, 3, 1, 0) if names[0] in kernels else got.transpose(0, 2, 3, 1)
         assert got.shape == want.shape, f"{tensor}: {got.shape} vs {want.shape}"
-        if "kernel" in tensor:
+        if names[0] in kernels:
             ok = bool(np.all(np.sign(got) == np.sign(want)) and ulps(got, want).max() <= 2)
             rule = f"sign equal, scale {int(ulps(got, want).max())} ulp"
         elif "Quantizer" in tensor or "QTZ" in tensor:
@@ -100,6 +115,9 @@ def check_tensors(model):
         print(f"{'ok  ' if ok else 'FAIL'} {names[0]} {want.shape}: {rule}")
         if not ok:
             failures.append(names[0])
+    print(f"{compared} tensors of {data} compared")
+    if compared < need:
+        failures.append(f"only {compared} of {data}'s tensors have a counterpart (expected {need})")
     return failures
 
 
@@ -116,7 +134,7 @@ def decode(heat):
 
 def check_joints(model, lm, onnx_path, tmp):
     sources = sorted(glob.glob(os.path.join(ROOT, "tests", "images", "*.png")))
-    sources += sorted(glob.glob(os.path.join(ROOT, "..", "shared", "images", "*.png")))
+    sources += sorted(glob.glob(os.path.join(SHARED, "images", "*.png")))
     paths, inputs = [], []
     for i, src in enumerate(sources):
         img = Image.open(src).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
@@ -137,7 +155,8 @@ def check_joints(model, lm, onnx_path, tmp):
             results = json.load(f)["results"]
         assert len(results) == len(paths)
         for p, res, joints in zip(paths, results, want):
-            kps = res["keypoints"]
+            assert os.path.basename(res["file_path"]) == os.path.basename(p), res["file_path"]
+            kps = res["prediction"]["keypoints"]
             bad = 0
             for k, (x, y, score, visible) in zip(kps, joints):
                 worst = max(worst, abs(k["score"] - score))
@@ -152,13 +171,28 @@ def check_joints(model, lm, onnx_path, tmp):
     return failures
 
 
+def blueoil_toy(lm, tmp):
+    """Blueoil's own lmnet_v1_toy_graph.pb (../shared/blueoil, skipped without it),
+    converted and run in qonnx, against Blueoil's per-op outputs."""
+    toy = os.path.join(SHARED, "blueoil", "lmnet_v1_toy_graph.pb")
+    if not os.path.exists(toy):
+        print(f"SKIP: {toy} absent (../shared is not beside the checkout)")
+        return []
+    subprocess.run(["tar", "xzf", toy.replace(".pb", "_1000_dog.png.tar.gz"), "-C", tmp], check=True)
+    onnx_path = os.path.join(tmp, "toy.onnx")
+    subprocess.run(lm + ["convert", toy, "-o", onnx_path], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    model = ModelWrapper(onnx_path).transform(InferShapes())
+    return check_tensors(model, os.path.join(tmp, "1000_dog.png"), 11)
+
+
 def main():
     lm = sys.argv[1:] or ["cargo", "run", "--quiet", "--bin", "lm", "--"]
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = os.path.join(tmp, "model.onnx")
         subprocess.run(lm + ["convert", FIXTURE, "-o", onnx_path], cwd=ROOT, check=True)
         model = ModelWrapper(onnx_path).transform(InferShapes())
-        failures = check_tensors(model) + check_joints(model, lm, onnx_path, tmp)
+        failures = check_tensors(model, DATA, 8) + check_joints(model, lm, onnx_path, tmp)
+        failures += blueoil_toy(lm, tmp)
     print("all match" if not failures else f"{len(failures)} failed: {failures}")
     return 1 if failures else 0
 
