@@ -185,6 +185,17 @@ enum Command {
         #[arg(long, default_value_t = 1e-5)]
         tolerance: f32,
     },
+    #[cfg(feature = "tensorflow")]
+    /// Write a Blueoil TensorFlow graph as a QONNX file (training/README.md's contract: opset 13
+    /// and qonnx.custom_op.general Quant/BipolarQuant, NCHW inside, NHWC input and output),
+    /// then run both files in lm on one input and report how far their outputs are apart.
+    Convert {
+        /// The graph (`minimal_graph_with_shape.pb`).
+        graph: PathBuf,
+        /// The QONNX file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Poses from a camera, video file or image folder, live: JSON Lines, overlays, a web view.
     Stream {
         /// Source URI: v4l2:/dev/video0?width=320&height=240&fps=30&format=MJPG|YUYV, a folder
@@ -355,6 +366,8 @@ fn dispatch(command: Command) -> Result<()> {
             anyhow::ensure!(ok, "{} differs from {}", model.display(), dir.display());
             Ok(())
         }
+        #[cfg(feature = "tensorflow")]
+        Command::Convert { graph, output } => lm::tf::convert::command(&graph, &output),
         Command::Stream {
             source,
             meta,

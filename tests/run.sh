@@ -78,11 +78,12 @@ section "cross: unit tests under qemu-arm/-aarch64, dist binaries, joints vs lm_
 # Cargo target dirs in ~/.cache/lm: with warm caches only `lm` itself is rebuilt.
 bash boards/ci.sh
 
-section "python peers (fixtures reproducible with onnxruntime / qonnx; lm eval AP/AR vs pycocotools)"
+section "python peers (fixtures reproducible with onnxruntime / qonnx; lm eval AP/AR vs pycocotools; lm convert vs qonnx)"
 await_venv peers
 .venv/bin/python tests/python/check_fixtures.py
 .venv/bin/python tests/python/check_eval_coco.py
 .venv/bin/python tests/python/check_posenet.py   # skips without ../shared
+.venv/bin/python tests/python/check_convert.py   # lm convert's QONNX in the qonnx executor vs TF and lm
 
 section "training export checks (PyTorch vs qonnx executor, onnxruntime)"
 await_venv train

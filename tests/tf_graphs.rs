@@ -83,7 +83,7 @@ fn toy_graph_matches_blueoils_per_op_outputs() {
     assert_eq!((k.differing, k.max_abs_diff), (0, 0.0));
 }
 
-/// Loads a classification graph at 32×32, then runs it float (the fake-quant
+/// Loads a classification graph (a .pb, or its conversion) at 32×32, then runs it float (the fake-quant
 /// reference) and fused (bit-serial CPU kernels) on the same input.
 fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) {
     use lm::ops::qconv2d::CpuExecutor;
@@ -92,7 +92,11 @@ fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) 
         fuse_qconv::fuse_qconv, packed_layout::packed_layout,
     };
     use tract_onnx::prelude::*;
-    let mut model = lm::tf::load(path).unwrap();
+    let mut model = if lm::tf::is_graphdef(path).unwrap() {
+        lm::tf::load(path).unwrap()
+    } else {
+        lm::ops::onnx().load(path).unwrap()
+    };
     model
         .set_input_fact(0, f32::fact([1, 32, 32, 3]).into())
         .unwrap();
@@ -376,4 +380,464 @@ fn cli_check_blueoil_and_run_with_a_pb_model() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(outdir.join("output.json").exists());
+}
+
+// `lm convert` (src/tf/convert.rs): the fixture written as QONNX.
+
+/// The tiny fixture converted into `dir/model.onnx`.
+fn converted(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("model.onnx");
+    lm::tf::convert::convert_file(&fixture(TINY), &out).unwrap();
+    out
+}
+
+fn backends() -> Vec<(
+    lm::model::Backend,
+    Option<std::sync::Arc<lm::accel::FpgaExecutor>>,
+)> {
+    use lm::accel::{Accelerator, DriverConfig, FpgaExecutor, ModelOptions, SimOptions};
+    use lm::model::Backend;
+    use lm::ops::qconv2d::CpuExecutor;
+    let sim = Accelerator::open_model(
+        SimOptions::default(),
+        ModelOptions::default(),
+        DriverConfig::default(),
+    )
+    .unwrap();
+    let fpga = std::sync::Arc::new(FpgaExecutor::new(
+        "sim",
+        sim.into_dyn(),
+        CpuExecutor::default(),
+    ));
+    vec![
+        (Backend::Float, None),
+        (Backend::Cpu(CpuExecutor::default()), None),
+        (Backend::Fpga(fpga.clone()), Some(fpga)),
+    ]
+}
+
+#[test]
+fn converted_fixture_is_qonnx_in_the_training_contract() {
+    use lm::onnx::proto::ModelProto;
+    use prost::Message;
+    let tmp = tempfile::tempdir().unwrap();
+    let m = ModelProto::decode(std::fs::read(converted(tmp.path())).unwrap().as_slice()).unwrap();
+    assert_eq!(m.ir_version, 8);
+    let opsets: Vec<(&str, i64)> = m
+        .opset_import
+        .iter()
+        .map(|o| (o.domain.as_str(), o.version))
+        .collect();
+    assert_eq!(opsets, [("", 13), ("qonnx.custom_op.general", 1)]);
+    let g = m.graph.unwrap();
+    let dims = |v: &lm::onnx::proto::ValueInfoProto| -> Vec<i64> {
+        let t = v.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap();
+        assert_eq!(t.elem_type, 1, "float");
+        t.shape
+            .as_ref()
+            .unwrap()
+            .dim
+            .iter()
+            .map(|d| d.dim_value.unwrap())
+            .collect()
+    };
+    assert_eq!(g.input.len(), 1);
+    assert_eq!(g.input[0].name, "images_placeholder");
+    assert_eq!(dims(&g.input[0]), [1, 16, 16, 3]);
+    assert_eq!(g.output.len(), 1);
+    assert_eq!(g.output[0].name, "output");
+    assert_eq!(dims(&g.output[0]), [1, 8, 8, 17]);
+    // NHWC at the edges: one Transpose in, one out.
+    let perm = |n: &lm::onnx::proto::NodeProto| {
+        n.attribute
+            .iter()
+            .find(|a| a.name == "perm")
+            .unwrap()
+            .ints
+            .clone()
+    };
+    let (first, last) = (&g.node[0], g.node.last().unwrap());
+    assert_eq!(
+        (first.op_type.as_str(), perm(first)),
+        ("Transpose", vec![0, 3, 1, 2])
+    );
+    assert_eq!(first.input, ["images_placeholder"]);
+    assert_eq!(
+        (last.op_type.as_str(), perm(last)),
+        ("Transpose", vec![0, 2, 3, 1])
+    );
+    assert_eq!(last.output, ["output"]);
+    let count = |op: &str| g.node.iter().filter(|n| n.op_type == op).count();
+    assert_eq!(
+        [
+            count("Transpose"),
+            count("Conv"),
+            count("BatchNormalization"),
+            count("Quant"),
+            count("BipolarQuant"),
+            count("SpaceToDepth"),
+            count("Resize"),
+            count("Concat")
+        ],
+        [2, 6, 6, 5, 4, 2, 1, 1],
+        "{:?}",
+        g.node.iter().map(|n| &n.op_type).collect::<Vec<_>>()
+    );
+    assert_eq!(g.node.len(), 27, "nothing else");
+    let init = |name: &str| {
+        g.initializer
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let floats = |t: &lm::onnx::proto::TensorProto| -> Vec<f32> {
+        assert_eq!(t.data_type, 1);
+        t.raw_data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    for q in g.node.iter().filter(|n| n.op_type == "Quant") {
+        assert_eq!(q.domain, "qonnx.custom_op.general");
+        let attr = |a: &str| q.attribute.iter().find(|x| x.name == a).unwrap().clone();
+        assert_eq!((attr("signed").i, attr("narrow").i), (0, 0));
+        // conv2 has Blueoil's old body (tf.round, half to even).
+        let mode = if q.name.starts_with("conv2/") {
+            "ROUND"
+        } else {
+            "HALF_UP"
+        };
+        assert_eq!(attr("rounding_mode").s, mode.as_bytes(), "{}", q.name);
+        assert_eq!(q.input[1..], ["act_scale", "act_zeropt", "act_bitwidth"]);
+    }
+    assert_eq!(floats(init("act_scale")), [2.0f32 / 3.0]);
+    assert_eq!(
+        (floats(init("act_zeropt")), floats(init("act_bitwidth"))),
+        (vec![0.0], vec![2.0])
+    );
+    for b in g.node.iter().filter(|n| n.op_type == "BipolarQuant") {
+        assert_eq!(b.domain, "qonnx.custom_op.general");
+        let (w, alpha) = (init(&b.input[0]), init(&b.input[1]));
+        assert!(
+            floats(w).iter().all(|v| *v == 1.0 || *v == -1.0),
+            "{}: sign(W)",
+            w.name
+        );
+        assert_eq!(w.dims[0], 32, "{}: OIHW", w.name);
+        // conv2: layer-wise (one scale); the others one per output channel.
+        let want: &[i64] = if b.name.starts_with("conv2/") {
+            &[]
+        } else {
+            &[32, 1, 1, 1]
+        };
+        assert_eq!(alpha.dims, want, "{}", alpha.name);
+        assert!(floats(alpha).iter().all(|a| *a > 0.0));
+        // Feeds a Conv as its weights.
+        assert!(g
+            .node
+            .iter()
+            .any(|n| n.op_type == "Conv" && n.input[1] == b.output[0]));
+    }
+    // SAME padding written out: 1 pixel for the 3x3 convs, none for the 1x1.
+    for c in g.node.iter().filter(|n| n.op_type == "Conv") {
+        let a = |name: &str| {
+            c.attribute
+                .iter()
+                .find(|x| x.name == name)
+                .unwrap()
+                .ints
+                .clone()
+        };
+        let p = a("kernel_shape")[0] / 2;
+        assert_eq!(a("pads"), [p; 4], "{}", c.name);
+    }
+    // The board binaries' loader (src/onnx, no tract-onnx) parses every node.
+    assert_eq!(
+        lm::onnx::OnnxLoader::unsupported_ops(
+            &lm::ops::lean_onnx(),
+            &tmp.path().join("model.onnx")
+        )
+        .unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn converted_fixture_gives_the_graphs_outputs_on_every_backend() {
+    use lm::model::Model;
+    let tmp = tempfile::tempdir().unwrap();
+    let onnx = converted(tmp.path());
+    let meta = tiny_meta(tmp.path(), &fixture(TINY), 16);
+    let (_, input) = read_npy_f32(&fixture("blueoil_tiny_pose/000_images_placeholder:0.npy"));
+    let (_, want) = read_npy_f32(&fixture("blueoil_tiny_pose/008_output:0.npy"));
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let lm::config::PostProcessor::GaussianHeatmapToJoints(post) = &meta.post else {
+        panic!("post-processor")
+    };
+    let tf_joints = lm::postprocess::gaussian_heatmap_to_joints(
+        &lm::postprocess::Heatmaps::from_hwc(8, 8, 17, want.clone()).unwrap(),
+        post,
+    );
+    let mut fused_on_cpu = None;
+    for (backend, fpga) in backends() {
+        let name = backend.name();
+        let from_pb = Model::load_with(&fixture(TINY), &meta, &backend).unwrap();
+        let from_onnx = Model::load_with(&onnx, &meta, &backend).unwrap();
+        // The same layers fuse (ONNX node names are TensorFlow's).
+        assert_eq!(from_pb.fusion.fused, from_onnx.fusion.fused, "{name}");
+        let a = run_raw(&from_pb, 16, &input);
+        let b = run_raw(&from_onnx, 16, &input);
+        let diff = max_abs_diff(&b.data, &want);
+        let between = max_abs_diff(&a.data, &b.data);
+        eprintln!(
+            "{name}: fused {:?}; converted vs TF max |diff| {diff:e}, vs the .pb {between:e}",
+            from_onnx.fusion.fused
+        );
+        assert!(
+            diff <= 1e-5 * scale,
+            "{name}: converted model differs from TF by {diff}"
+        );
+        // The integer blocks are bit-exact, so the .pb and the .onnx agree to the bit.
+        assert_eq!(a.data, b.data, "{name}: .pb and converted .onnx differ");
+        // Joints: the same cells and visibility as TensorFlow's, scores (peak / 10) as
+        // close as the heatmaps.
+        let joints = lm::postprocess::gaussian_heatmap_to_joints(&b, post);
+        for (j, (got, want)) in joints.iter().zip(&tf_joints).enumerate() {
+            assert_eq!(
+                (got.x, got.y, got.visible),
+                (want.x, want.y, want.visible),
+                "{name}: joint {j}"
+            );
+            assert!(
+                (got.score - want.score).abs() <= 1e-6 * scale,
+                "{name}: joint {j}"
+            );
+        }
+        assert_eq!(
+            joints,
+            lm::postprocess::gaussian_heatmap_to_joints(&a, post),
+            "{name}: joints of the .pb and the .onnx"
+        );
+        if let Some(fpga) = fpga {
+            // Every fused layer ran on the accelerator's model (no CPU fallback).
+            let log = fpga.take_log();
+            assert_eq!(log.len(), 2 * from_onnx.fusion.fused.len(), "{log:?}");
+            for (layer, run) in &log {
+                assert!(
+                    matches!(run, lm::accel::LayerRun::Fpga(_)),
+                    "{layer}: {run:?}"
+                );
+            }
+            assert_eq!(Some(&from_onnx.fusion.fused), fused_on_cpu.as_ref());
+        } else if !matches!(backend, lm::model::Backend::Float) {
+            assert_eq!(from_onnx.fusion.fused.len(), 4);
+            fused_on_cpu = Some(from_onnx.fusion.fused.clone());
+        }
+    }
+}
+
+#[test]
+fn cli_convert_writes_a_model_that_lm_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("model.onnx");
+    let o = lm_cli(&[
+        "convert".as_ref(),
+        fixture(TINY).as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("27 nodes")
+            && text.contains("Quant 5")
+            && text
+                .contains("input images_placeholder [1, 16, 16, 3], output output [1, 8, 8, 17]")
+            && text.contains("outputs differ by at most 0e0"),
+        "{text}"
+    );
+    // lm run -m model.onnx with the graph's meta.yaml.
+    tiny_meta(tmp.path(), &out, 16);
+    let meta_path = tmp.path().join("meta.yaml");
+    let image = repo().join("tests/images/astronaut.png");
+    for backend in [
+        &["--backend", "cpu"][..],
+        &["--backend", "fpga", "--fpga-device", "sim"],
+    ] {
+        let outdir = tmp.path().join("out");
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "run".as_ref(),
+            "-c".as_ref(),
+            meta_path.as_os_str(),
+            "-i".as_ref(),
+            image.as_os_str(),
+            "-o".as_ref(),
+            outdir.as_os_str(),
+        ];
+        args.extend(backend.iter().map(|s| std::ffi::OsStr::new(*s)));
+        let o = lm_cli(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(outdir.join("output.json").exists());
+    }
+    // A graph lm cannot map is not converted; the error names the file and the op.
+    let bad = edited(tmp.path(), "unknown_op.pb", |g| {
+        g.node
+            .iter_mut()
+            .find(|n| n.op == "SpaceToDepth")
+            .unwrap()
+            .op = "DepthToSpace".into();
+    });
+    let o = lm_cli(&[
+        "convert".as_ref(),
+        bad.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("unknown_op.pb") && err.contains("DepthToSpace (e.g. node \"space2depth1\")"),
+        "{err}"
+    );
+}
+
+#[test]
+fn more_bad_graphs_are_refused_naming_file_node_and_field() {
+    use lm::tf::proto::data_type;
+    let tmp = tempfile::tempdir().unwrap();
+    // Truncated: prost's error names the message fields it was in.
+    let bytes = std::fs::read(fixture(TINY)).unwrap();
+    for (len, field) in [
+        (bytes.len() / 2, "GraphDef.node"),
+        // The function library is stored last.
+        (bytes.len() - 1000, "GraphDef.library"),
+    ] {
+        let cut = tmp.path().join("cut.pb");
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        let e = load_err(&cut);
+        assert!(e.contains("cut.pb") && e.contains(field), "{e}");
+    }
+    // No function library: the quantiser calls are ops lm does not know, each named
+    // with a node that calls it.
+    let p = edited(tmp.path(), "no_library.pb", |g| g.library = None);
+    let e = load_err(&p);
+    assert!(
+        e.contains("no_library.pb")
+            && e.contains(
+                "LinearMidTreadHalfQuantizer (e.g. node \"conv1/LinearMidTreadHalfQuantizer\")"
+            )
+            && e.contains("BinaryChannelWiseMeanScalingQuantizer (e.g. node")
+            && e.contains("QTZ_binary_mean_scaling")
+            && e.contains("QTZ_linear_mid_tread_half"),
+        "{e}"
+    );
+    // A quantiser whose signature does not match its body (bit width as float).
+    let p = edited(tmp.path(), "signature.pb", |g| {
+        let f = g
+            .library
+            .as_mut()
+            .unwrap()
+            .function
+            .iter_mut()
+            .find(|f| f.signature.as_ref().unwrap().name == "LinearMidTreadHalfQuantizer")
+            .unwrap();
+        f.signature.as_mut().unwrap().input_arg[1].r#type = data_type::FLOAT;
+    });
+    let e = load_err(&p);
+    assert!(
+        e.contains("signature.pb")
+            && e.contains(
+                "LinearMidTreadHalfQuantizer (a library function that is no known quantiser"
+            )
+            && e.contains("signature (DT_FLOAT, DT_FLOAT, DT_FLOAT) -> (DT_FLOAT)"),
+        "{e}"
+    );
+    // A call with the wrong number of arguments.
+    let p = edited(tmp.path(), "arity.pb", |g| {
+        let call = g
+            .node
+            .iter_mut()
+            .find(|n| n.name == "conv3/LinearMidTreadHalfQuantizer")
+            .unwrap();
+        call.input.pop();
+    });
+    let e = load_err(&p);
+    assert!(
+        e.contains("arity.pb")
+            && e.contains("LinearMidTreadHalfQuantizer \"conv3/LinearMidTreadHalfQuantizer\": 2 inputs, expected 3"),
+        "{e}"
+    );
+    // A weight whose shape disagrees with its data.
+    let p = edited(tmp.path(), "kernel_shape.pb", |g| {
+        let k = g
+            .node
+            .iter_mut()
+            .find(|n| n.name == "conv4/conv2d/kernel")
+            .unwrap();
+        let Some(lm::tf::proto::attr_value::Value::Tensor(t)) =
+            k.attr.get_mut("value").unwrap().value.as_mut()
+        else {
+            panic!("no tensor")
+        };
+        t.tensor_shape.as_mut().unwrap().dim[3].size = 16;
+    });
+    let e = load_err(&p);
+    assert!(
+        e.contains("kernel_shape.pb")
+            && e.contains("Const \"conv4/conv2d/kernel\"")
+            && e.contains("tensor_content has 36864 bytes, the shape needs 4608 values of 4 bytes"),
+        "{e}"
+    );
+    // meta.yaml's stride disagrees with the graph's output (8×8 for 16×16).
+    let text = small_meta(fixture(TINY).to_str().unwrap(), 0.1).replace("- 32\n", "- 16\n");
+    let meta = lm::config::Meta::load(write_meta(tmp.path(), "meta.yaml", &text)).unwrap();
+    let e = format!(
+        "{:#}",
+        lm::model::Model::load(&meta.model_path().unwrap(), &meta).unwrap_err()
+    );
+    assert!(
+        e.contains("POST_PROCESSOR.GaussianHeatmapToJoints.stride")
+            && e.contains("blueoil_tiny_pose.pb")
+            && e.contains("4×4 heatmaps")
+            && e.contains("outputs 8×8"),
+        "{e}"
+    );
+    // Conversion refuses the same files with the same errors.
+    let e = format!(
+        "{:#}",
+        lm::tf::convert::convert_file(&p, &tmp.path().join("x.onnx")).unwrap_err()
+    );
+    assert!(e.contains("Const \"conv4/conv2d/kernel\""), "{e}");
+    assert!(!tmp.path().join("x.onnx").exists());
+}
+
+#[test]
+fn blueoils_own_graphs_convert_to_qonnx_that_runs_the_same() {
+    let Some(dir) = blueoil_or_skip("blueoils_own_graphs_convert_to_qonnx_that_runs_the_same")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "lmnet_v1_toy_graph.pb",
+        "lmnet_quantize_cifar10_space_to_depth.pb",
+        "lmnet_quantize_cifar10_max_pooling.pb",
+    ] {
+        let pb = dir.join(name);
+        let onnx = tmp.path().join(name.replace(".pb", ".onnx"));
+        let summary = lm::tf::convert::convert_file(&pb, &onnx).unwrap();
+        eprintln!("{name}: {:?}", summary.ops);
+        assert_eq!(summary.outputs, [("output".to_string(), vec![1, 10])]);
+        let (diff, _) = lm::tf::convert::compare_runs(&pb, &onnx).unwrap();
+        assert_eq!(diff, 0.0, "{name}");
+        let (float_pb, fused_pb, layers_pb) = float_and_fused(&pb);
+        let (float_onnx, fused_onnx, layers_onnx) = float_and_fused(&onnx);
+        assert_eq!(layers_pb, layers_onnx, "{name}: the same convs fuse");
+        assert_eq!(float_pb, float_onnx, "{name}: float");
+        assert_eq!(fused_pb, fused_onnx, "{name}: fused");
+    }
 }

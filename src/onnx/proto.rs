@@ -1,4 +1,5 @@
-//! The part of the ONNX protobuf schema (`onnx.proto3`) that the lean loader reads.
+//! The part of the ONNX protobuf schema (`onnx.proto3`) that the lean loader reads
+//! (and `lm convert`, [`crate::tf::convert`], writes).
 //!
 //! Message and field numbers follow `onnx/onnx.proto3`; fields we never read are
 //! left out and skipped by prost while decoding. A `oneof` is declared as the
@@ -14,6 +15,8 @@ pub struct ModelProto {
     pub opset_import: Vec<OperatorSetIdProto>,
     #[prost(string, tag = "2")]
     pub producer_name: String,
+    #[prost(string, tag = "3")]
+    pub producer_version: String,
     #[prost(string, tag = "6")]
     pub doc_string: String,
     #[prost(message, optional, tag = "7")]

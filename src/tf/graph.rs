@@ -125,7 +125,7 @@ impl Library {
 }
 
 /// The graph's outputs: tensors of non-constant nodes that no node reads.
-fn output_nodes(graph: &GraphDef) -> Vec<&NodeDef> {
+pub(crate) fn output_nodes(graph: &GraphDef) -> Vec<&NodeDef> {
     let consumed: HashSet<&str> = graph
         .node
         .iter()
@@ -141,7 +141,7 @@ fn output_nodes(graph: &GraphDef) -> Vec<&NodeDef> {
 }
 
 /// The nodes the outputs depend on, inputs before consumers.
-fn sorted_nodes(graph: &GraphDef) -> TractResult<Vec<&NodeDef>> {
+pub(crate) fn sorted_nodes(graph: &GraphDef) -> TractResult<Vec<&NodeDef>> {
     let by_name: HashMap<&str, &NodeDef> =
         graph.node.iter().map(|n| (n.name.as_str(), n)).collect();
     ensure!(

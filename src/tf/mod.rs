@@ -6,7 +6,8 @@
 //! * [`node`]: typed attribute access, errors naming node, op and attribute;
 //! * [`tensor`]: `TensorProto` → tract `Tensor`;
 //! * [`quantizer`]: Blueoil's quantiser functions, recognised by their body;
-//! * [`graph`]: the wiring (NHWC → NCHW, quantisers → QONNX ops).
+//! * [`graph`]: the wiring (NHWC → NCHW, quantisers → QONNX ops);
+//! * [`convert`]: the same graph written as a QONNX file (`lm convert`).
 //!
 //! Blueoil's graphs use few ops ([`graph::SUPPORTED_OPS`]); a graph with
 //! others, or with library functions that are no known quantiser, is refused
@@ -14,6 +15,8 @@
 
 #[cfg(feature = "tensorflow")]
 pub mod check;
+#[cfg(feature = "tensorflow")]
+pub mod convert;
 #[cfg(feature = "tensorflow")]
 pub mod graph;
 #[cfg(feature = "tensorflow")]
