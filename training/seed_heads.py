@@ -224,9 +224,13 @@ def build(kind: str, args) -> tuple[nn.Module, tuple, list[str], list[str]]:
 
 
 def export(model: nn.Module, shape, path: str, inputs, outputs):
+    """TorchScript-based exporter (`dynamo=False`): needs no onnxscript, gives plain opset-13 ops."""
+    import warnings
     x = torch.rand(*shape)
-    torch.onnx.export(model, (x,), path, input_names=inputs, output_names=outputs, opset_version=13,
-                      dynamo=False, do_constant_folding=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (x,), path, input_names=inputs, output_names=outputs, opset_version=13,
+                          dynamo=False, do_constant_folding=True)
 
 
 def main(argv=None):

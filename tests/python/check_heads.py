@@ -214,7 +214,7 @@ def check_grid(lm, tmp, variant):
         _, px, py, pts = decode_grid(o, variant, threshold, 0.0)
         for i, (c, x, y, _) in enumerate(pts):
             pairs += [np.hypot(x - x2, y - y2) for c2, x2, y2, _ in pts[i + 1:] if c2 == c]
-    radius = next(r for r in np.arange(48.25, 96.0, 0.5) if all(abs(d - r) > 0.05 for d in pairs))
+    radius = next(float(r) for r in np.arange(48.25, 96.0, 0.5) if all(abs(d - r) > 0.05 for d in pairs))
     if variant == "a":
         post = (f"- GridOffsetToPoints:\n    confidence_threshold: {threshold!r}\n    stride: 32\n"
                 f"    nms_distance: {radius!r}\n    score_activation: sigmoid\n")
