@@ -58,9 +58,12 @@ bash tests/python/setup.sh
 .venv/bin/python tests/python/check_eval_coco.py
 .venv/bin/python tests/python/check_posenet.py   # skips without ../shared
 
-section "training export checks (PyTorch vs qonnx executor, onnxruntime)"
+section "training export checks (PyTorch vs qonnx executor, onnxruntime); seed-style heads vs onnxruntime"
 bash training/setup.sh
 bash training/run_tests.sh
+# Regression, grid and stacked-hourglass models built by training/seed_heads.py in a temporary folder,
+# run in lm and decoded by numpy from onnxruntime's outputs (~40 s).
+training/.venv/bin/python tests/python/check_heads.py
 
 section "FPGA: register map, RTL simulation, synthesis fit, Rust driver co-simulation"
 bash fpga/ci.sh

@@ -246,7 +246,9 @@ def main(argv=None):
     ap.add_argument("--stacks", type=int, default=2, help="hourglass: stacks")
     ap.add_argument("--features", type=int, default=256, help="hourglass: channels")
     ap.add_argument("--outputs", choices=["stacked", "per-stack"], default="stacked", help="hourglass outputs")
+    ap.add_argument("--threads", type=int, default=1, help="PyTorch threads (1: fast on a shared machine)")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.joints is None:
         args.joints = STANFORD_EXTRA_JOINTS if args.kind == "regression" else MPII_JOINTS
     model, shape, inputs, outputs = build(args.kind, args)
