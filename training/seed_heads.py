@@ -11,7 +11,7 @@ calibrated on noise so that activations have a sensible range; no training data 
               mobilenet_v2.preprocess_input (x / 127.5 - 1) inside the graph, as in keras-io.
               lm: CoordinateRegressionToJoints.
   grid        a 1920x320 grid keypoint detector: one cell per 32x32 px (60x10 cells), depthwise-
-              separable stride-2 stages, a 1x1 head with (dx, dy) offsets in cells (sigmoid) and class
+              separable stride-2 stages after a 4x4 stride-4 stem, a 1x1 head with (dx, dy) offsets in cells (sigmoid) and class
               logits. `--variant a`: NHWC [1, 10, 60, 2 + K] = [dx, dy, logits...];
               `--variant b`: NCHW [1, K + 1 + 2, 10, 60] = [logits..., background, dx, dy].
               lm: GridOffsetToPoints (sigmoid, resp. softmax with background).
@@ -36,8 +36,9 @@ STANFORD_EXTRA_JOINTS = 24
 MPII_JOINTS = 16
 
 
-def conv_bn(cin, cout, k=3, stride=1, groups=1, act=nn.ReLU6):
-    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+def conv_bn(cin, cout, k=3, stride=1, groups=1, act=nn.ReLU6, pad=None):
+    pad = k // 2 if pad is None else pad
+    layers = [nn.Conv2d(cin, cout, k, stride, pad, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)
@@ -110,9 +111,11 @@ class KerasIoKeypointRegressor(nn.Module):
 class GridDetector(nn.Module):
     def __init__(self, classes=3, variant="a"):
         super().__init__()
-        widths = [16, 32, 64, 96, 128]
-        layers, cin = [conv_bn(3, widths[0], 3, 2, act=nn.ReLU)], widths[0]
-        for c in widths[1:]:  # depthwise-separable stride-2 stages: /32 in all
+        widths = [16, 32, 64, 128]
+        # A 4x4 stride-4 "patchify" stem (no padding: at 1920x320 a padded 3x3 stem cost more than
+        # the rest of the network in tract), then depthwise-separable stride-2 stages: /32 in all.
+        layers, cin = [conv_bn(3, widths[0], 4, 4, act=nn.ReLU, pad=0)], widths[0]
+        for c in widths[1:]:
             layers += [conv_bn(cin, cin, 3, 2, groups=cin, act=nn.ReLU), conv_bn(cin, c, 1, act=nn.ReLU)]
             cin = c
         layers += [conv_bn(cin, cin, 3, 1, groups=cin, act=nn.ReLU), conv_bn(cin, cin, 1, act=nn.ReLU)]
