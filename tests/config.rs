@@ -474,7 +474,8 @@ fn coordinate_regression_output_is_checked_against_the_joints() {
     };
     let model = std::path::Path::new("m.onnx");
     for ok in [vec![1, 72], vec![1, 1, 1, 72], vec![1, 72, 1, 1], vec![72]] {
-        check_outputs(&m, p, &[ok.clone()], model).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        check_outputs(&m, p, std::slice::from_ref(&ok), model)
+            .unwrap_or_else(|e| panic!("{ok:?}: {e}"));
     }
     let at = format!("meta.yaml:{}:5:", line_of(&text, "components"));
     let e = check_outputs(&m, p, &[vec![1, 1, 1, 48]], model)
@@ -714,7 +715,7 @@ fn hourglass_stack_is_checked_against_the_model_outputs() {
         "{e}"
     );
     // A single 4-D output has no stack to choose.
-    let e = check_outputs(&m, p, &[hm.clone()], model)
+    let e = check_outputs(&m, p, std::slice::from_ref(&hm), model)
         .unwrap_err()
         .to_string();
     assert!(e.contains(&at) && e.contains("no stack to choose"), "{e}");
