@@ -71,7 +71,7 @@ pub struct Model {
     /// Concrete input shape, batch 1.
     pub input_shape: Vec<usize>,
     pub input_format: DataFormat,
-    /// Concrete heatmap output shape.
+    /// Concrete shape of the main output (heatmaps: the decoded stack's).
     pub output_shape: Vec<usize>,
     pub output_format: DataFormat,
     pub output_name: String,
@@ -171,9 +171,13 @@ pub fn load_typed_using(
             )
         })
     };
+    // A stacked hourglass with one output per stack keeps them all: `stack`
+    // picks one (src/postprocess/gaussian_heatmap_to_joints.rs).
+    let per_stack =
+        matches!(&meta.post, PostProcessor::GaussianHeatmapToJoints(g) if g.stack.is_some());
     let heatmaps = match &meta.model.output {
         Some(name) => Some(find(&model, "MODEL.output", name)?),
-        None if outputs.len() == 1 => None,
+        None if outputs.len() == 1 || per_stack => None,
         None => bail!(meta.error(
             "MODEL.output",
             format!(
@@ -243,8 +247,10 @@ pub fn load_typed_using(
     Ok((typed, input_type))
 }
 
-/// Checks the typed model's heatmap output against meta.yaml.
-fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<Vec<usize>> {
+/// Checks the typed model's outputs against meta.yaml (each post-processor's
+/// `check_outputs`); returns the index and shape of the main output (the
+/// heatmaps, the regression vector or the grid).
+fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<(usize, Vec<usize>)> {
     let mut shapes = vec![];
     for i in 0..typed.output_outlets()?.len() {
         let fact = typed.output_fact(i)?;
@@ -267,50 +273,27 @@ fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<Vec<usiz
             .to_vec();
         shapes.push(shape);
     }
-    let p = match &meta.post {
-        PostProcessor::GaussianHeatmapToJoints(p) => p,
-        PostProcessor::HeatmapOffsetToJoints(p) => {
-            crate::postprocess::heatmap_offset_to_joints::check_outputs(meta, p, &shapes, path)?;
-            return Ok(shapes.swap_remove(0));
+    use crate::postprocess::{
+        coordinate_regression_to_joints as regression, gaussian_heatmap_to_joints as gaussian,
+        grid_offset_to_points as grid, heatmap_offset_to_joints as offset,
+    };
+    match &meta.post {
+        PostProcessor::GaussianHeatmapToJoints(p) => {
+            gaussian::check_outputs(meta, p, &shapes, path)
         }
-    };
-    let shape = shapes.swap_remove(0);
-    let (h, w) = meta.input_hw();
-    let stride = p.stride as usize;
-    let want_hw = (h / stride, w / stride);
-    let joints = meta.keypoints.names.len();
-    let (got_hw, got_j) = match (p.data_format, shape.as_slice()) {
-        (DataFormat::NHWC, [1, oh, ow, j]) => ((*oh, *ow), *j),
-        (DataFormat::NCHW, [1, j, oh, ow]) => ((*oh, *ow), *j),
-        _ => bail!(meta.error(
-            "POST_PROCESSOR.GaussianHeatmapToJoints.data_format",
-            format!(
-                "heatmap output of model {} has shape {shape:?}, not a batch-1 {:?} tensor",
-                path.display(),
-                p.data_format
-            )
-        )),
-    };
-    if got_hw != want_hw {
-        bail!(meta.error(
-            "POST_PROCESSOR.GaussianHeatmapToJoints.stride",
-            format!(
-                "stride {stride} on IMAGE_SIZE [{h}, {w}] means {}×{} heatmaps, but model {} outputs {}×{} (shape {shape:?})",
-                want_hw.0,
-                want_hw.1,
-                path.display(),
-                got_hw.0,
-                got_hw.1
-            )
-        ));
+        PostProcessor::HeatmapOffsetToJoints(p) => {
+            offset::check_outputs(meta, p, &shapes, path)?;
+            Ok((0, shapes.swap_remove(0)))
+        }
+        PostProcessor::CoordinateRegressionToJoints(p) => {
+            regression::check_outputs(meta, p, &shapes, path)?;
+            Ok((0, shapes.swap_remove(0)))
+        }
+        PostProcessor::GridOffsetToPoints(p) => {
+            grid::check_outputs(meta, p, &shapes, path)?;
+            Ok((0, shapes.swap_remove(0)))
+        }
     }
-    if got_j != joints {
-        bail!(meta.error(
-            "KEYPOINTS.names",
-            format!("{joints} joints named (default COCO-17), but model {} outputs {got_j} heatmap channels", path.display())
-        ));
-    }
-    Ok(shape)
 }
 
 impl Model {
@@ -369,9 +352,9 @@ impl Model {
         path: &Path,
         meta: &Meta,
     ) -> Result<Model> {
-        let output_shape = check_output(&typed, meta, path)?;
+        let (output_index, output_shape) = check_output(&typed, meta, path)?;
         let output_name = typed
-            .outlet_label(typed.output_outlets()?[0])
+            .outlet_label(typed.output_outlets()?[output_index])
             .map(str::to_string)
             .unwrap_or_default();
         let input_shape = typed
@@ -453,16 +436,7 @@ impl Model {
             .plan
             .run(tvec!(input.into()))
             .context("model run failed")?;
-        outputs
-            .iter()
-            .map(|out| {
-                let view = out.to_plain_array_view::<f32>()?;
-                Ok(OutputTensor {
-                    shape: view.shape().to_vec(),
-                    data: view.iter().copied().collect(),
-                })
-            })
-            .collect()
+        outputs.iter().map(output_tensor).collect()
     }
 
     fn heatmaps(&self, out: &TValue) -> Result<Heatmaps> {
@@ -471,9 +445,9 @@ impl Model {
         Heatmaps::from_tensor(view.shape(), &data, self.output_format)
     }
 
-    /// Runs once while timing every node; returns the heatmaps and per-node
-    /// (name, op, time) in plan order.
-    pub fn run_profiled(&self, input: Tensor) -> Result<(Heatmaps, Vec<NodeTime>)> {
+    /// Runs once while timing every node; returns the outputs (as
+    /// [`Model::run_outputs`]) and per-node (name, op, time) in plan order.
+    pub fn run_profiled(&self, input: Tensor) -> Result<(Vec<OutputTensor>, Vec<NodeTime>)> {
         let mut state = SimpleState::new(&self.plan)?;
         let mut times: Vec<NodeTime> = vec![];
         let outputs =
@@ -487,7 +461,10 @@ impl Model {
                 });
                 r
             })?;
-        Ok((self.heatmaps(&outputs[0])?, times))
+        Ok((
+            outputs.iter().map(output_tensor).collect::<Result<_>>()?,
+            times,
+        ))
     }
 
     /// Geometry of every fused quantised conv in the compiled plan, in plan
@@ -531,6 +508,15 @@ impl Model {
     pub fn node_count(&self) -> usize {
         self.plan.model().nodes().len()
     }
+}
+
+/// One f32 output of the plan, copied out.
+fn output_tensor(out: &TValue) -> Result<OutputTensor> {
+    let view = out.to_plain_array_view::<f32>()?;
+    Ok(OutputTensor {
+        shape: view.shape().to_vec(),
+        data: view.iter().copied().collect(),
+    })
 }
 
 /// Shape of one fused quantised convolution.

@@ -2,7 +2,7 @@
 
 use crate::config::Meta;
 use crate::model::{Backend, Model};
-use crate::postprocess::{decode, Heatmaps, Joint};
+use crate::postprocess::{decode, Heatmaps, Joint, Point};
 use crate::preprocess::preprocess;
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
@@ -22,6 +22,9 @@ pub struct Pose {
     /// Original image (width, height).
     pub image_size: (u32, u32),
     pub joints: Vec<Joint>,
+    /// A grid detector's points (any number per class); `None` for pose
+    /// heads.
+    pub points: Option<Vec<Point>>,
 }
 
 impl Pose {
@@ -62,7 +65,8 @@ impl StageTimes {
 /// Everything one inference produced.
 #[derive(Debug, Clone)]
 pub struct Inference {
-    pub heatmaps: Heatmaps,
+    /// The decoded heatmaps, for heatmap heads.
+    pub heatmaps: Option<Heatmaps>,
     /// Joints in network-input pixels.
     pub network_joints: Vec<Joint>,
     /// Joints in original-image pixels.
@@ -216,12 +220,15 @@ impl Pipeline {
         let t1 = Instant::now();
         let outputs = self.model.run_outputs(tensor)?;
         let t2 = Instant::now();
-        let (heatmaps, network_joints) = decode(&self.meta.post, &outputs)?;
-        let pose = self.to_image_pixels(&network_joints, image.dimensions());
+        let decoded = decode(&self.meta, &outputs)?;
+        let mut pose = self.to_image_pixels(&decoded.joints, image.dimensions());
+        pose.points = decoded
+            .points
+            .map(|points| self.points_to_image_pixels(&points, image.dimensions()));
         let t3 = Instant::now();
         Ok(Inference {
-            heatmaps,
-            network_joints,
+            heatmaps: decoded.heatmaps,
+            network_joints: decoded.joints,
             pose,
             times: StageTimes {
                 pre: t1 - t0,
@@ -231,12 +238,31 @@ impl Pipeline {
         })
     }
 
+    /// Per-axis factors from network-input pixels to an image of `size` (w, h).
+    fn scale_to(&self, size: (u32, u32)) -> (f32, f32) {
+        let (h, w) = self.meta.input_hw();
+        (size.0 as f32 / w as f32, size.1 as f32 / h as f32)
+    }
+
+    /// Scales grid-detector points from network-input pixels to an image of
+    /// `size` (w, h).
+    pub fn points_to_image_pixels(&self, points: &[Point], size: (u32, u32)) -> Vec<Point> {
+        let (sx, sy) = self.scale_to(size);
+        points
+            .iter()
+            .map(|p| Point {
+                x: p.x * sx,
+                y: p.y * sy,
+                ..*p
+            })
+            .collect()
+    }
+
     /// Scales joints from network-input pixels to an image of `size` (w, h).
     pub fn to_image_pixels(&self, joints: &[Joint], size: (u32, u32)) -> Pose {
-        let (h, w) = self.meta.input_hw();
-        let sx = size.0 as f32 / w as f32;
-        let sy = size.1 as f32 / h as f32;
+        let (sx, sy) = self.scale_to(size);
         Pose {
+            points: None,
             image_size: size,
             joints: joints
                 .iter()

@@ -1,8 +1,10 @@
 //! `lm run`: images → `OUTDIR/output.json` + `OUTDIR/images/<name>.png`.
 
 use crate::output::atomic::{save_png_atomic, write_atomic};
-use crate::output::json::{Benchmark, ImageResult, Keypoint, MeanStd, OutputJson, Prediction};
-use crate::output::overlay::draw_pose;
+use crate::output::json::{
+    Benchmark, ImageResult, Keypoint, MeanStd, OutputJson, PointOut, Prediction,
+};
+use crate::output::overlay::draw_inference;
 use crate::pipeline::{load_image, Inference, Pipeline, StageTimes};
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
@@ -51,13 +53,7 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
                 }
             };
         let mut picture = image;
-        let kp = &pipeline.meta.keypoints;
-        draw_pose(
-            &mut picture,
-            &inference.pose.joints,
-            &kp.names,
-            &kp.skeleton,
-        );
+        draw_inference(&mut picture, &inference.pose, &pipeline.meta.keypoints);
         let png = image_dir.join(overlay_name(path, ix));
         let mut result = image_result(pipeline, path, &inference);
         // The pose is good even when its overlay cannot be written (disk full, a folder in the
@@ -187,10 +183,23 @@ pub fn prediction(pipeline: &Pipeline, inference: &Inference) -> Prediction {
             visible: j.visible,
         })
         .collect();
+    let points = inference.pose.points.as_ref().map(|points| {
+        points
+            .iter()
+            .map(|p| PointOut {
+                name: names.get(p.class).cloned().unwrap_or_default(),
+                class: p.class,
+                x: p.x,
+                y: p.y,
+                score: p.score,
+            })
+            .collect()
+    });
     Prediction {
         joints: inference
             .pose
             .blueoil_joints(&inference.network_joints, pipeline.meta.input_hw()),
         keypoints,
+        points,
     }
 }

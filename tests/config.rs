@@ -383,3 +383,358 @@ fn offsets_output_is_checked_against_the_model() {
     assert!(e.contains(&format!("meta.yaml:{line}:5:")), "{e}");
     assert!(e.contains("17 channels") && e.contains("2 × 17"), "{e}");
 }
+
+/// [`small_meta`] (32×32) with `post` as the post-processor and `names`
+/// as KEYPOINTS.names.
+fn head_meta(post: &str, names: usize) -> String {
+    let names: Vec<String> = (0..names).map(|i| format!("j{i}")).collect();
+    small_meta("colour_blocks.onnx", 0.1).replace(
+        "- GaussianHeatmapToJoints:\n    confidence_threshold: 0.1\n    num_dimensions: 2\n    stride: 4\n",
+        post,
+    ) + &format!("KEYPOINTS:\n  names: [{}]\n", names.join(", "))
+}
+
+#[test]
+fn coordinate_regression_parses_with_defaults_and_options() {
+    use lm::config::{Component, PostProcessor};
+    let m = parse(&head_meta("- CoordinateRegressionToJoints: {}\n", 24)).unwrap();
+    let PostProcessor::CoordinateRegressionToJoints(p) = &m.post else {
+        panic!("{:?}", m.post)
+    };
+    assert_eq!(p.components, vec![Component::x, Component::y]);
+    assert!(!p.planar && p.normalized && !p.sigmoid && !p.score_sigmoid);
+    assert_eq!(p.confidence_threshold, None);
+    let m = parse(&head_meta(
+        "- CoordinateRegressionToJoints:\n    components: [y, x, score]\n    planar: true\n    normalized: false\n    sigmoid: true\n    score_sigmoid: true\n    confidence_threshold: 0.4\n",
+        3,
+    ))
+    .unwrap();
+    let PostProcessor::CoordinateRegressionToJoints(p) = &m.post else {
+        unreachable!()
+    };
+    assert_eq!(
+        p.components,
+        vec![Component::y, Component::x, Component::score]
+    );
+    assert!(p.planar && !p.normalized && p.sigmoid && p.score_sigmoid);
+    assert_eq!(p.confidence_threshold, Some(0.4));
+}
+
+#[test]
+fn bad_coordinate_regression_attributes_name_their_line() {
+    let case = |attrs: &str, key: &str, words: &[&str]| {
+        let text = head_meta(&format!("- CoordinateRegressionToJoints:\n{attrs}"), 4);
+        let e = err(&text);
+        let line = line_of(&text, key);
+        assert!(e.contains(&format!("meta.yaml:{line}:")), "{key}: {e}");
+        for w in words {
+            assert!(e.contains(w), "{key}: no {w:?} in {e}");
+        }
+    };
+    case(
+        "    components: [x, x]\n",
+        "components",
+        &["x and y once each"],
+    );
+    case("    components: [x, y, z]\n", "components", &["z", "score"]);
+    case(
+        "    components: [x, y, score]\n",
+        "components",
+        &["needs `confidence_threshold`"],
+    );
+    case(
+        "    confidence_threshold: 0.5\n",
+        "confidence_threshold",
+        &["needs a `score`"],
+    );
+    case(
+        "    components: [x, y, score]\n    score_sigmoid: true\n    confidence_threshold: 2\n",
+        "confidence_threshold",
+        &["0..=1"],
+    );
+    case(
+        "    score_sigmoid: true\n",
+        "score_sigmoid",
+        &["no `score`"],
+    );
+    case("    planr: true\n", "planr", &["unknown field", "planar"]);
+}
+
+#[test]
+fn coordinate_regression_output_is_checked_against_the_joints() {
+    use lm::config::PostProcessor;
+    use lm::postprocess::coordinate_regression_to_joints::check_outputs;
+    let text = head_meta(
+        "- CoordinateRegressionToJoints:\n    components: [x, y, score]\n    confidence_threshold: 0.5\n",
+        24,
+    );
+    let m = parse(&text).unwrap();
+    let PostProcessor::CoordinateRegressionToJoints(p) = &m.post else {
+        unreachable!()
+    };
+    let model = std::path::Path::new("m.onnx");
+    for ok in [vec![1, 72], vec![1, 1, 1, 72], vec![1, 72, 1, 1], vec![72]] {
+        check_outputs(&m, p, std::slice::from_ref(&ok), model)
+            .unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+    }
+    let at = format!("meta.yaml:{}:5:", line_of(&text, "components"));
+    let e = check_outputs(&m, p, &[vec![1, 1, 1, 48]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&at), "{e}");
+    assert!(
+        e.contains("48 values per image") && e.contains("24 joints") && e.contains("need 72"),
+        "{e}"
+    );
+    let e = check_outputs(&m, p, &[vec![2, 72]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&at) && e.contains("batch 1"), "{e}");
+    // Without `components:` in the file, the post-processor's line is named.
+    let text = head_meta("- CoordinateRegressionToJoints: {}\n", 24);
+    let m = parse(&text).unwrap();
+    let PostProcessor::CoordinateRegressionToJoints(p) = &m.post else {
+        unreachable!()
+    };
+    let e = check_outputs(&m, p, &[vec![1, 50]], model)
+        .unwrap_err()
+        .to_string();
+    let line = line_of(&text, "CoordinateRegressionToJoints");
+    assert!(
+        e.contains(&format!(
+            "meta.yaml:{line}:3: POST_PROCESSOR.CoordinateRegressionToJoints:"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn grid_detector_parses_with_defaults_and_options() {
+    use lm::config::{
+        AxisOrder, GridChannels, OffsetOrigin, OffsetUnit, PostProcessor, ScoreActivation,
+    };
+    let m = parse(&head_meta(
+        "- GridOffsetToPoints:\n    confidence_threshold: 0.5\n    stride: 4\n",
+        3,
+    ))
+    .unwrap();
+    let PostProcessor::GridOffsetToPoints(p) = &m.post else {
+        panic!("{:?}", m.post)
+    };
+    assert_eq!(p.nms_distance(), 4.0, "default: one cell");
+    assert_eq!(p.channels, GridChannels::offsets_first);
+    assert_eq!(p.offset_order, AxisOrder::xy);
+    assert_eq!(p.offset_unit, OffsetUnit::cell);
+    assert_eq!(p.offset_origin, OffsetOrigin::corner);
+    assert_eq!(p.score_activation, ScoreActivation::none);
+    assert!(!p.background);
+    assert_eq!(p.data_format, DataFormat::NHWC);
+    let m = parse(&head_meta(
+        "- GridOffsetToPoints:\n    confidence_threshold: 0.5\n    stride: 4\n    nms_distance: 6.5\n    channels: offsets_last\n    offset_order: yx\n    offset_unit: pixel\n    offset_origin: center\n    score_activation: softmax\n    background: true\n    data_format: NCHW\n",
+        3,
+    ))
+    .unwrap();
+    let PostProcessor::GridOffsetToPoints(p) = &m.post else {
+        unreachable!()
+    };
+    assert_eq!(p.nms_distance(), 6.5);
+    assert_eq!(
+        (p.channels, p.offset_order, p.offset_unit, p.offset_origin),
+        (
+            GridChannels::offsets_last,
+            AxisOrder::yx,
+            OffsetUnit::pixel,
+            OffsetOrigin::center
+        )
+    );
+    assert!(p.background && p.score_activation == ScoreActivation::softmax);
+}
+
+#[test]
+fn bad_grid_attributes_name_their_line() {
+    let case = |attrs: &str, key: &str, words: &[&str]| {
+        let text = head_meta(&format!("- GridOffsetToPoints:\n{attrs}"), 3);
+        let e = err(&text);
+        let line = line_of(&text, key);
+        assert!(e.contains(&format!("meta.yaml:{line}:")), "{key}: {e}");
+        for w in words {
+            assert!(e.contains(w), "{key}: no {w:?} in {e}");
+        }
+    };
+    case(
+        "    confidence_threshold: 1.5\n    stride: 4\n    score_activation: sigmoid\n",
+        "confidence_threshold",
+        &["0..=1", "sigmoid"],
+    );
+    case(
+        "    confidence_threshold: 0.5\n    stride: 0\n",
+        "stride",
+        &["positive"],
+    );
+    case(
+        "    confidence_threshold: 0.5\n    stride: 4\n    nms_distance: -1\n",
+        "nms_distance",
+        &["≥ 0"],
+    );
+    case(
+        "    confidence_threshold: 0.5\n    stride: 4\n    background: true\n",
+        "background",
+        &["softmax"],
+    );
+    case(
+        "    confidence_threshold: 0.5\n    stride: 4\n    offset_unit: meter\n",
+        "offset_unit",
+        &["meter", "cell", "pixel"],
+    );
+    // A required attribute missing: the entry is named.
+    let text = head_meta("- GridOffsetToPoints:\n    confidence_threshold: 0.5\n", 3);
+    let e = err(&text);
+    assert!(
+        e.contains("stride") && e.starts_with("/some/dir/meta.yaml:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn grid_output_is_checked_against_the_meta() {
+    use lm::config::PostProcessor;
+    use lm::postprocess::grid_offset_to_points::check_outputs;
+    let text = head_meta(
+        "- GridOffsetToPoints:\n    confidence_threshold: 0.5\n    stride: 4\n",
+        3,
+    );
+    let m = parse(&text).unwrap();
+    let PostProcessor::GridOffsetToPoints(p) = &m.post else {
+        unreachable!()
+    };
+    let model = std::path::Path::new("m.onnx");
+    // 32×32 at stride 4: 8×8 cells, 2 offsets + 3 classes.
+    check_outputs(&m, p, &[vec![1, 8, 8, 5]], model).unwrap();
+    let e = check_outputs(&m, p, &[vec![1, 8, 8, 6]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "meta.yaml:{}:3: KEYPOINTS.names",
+            line_of(&text, "names:")
+        )) && e.contains("2 offsets + 3 scores = 5 channels")
+            && e.contains("outputs 6"),
+        "{e}"
+    );
+    let e = check_outputs(&m, p, &[vec![1, 4, 4, 5]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("meta.yaml:{}:5:", line_of(&text, "stride")))
+            && e.contains("8×8 cells"),
+        "{e}"
+    );
+    let e = check_outputs(&m, p, &[vec![1, 8, 8]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("POST_PROCESSOR.GridOffsetToPoints.data_format") && e.contains("batch-1 NHWC"),
+        "{e}"
+    );
+    // With a background channel: 6 channels, and the message says so.
+    let text = head_meta(
+        "- GridOffsetToPoints:\n    confidence_threshold: 0.5\n    stride: 4\n    score_activation: softmax\n    background: true\n    data_format: NCHW\n",
+        3,
+    );
+    let m = parse(&text).unwrap();
+    let PostProcessor::GridOffsetToPoints(p) = &m.post else {
+        unreachable!()
+    };
+    check_outputs(&m, p, &[vec![1, 6, 8, 8]], model).unwrap();
+    let e = check_outputs(&m, p, &[vec![1, 5, 8, 8]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("+ 1 background = 6 channels"), "{e}");
+    // 1920×320 at 32 px: 60×10 cells (the seed).
+    let big = parse(
+        &text
+            .replace("- 32\n- 32\nPOST", "- 320\n- 1920\nPOST")
+            .replace("    - 32\n    - 32\n", "    - 320\n    - 1920\n"),
+    )
+    .unwrap();
+    let PostProcessor::GridOffsetToPoints(p) = &big.post else {
+        unreachable!()
+    };
+    let mut p = p.clone();
+    p.stride = 32;
+    check_outputs(&big, &p, &[vec![1, 6, 10, 60]], model).unwrap();
+}
+
+#[test]
+fn hourglass_stack_is_checked_against_the_model_outputs() {
+    use lm::config::PostProcessor;
+    use lm::postprocess::gaussian_heatmap_to_joints::check_outputs;
+    let text = small_meta("m.onnx", 0.1).replace(
+        "    stride: 4\n",
+        "    stride: 4\n    data_format: NCHW\n    stack: -1\n",
+    );
+    let m = parse(&text).unwrap();
+    let PostProcessor::GaussianHeatmapToJoints(p) = &m.post else {
+        unreachable!()
+    };
+    assert_eq!(p.stack, Some(-1));
+    let model = std::path::Path::new("m.onnx");
+    let hm = vec![1, 17, 8, 8];
+    // One output per stack: -1 is the last.
+    let (i, shape) = check_outputs(&m, p, &[hm.clone(), hm.clone(), hm.clone()], model).unwrap();
+    assert_eq!((i, shape), (2, hm.clone()));
+    // One 5-D output [1, stacks, J, H, W]: the stack's slice.
+    let (i, shape) = check_outputs(&m, p, &[vec![1, 4, 17, 8, 8]], model).unwrap();
+    assert_eq!((i, shape), (0, hm.clone()));
+    let at = format!(
+        "meta.yaml:{}:5: POST_PROCESSOR.GaussianHeatmapToJoints.stack",
+        line_of(&text, "stack:")
+    );
+    let with = |stack: &str| {
+        let t = text.replace("stack: -1", stack);
+        let m = parse(&t).unwrap();
+        let PostProcessor::GaussianHeatmapToJoints(p) = &m.post else {
+            unreachable!()
+        };
+        (m.clone(), p.clone())
+    };
+    let (m2, p2) = with("stack: 3");
+    let e = check_outputs(&m2, &p2, &[hm.clone(), hm.clone(), hm.clone()], model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&at) && e.contains("3 is not one of the 3 outputs") && e.contains("-3..=2"),
+        "{e}"
+    );
+    let (m2, p2) = with("stack: -5");
+    let e = check_outputs(&m2, &p2, &[vec![1, 4, 17, 8, 8]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&at) && e.contains("-5 is not one of the 4 stacks"),
+        "{e}"
+    );
+    // A single 4-D output has no stack to choose.
+    let e = check_outputs(&m, p, std::slice::from_ref(&hm), model)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&at) && e.contains("no stack to choose"), "{e}");
+    // The chosen stack is then checked like any heatmap: 16 channels for 17 names.
+    let e = check_outputs(&m, p, &[vec![1, 2, 16, 8, 8]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("KEYPOINTS.names") && e.contains("16 heatmap channels"),
+        "{e}"
+    );
+    // Without `stack`, Blueoil's behaviour: the (only) output, 4-D.
+    let plain = parse(&small_meta("m.onnx", 0.1)).unwrap();
+    let PostProcessor::GaussianHeatmapToJoints(p) = &plain.post else {
+        unreachable!()
+    };
+    assert_eq!(p.stack, None);
+    let e = check_outputs(&plain, p, &[vec![1, 2, 8, 8, 17]], model)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a batch-1 NHWC tensor"), "{e}");
+}

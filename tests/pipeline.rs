@@ -138,6 +138,14 @@ fn run_writes_blueoil_json_and_a_correct_overlay() {
     assert_eq!(joints.len(), 51);
     assert_eq!((joints[0], joints[17], joints[34]), (40, 24, 1));
     assert_eq!((joints[1], joints[18], joints[35]), (8, 72, 1));
+    // Blueoil's fields only: the grid detectors' `points` is not written for pose heads.
+    let pkeys: Vec<&str> = r["prediction"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(pkeys, ["joints", "keypoints"]);
     let kp = &r["prediction"]["keypoints"];
     assert_eq!(kp.as_array().unwrap().len(), 17);
     assert_eq!(kp[5]["name"], "left_shoulder");
@@ -193,4 +201,80 @@ fn invisible_joints_are_not_drawn() {
     // Odd joints are invisible: their block keeps its own colour, no limb crosses.
     assert_eq!(*overlay.get_pixel(8, 72), Rgb([0, 128, 0]));
     assert_eq!(*overlay.get_pixel(24, 48), BACKGROUND);
+}
+
+/// colour_blocks.onnx read as a grid detector: its 17 channels per 4×4 cell
+/// become [dx, dy, 15 class scores], every even channel 10 × the cell's mean
+/// red, every odd one 10 × its mean green. On [`test_image`] the red cell
+/// (row 2, col 5) has dx = 10, dy = 0 and scores 10 for the 8 "red" classes
+/// (channels 2, 4, .., 16); the green cell (row 6, col 1) dx = 0, dy = 10 and
+/// scores 10 for the 7 "green" classes; the grey background scores 1.96.
+#[test]
+fn grid_detector_points_per_class_in_output_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("colour_blocks.onnx"),
+        dir.path().join("colour_blocks.onnx"),
+    )
+    .unwrap();
+    let names: Vec<String> = (0..15).map(|i| format!("c{i}")).collect();
+    let text = small_meta("colour_blocks.onnx", 0.1).replace(
+        "- GaussianHeatmapToJoints:\n    confidence_threshold: 0.1\n    num_dimensions: 2\n    stride: 4\n",
+        "- GridOffsetToPoints:\n    confidence_threshold: 5\n    stride: 4\n    offset_unit: pixel\n",
+    ) + &format!("KEYPOINTS:\n  names: [{}]\n", names.join(", "));
+    let meta = write_meta(dir.path(), "meta.yaml", &text);
+    let p = Pipeline::load(&meta, None).unwrap();
+    let img_path = dir.path().join("blocks.png");
+    test_image(255).save(&img_path).unwrap();
+    let out_dir = dir.path().join("out");
+    let opts = RunOptions {
+        images: vec![img_path],
+        out_dir: out_dir.clone(),
+        trials: 1,
+    };
+    run_images(&p, &opts).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("output.json")).unwrap())
+            .unwrap();
+    let pred = &v["results"][0]["prediction"];
+    let points = pred["points"].as_array().unwrap();
+    assert_eq!(points.len(), 15, "one point per class: {points:?}");
+    // Network pixels: red (5·4 + 10, 2·4 + 0) = (30, 8), green (4, 34);
+    // the image is 2× wider and 3× taller than the network.
+    for (c, q) in points.iter().enumerate() {
+        let want = if c % 2 == 0 {
+            (60.0, 24.0)
+        } else {
+            (8.0, 102.0)
+        };
+        assert_eq!(q["class"], c, "{q}");
+        assert_eq!(q["name"], format!("c{c}"));
+        assert_eq!(
+            (q["x"].as_f64().unwrap(), q["y"].as_f64().unwrap()),
+            want,
+            "{q}"
+        );
+        assert!((q["score"].as_f64().unwrap() - 10.0).abs() < 1e-4, "{q}");
+    }
+    // Blueoil's fields: the best point of each class.
+    let joints: Vec<i64> = pred["joints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert_eq!((joints[0], joints[15], joints[30]), (60, 24, 1));
+    assert_eq!((joints[1], joints[16], joints[31]), (8, 102, 1));
+    // A threshold above every score: no point, every joint invisible at its best cell.
+    let meta = write_meta(
+        dir.path(),
+        "meta.yaml",
+        &text.replace("confidence_threshold: 5", "confidence_threshold: 10.5"),
+    );
+    let p = Pipeline::load(&meta, None).unwrap();
+    let inf = p.infer(&test_image(255)).unwrap();
+    assert_eq!(inf.pose.points.as_deref(), Some(&[][..]));
+    assert!(inf.pose.joints.iter().all(|j| !j.visible));
+    assert_eq!((inf.pose.joints[0].x, inf.pose.joints[0].y), (60.0, 24.0));
+    assert!(inf.heatmaps.is_none());
 }

@@ -85,9 +85,12 @@ await_venv peers
 .venv/bin/python tests/python/check_posenet.py   # skips without ../shared
 .venv/bin/python tests/python/check_convert.py   # lm convert's QONNX in the qonnx executor vs TF and lm
 
-section "training export checks (PyTorch vs qonnx executor, onnxruntime)"
+section "training export checks (PyTorch vs qonnx executor, onnxruntime); seed-style heads vs onnxruntime"
 await_venv train
 bash training/run_tests.sh
+# Regression, grid and stacked-hourglass models built by training/seed_heads.py in a temporary folder,
+# run in lm and decoded by numpy from onnxruntime's outputs (~40 s).
+training/.venv/bin/python tests/python/check_heads.py
 
 section "FPGA: register map, RTL simulation, synthesis fit, Rust driver co-simulation"
 bash fpga/ci.sh

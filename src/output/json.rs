@@ -12,7 +12,9 @@
 //! ```
 //! `joints` is Blueoil's planar integer list; `keypoints` is our clearer
 //! addition (float original-image pixels; invisible joints keep their peak
-//! position and score). An image that could not be processed (unreadable,
+//! position and score). A grid detector (`GridOffsetToPoints`) adds
+//! `points`: `[{"name", "class", "x", "y", "score"}, ..]`, any number per
+//! class; its `joints`/`keypoints` hold the best point of each class. An image that could not be processed (unreadable,
 //! corrupt, failed inference) has `{"file_path": "...", "error": "..."}` and
 //! no `prediction`, so that the results of the other images are kept.
 
@@ -92,10 +94,26 @@ pub struct Keypoint {
     pub visible: bool,
 }
 
+/// One point of a grid detector (`GridOffsetToPoints`), in original-image
+/// pixels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointOut {
+    /// The class's `KEYPOINTS.names` entry, and its index.
+    pub name: String,
+    pub class: usize,
+    pub x: f32,
+    pub y: f32,
+    pub score: f32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub joints: Vec<i64>,
     pub keypoints: Vec<Keypoint>,
+    /// Grid detectors only: every point kept, by class then score (the
+    /// pose heads' entries have no such key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<PointOut>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,12 +157,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn grid_points_are_one_more_key_beside_blueoils() {
+        let p = Prediction {
+            joints: vec![3, 4, 1],
+            keypoints: vec![],
+            points: Some(vec![PointOut {
+                name: "wheel".into(),
+                class: 0,
+                x: 3.5,
+                y: 4.25,
+                score: 0.75,
+            }]),
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"joints":[3,4,1],"keypoints":[],"points":[{"name":"wheel","class":0,"x":3.5,"y":4.25,"score":0.75}]}"#
+        );
+    }
+
+    #[test]
     fn a_failed_image_has_an_error_and_no_prediction_and_a_good_one_no_error() {
         let good = ImageResult {
             file_path: "a.png".into(),
             prediction: Some(Prediction {
                 joints: vec![1, 2, 1],
                 keypoints: vec![],
+                points: None,
             }),
             error: None,
         };

@@ -5,7 +5,9 @@
 //! the rest (e.g. the nose) red. Unlike Blueoil's writer, which read its
 //! planar `joints` list as interleaved pairs, joints are taken by index.
 
-use crate::postprocess::Joint;
+use crate::config::KeypointsSection;
+use crate::pipeline::Pose;
+use crate::postprocess::{Joint, Point};
 use image::{Rgb, RgbImage};
 
 pub const LIMB_COLOUR: Rgb<u8> = Rgb([255, 255, 0]);
@@ -29,6 +31,33 @@ pub fn joint_colour(name: &str) -> Rgb<u8> {
 pub fn sizes(width: u32, height: u32) -> (i64, i64) {
     let m = width.min(height) as i64;
     ((m / 80).max(2), (m / 250).max(1))
+}
+
+/// Draws a pose (in this image's pixels) onto `image`: every point of a
+/// grid detector, else the skeleton.
+pub fn draw_inference(image: &mut RgbImage, pose: &Pose, keypoints: &KeypointsSection) {
+    match &pose.points {
+        Some(points) => draw_points(image, points, &keypoints.names),
+        None => draw_pose(image, &pose.joints, &keypoints.names, &keypoints.skeleton),
+    }
+}
+
+/// Draws each point as a dot coloured by its class name.
+pub fn draw_points(image: &mut RgbImage, points: &[Point], names: &[String]) {
+    let (radius, _) = sizes(image.width(), image.height());
+    for p in points {
+        let colour = names
+            .get(p.class)
+            .map(|n| joint_colour(n))
+            .unwrap_or(CENTRE_COLOUR);
+        fill_disc(
+            image,
+            p.x.round() as i64,
+            p.y.round() as i64,
+            radius,
+            colour,
+        );
+    }
 }
 
 /// Draws limbs and joints (in this image's pixels) onto `image`.

@@ -6,9 +6,62 @@
 //! being the peak of its training heatmaps). A visible joint sits at
 //! `(x · stride, y · stride)` in network-input pixels; an invisible one is
 //! `[0, 0, 0]` in Blueoil's `joints` list.
+//!
+//! Opt-in `stack` (stacked hourglasses with intermediate supervision): which
+//! stack's heatmaps to decode, among one output per stack or along axis 1
+//! of a 5-D output `[1, stacks, ...]`.
 
-use super::{Heatmaps, Joint};
-use crate::config::GaussianHeatmapToJoints;
+use super::{Heatmaps, Joint, OutputTensor};
+use crate::config::{DataFormat, GaussianHeatmapToJoints, Meta};
+use anyhow::{bail, ensure, Result};
+use std::path::Path;
+
+/// `stack` as an index into `count` stacks (negative: from the end).
+pub fn resolve_stack(stack: i64, count: usize) -> Option<usize> {
+    let c = count as i64;
+    let i = if stack < 0 { c + stack } else { stack };
+    (0..c).contains(&i).then_some(i as usize)
+}
+
+/// The heatmaps to decode among the model's outputs: the only one, or with
+/// `stack` the chosen output or the chosen slice of a 5-D output.
+pub fn heatmaps_of(outputs: &[OutputTensor], p: &GaussianHeatmapToJoints) -> Result<Heatmaps> {
+    let (out, stack) = match (p.stack, outputs) {
+        (_, []) => bail!("the model returned no output"),
+        (None, [first, ..]) => (first, None),
+        (Some(stack), [one]) => (one, Some(stack)),
+        (Some(stack), many) => {
+            let Some(i) = resolve_stack(stack, many.len()) else {
+                bail!("stack {stack}: the model gives {} outputs", many.len());
+            };
+            (&many[i], None)
+        }
+    };
+    match (stack, out.shape.as_slice()) {
+        (None, shape) => Heatmaps::from_tensor(shape, &out.data, p.data_format),
+        (Some(stack), &[1, stacks, a, b, c]) => {
+            let Some(s) = resolve_stack(stack, stacks) else {
+                bail!("stack {stack}: the heatmap output has {stacks} stacks");
+            };
+            let chunk = a * b * c;
+            ensure!(
+                out.data.len() == stacks * chunk,
+                "heatmap buffer has {} values, shape {:?} needs {}",
+                out.data.len(),
+                out.shape,
+                stacks * chunk
+            );
+            Heatmaps::from_tensor(
+                &[1, a, b, c],
+                &out.data[s * chunk..(s + 1) * chunk],
+                p.data_format,
+            )
+        }
+        (Some(stack), shape) => bail!(
+            "stack {stack}: the one heatmap output has shape {shape:?}, no stack axis (5-D [1, stacks, ...])"
+        ),
+    }
+}
 
 /// Decodes every joint channel.
 ///
@@ -34,6 +87,95 @@ pub fn gaussian_heatmap_to_joints(hm: &Heatmaps, p: &GaussianHeatmapToJoints) ->
             }
         })
         .collect()
+}
+
+/// Checks the model's outputs against meta.yaml: the heatmaps (the only
+/// output, or the one `stack` picks) must be `IMAGE_SIZE / stride` with one
+/// channel per joint name. Returns the index of the decoded output and its
+/// (4-D) heatmap shape.
+pub fn check_outputs(
+    meta: &Meta,
+    p: &GaussianHeatmapToJoints,
+    shapes: &[Vec<usize>],
+    path: &Path,
+) -> Result<(usize, Vec<usize>)> {
+    let field = "POST_PROCESSOR.GaussianHeatmapToJoints";
+    let stack_field = format!("{field}.stack");
+    let (index, shape) = match (p.stack, shapes) {
+        (_, []) => bail!("model {} has no output", path.display()),
+        (None, [first, ..]) => (0, first.clone()),
+        (Some(stack), [one]) => match one.as_slice() {
+            &[1, stacks, a, b, c] => match resolve_stack(stack, stacks) {
+                Some(_) => (0, vec![1, a, b, c]),
+                None => bail!(meta.error(
+                    &stack_field,
+                    format!(
+                        "{stack} is not one of the {stacks} stacks of the heatmap output of model {} (shape {one:?}; -{stacks}..={})",
+                        path.display(),
+                        stacks - 1
+                    )
+                )),
+            },
+            other => bail!(meta.error(
+                &stack_field,
+                format!(
+                    "model {} has one heatmap output, of shape {other:?}: no stack to choose (stack picks one of several outputs, or along axis 1 of a 5-D [1, stacks, ...] output)",
+                    path.display()
+                )
+            )),
+        },
+        (Some(stack), many) => match resolve_stack(stack, many.len()) {
+            Some(i) => (i, many[i].clone()),
+            None => bail!(meta.error(
+                &stack_field,
+                format!(
+                    "{stack} is not one of the {} outputs of model {} (-{0}..={})",
+                    many.len(),
+                    path.display(),
+                    many.len() - 1
+                )
+            )),
+        },
+    };
+    let (h, w) = meta.input_hw();
+    let stride = p.stride as usize;
+    let want_hw = (h / stride, w / stride);
+    let joints = meta.keypoints.names.len();
+    let (got_hw, got_j) = match (p.data_format, shape.as_slice()) {
+        (DataFormat::NHWC, [1, oh, ow, j]) => ((*oh, *ow), *j),
+        (DataFormat::NCHW, [1, j, oh, ow]) => ((*oh, *ow), *j),
+        _ => bail!(meta.error(
+            &format!("{field}.data_format"),
+            format!(
+                "heatmap output of model {} has shape {shape:?}, not a batch-1 {:?} tensor",
+                path.display(),
+                p.data_format
+            )
+        )),
+    };
+    if got_hw != want_hw {
+        bail!(meta.error(
+            &format!("{field}.stride"),
+            format!(
+                "stride {stride} on IMAGE_SIZE [{h}, {w}] means {}×{} heatmaps, but model {} outputs {}×{} (shape {shape:?})",
+                want_hw.0,
+                want_hw.1,
+                path.display(),
+                got_hw.0,
+                got_hw.1
+            )
+        ));
+    }
+    if got_j != joints {
+        bail!(meta.error(
+            "KEYPOINTS.names",
+            format!(
+                "{joints} joints named (default COCO-17), but model {} outputs {got_j} heatmap channels",
+                path.display()
+            )
+        ));
+    }
+    Ok((index, shape))
 }
 
 /// ±0.25 towards the larger of the two neighbours along one axis, 0 at a
@@ -64,7 +206,6 @@ fn quarter_shift(hm: &Heatmaps, j: usize, y: usize, x: usize, along_x: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DataFormat;
 
     fn post(threshold: f64, stride: u32) -> GaussianHeatmapToJoints {
         GaussianHeatmapToJoints {
@@ -74,6 +215,7 @@ mod tests {
             threshold_scale: 10.0,
             data_format: DataFormat::NHWC,
             subpixel: false,
+            stack: None,
         }
     }
 
@@ -168,5 +310,52 @@ mod tests {
         p.subpixel = true;
         let refined = gaussian_heatmap_to_joints(&hm, &p)[0];
         assert_eq!((refined.x, refined.y), (9.0, 7.0));
+    }
+
+    fn out(shape: &[usize], data: Vec<f32>) -> OutputTensor {
+        OutputTensor {
+            shape: shape.to_vec(),
+            data,
+        }
+    }
+
+    #[test]
+    fn stack_picks_a_slice_of_a_5d_output_or_one_of_several_outputs() {
+        // 3 stacks of one 2×2 NCHW joint: stack s peaks at cell s (row-major).
+        let mut data = vec![0f32; 12];
+        for s in 0..3 {
+            data[s * 4 + s] = 1.0 + s as f32;
+        }
+        let mut p = post(0.1, 1);
+        p.data_format = DataFormat::NCHW;
+        for (stack, cell) in [(-1, 2), (0, 0), (1, 1), (-3, 0)] {
+            p.stack = Some(stack);
+            let hm = heatmaps_of(&[out(&[1, 3, 1, 2, 2], data.clone())], &p).unwrap();
+            assert_eq!(
+                hm.argmax(0),
+                (cell / 2, cell % 2, 1.0 + cell as f32),
+                "stack {stack}"
+            );
+        }
+        // The same heatmaps as three outputs.
+        let outs: Vec<_> = (0..3)
+            .map(|s| out(&[1, 1, 2, 2], data[s * 4..s * 4 + 4].to_vec()))
+            .collect();
+        p.stack = Some(-1);
+        assert_eq!(heatmaps_of(&outs, &p).unwrap().argmax(0), (1, 0, 3.0));
+        p.stack = Some(0);
+        assert_eq!(heatmaps_of(&outs, &p).unwrap().argmax(0), (0, 0, 1.0));
+        // Out of range, or no stack axis: errors, not panics.
+        p.stack = Some(3);
+        assert!(heatmaps_of(&outs, &p).is_err());
+        assert!(heatmaps_of(&[out(&[1, 3, 1, 2, 2], data.clone())], &p).is_err());
+        p.stack = Some(-1);
+        assert!(heatmaps_of(&[out(&[1, 1, 2, 2], data[..4].to_vec())], &p).is_err());
+        assert!(heatmaps_of(&[out(&[1, 3, 1, 2, 2], data[..11].to_vec())], &p).is_err());
+        // Without `stack`: the first output, as Blueoil.
+        p.stack = None;
+        assert_eq!(heatmaps_of(&outs, &p).unwrap().argmax(0), (0, 0, 1.0));
+        assert_eq!(resolve_stack(-4, 3), None);
+        assert_eq!(resolve_stack(2, 3), Some(2));
     }
 }

@@ -3,14 +3,25 @@
 //!
 //! - [`gaussian_heatmap_to_joints`]: Blueoil's `GaussianHeatmapToJoints`.
 //! - [`heatmap_offset_to_joints`]: PoseNet-style heatmap + offset heads.
+//! - [`coordinate_regression_to_joints`]: a vector of (normalised) x, y
+//!   (and score) per joint.
+//! - [`grid_offset_to_points`]: a grid detector's cells (offset + class
+//!   scores) → any number of points per class, with a distance NMS.
+//!
+//! Each file also checks its outputs' shapes against meta.yaml
+//! (`check_outputs`), naming the field at fault.
 
+pub mod coordinate_regression_to_joints;
 pub mod gaussian_heatmap_to_joints;
+pub mod grid_offset_to_points;
 pub mod heatmap_offset_to_joints;
 
+pub use coordinate_regression_to_joints::coordinate_regression_to_joints;
 pub use gaussian_heatmap_to_joints::gaussian_heatmap_to_joints;
+pub use grid_offset_to_points::{grid_offset_to_points, Point};
 pub use heatmap_offset_to_joints::{heatmap_offset_to_joints, Offsets};
 
-use crate::config::{DataFormat, PostProcessor};
+use crate::config::{DataFormat, Meta, PostProcessor};
 use anyhow::{bail, ensure, Result};
 
 /// Heatmaps of one image, normalised to `height × width × joints` (HWC).
@@ -107,26 +118,60 @@ pub struct OutputTensor {
     pub data: Vec<f32>,
 }
 
-/// Runs meta.yaml's post-processor on the model's outputs: the heatmaps
+/// What a post-processor decoded from one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The heatmaps of heatmap heads (diagnostics); `None` for the others.
+    pub heatmaps: Option<Heatmaps>,
+    /// One joint per `KEYPOINTS.names` entry, in network-input pixels.
+    pub joints: Vec<Joint>,
+    /// Every point of a grid detector (network-input pixels), by class and
+    /// then score; `None` for the pose heads.
+    pub points: Option<Vec<Point>>,
+}
+
+/// Runs meta.yaml's post-processor on the model's outputs: the main output
 /// (`MODEL.output`) first, then the post-processor's extra outputs in the
-/// order of [`PostProcessor::extra_outputs`]. Returns the heatmaps (for
-/// diagnostics) and the joints in network-input pixels.
-pub fn decode(post: &PostProcessor, outputs: &[OutputTensor]) -> Result<(Heatmaps, Vec<Joint>)> {
+/// order of [`PostProcessor::extra_outputs`].
+pub fn decode(meta: &Meta, outputs: &[OutputTensor]) -> Result<Decoded> {
+    let post = &meta.post;
     let Some(first) = outputs.first() else {
         bail!("the model returned no output");
     };
-    let heatmaps = Heatmaps::from_tensor(&first.shape, &first.data, post.data_format())?;
-    let joints = match post {
-        PostProcessor::GaussianHeatmapToJoints(p) => gaussian_heatmap_to_joints(&heatmaps, p),
+    let heatmap_head = |heatmaps: Heatmaps, joints| Decoded {
+        heatmaps: Some(heatmaps),
+        joints,
+        points: None,
+    };
+    Ok(match post {
+        PostProcessor::GaussianHeatmapToJoints(p) => {
+            let heatmaps = gaussian_heatmap_to_joints::heatmaps_of(outputs, p)?;
+            let joints = gaussian_heatmap_to_joints(&heatmaps, p);
+            heatmap_head(heatmaps, joints)
+        }
         PostProcessor::HeatmapOffsetToJoints(p) => {
             ensure!(
                 outputs.len() == 2,
                 "HeatmapOffsetToJoints needs 2 model outputs (heatmaps, offsets), got {}",
                 outputs.len()
             );
+            let heatmaps = Heatmaps::from_tensor(&first.shape, &first.data, p.data_format)?;
             let offsets = Offsets::from_tensor(&outputs[1].shape, &outputs[1].data, p)?;
-            heatmap_offset_to_joints(&heatmaps, &offsets, p)?
+            let joints = heatmap_offset_to_joints(&heatmaps, &offsets, p)?;
+            heatmap_head(heatmaps, joints)
         }
-    };
-    Ok((heatmaps, joints))
+        PostProcessor::CoordinateRegressionToJoints(p) => Decoded {
+            heatmaps: None,
+            joints: coordinate_regression_to_joints(first, p, meta.input_hw())?,
+            points: None,
+        },
+        PostProcessor::GridOffsetToPoints(p) => {
+            let (joints, points) = grid_offset_to_points(first, p)?;
+            Decoded {
+                heatmaps: None,
+                joints,
+                points: Some(points),
+            }
+        }
+    })
 }

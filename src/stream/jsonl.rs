@@ -9,7 +9,7 @@
 //! capture time (Unix seconds), `times.queue` the wait between capture and inference, and
 //! `latency` capture → pose ready (seconds).
 
-use crate::output::json::Keypoint;
+use crate::output::json::{Keypoint, PointOut};
 use crate::pipeline::{Inference, Pipeline};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
@@ -31,6 +31,9 @@ pub struct FrameRecord {
     pub height: u32,
     pub joints: Vec<i64>,
     pub keypoints: Vec<Keypoint>,
+    /// Grid detectors' points (as output.json's); absent for pose heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<PointOut>>,
     pub times: FrameTimes,
     pub latency: f64,
 }
@@ -58,6 +61,7 @@ impl FrameRecord {
             height,
             joints: prediction.joints,
             keypoints: prediction.keypoints,
+            points: prediction.points,
             times: FrameTimes {
                 queue: queue.as_secs_f64(),
                 pre: inference.times.pre.as_secs_f64(),

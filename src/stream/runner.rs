@@ -13,7 +13,7 @@ use super::queue::LatestFrame;
 use super::source::{Frame, FrameSource, Next};
 use super::stats::{Report, StreamStats};
 use crate::output::atomic::save_png_atomic;
-use crate::output::overlay::draw_pose;
+use crate::output::overlay::draw_inference;
 use crate::pipeline::{Inference, Pipeline};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -167,12 +167,7 @@ impl Outputs {
         let wants_jpeg = self.hub.as_ref().is_some_and(|h| h.wants_jpeg());
         if self.frames_dir.is_some() || wants_jpeg {
             let mut picture = done.frame.image.clone();
-            draw_pose(
-                &mut picture,
-                &done.inference.pose.joints,
-                &kp.names,
-                &kp.skeleton,
-            );
+            draw_inference(&mut picture, &done.inference.pose, kp);
             if let Some(dir) = &self.frames_dir {
                 save_png_atomic(&picture, &dir.join(format!("{:08}.png", done.frame.number)))?;
             }
