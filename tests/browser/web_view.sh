@@ -62,17 +62,49 @@ case "$STATS" in
 esac
 # The screenshot: the 320x240 stream image is on the page (most of its area is not the
 # page's #111 background) and the skeleton's yellow limbs are drawn on it.
-PYTHON=${PYTHON:-.venv/bin/python}
-[ -x "$PYTHON" ] || PYTHON=/tmp/ci-cold/.venv/bin/python
-"$PYTHON" - "$OUT" <<'PY'
-import sys
-from PIL import Image
-im = Image.open(sys.argv[1]).convert("RGB")
-w, h = im.size
-px = im.load()
-bg = px[w - 2, h - 2]
-differ = sum(1 for y in range(h) for x in range(w) if max(abs(a - b) for a, b in zip(px[x, y], bg)) > 40)
-yellow = sum(1 for y in range(h) for x in range(w) if px[x, y][0] > 200 and px[x, y][1] > 200 and px[x, y][2] < 80)
+python3 - "$OUT" <<'PY'
+import struct, sys, zlib
+def read_png(path):
+    """8-bit RGB/RGBA, non-interlaced PNG (what Chromium writes), with the standard library."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+            bpp = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride = zlib.decompress(idat), w * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        start = y * (stride + 1)
+        f, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return w, h, [[tuple(r[x * bpp:x * bpp + 3]) for x in range(w)] for r in rows]
+w, h, px = read_png(sys.argv[1])
+bg = px[h - 2][w - 2]
+differ = sum(1 for row in px for p in row if max(abs(a - b) for a, b in zip(p, bg)) > 40)
+yellow = sum(1 for row in px for p in row if p[0] > 200 and p[1] > 200 and p[2] < 80)
 print(f"screenshot {w}x{h}: background {bg}; {differ} px differ from it; {yellow} skeleton-yellow px")
 assert differ > 320 * 240 * 0.6, "the stream image is missing"
 assert yellow > 30, "no skeleton limbs (yellow) on the stream image"
