@@ -9,14 +9,18 @@
 #   bash benches/stream_soak.sh [FRAMES] [META] [S]
 #
 # Not part of CI (minutes). Default model: meta/lm_single_pose_v1_quantize.yaml.
+# LM_PROFILE=debug uses the debug build (dependencies are optimised in it too; lm's own code
+# is not), e.g. when a release build is not at hand; LM_SKIP_BUILD=1 uses the binaries as built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${1:-10000}
 META=${2:-meta/lm_single_pose_v1_quantize.yaml}
 EVERY=${3:-10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-nice -n 10 cargo build --release --quiet --bin lm --example make_mjpeg
-LM=$CARGO_TARGET_DIR/release/lm
+PROFILE=${LM_PROFILE:-release}
+[ -n "${LM_SKIP_BUILD:-}" ] ||
+    nice -n 10 cargo build --profile "${PROFILE/debug/dev}" --quiet --bin lm --example make_mjpeg
+LM=$CARGO_TARGET_DIR/$PROFILE/lm
 TMP=$(mktemp -d)
 PORT=$((30000 + $$ % 20000))
 cleanup() {
@@ -26,7 +30,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-"$CARGO_TARGET_DIR/release/examples/make_mjpeg" "$TMP/clip.mjpg" 320 240 100
+"$CARGO_TARGET_DIR/$PROFILE/examples/make_mjpeg" "$TMP/clip.mjpg" 320 240 100
 "$LM" stream -s "$TMP/clip.mjpg?loop" -c "$META" --frames "$FRAMES" --jsonl "$TMP/out.jsonl" \
     --http "127.0.0.1:$PORT" --stats-every 0 2>"$TMP/stream.log" &
 PID=$!
