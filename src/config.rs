@@ -1,5 +1,5 @@
 //! `meta.yaml`: Blueoil's model description, accepted verbatim, plus a few
-//! optional keys of our own (`MODEL`, `KEYPOINTS`).
+//! optional keys of our own (`MODEL`, `KEYPOINTS`, `TEMPORAL`).
 //!
 //! Parsing is strict: an unknown processor, a misspelt key or a wrong type is
 //! an error that names the file, the line and column, and the field. Checks
@@ -544,6 +544,80 @@ impl Default for KeypointsSection {
     }
 }
 
+/// Our extension: `lm stream`'s temporal filters. Each is off unless its key is present
+/// (`smoothing:` or `smoothing: {}` turns it on with the defaults), so a Blueoil meta.yaml keeps
+/// the per-frame behaviour. `lm run` treats its images independently and ignores this section.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TemporalSection {
+    #[serde(default, deserialize_with = "present_is_on")]
+    pub smoothing: Option<Smoothing>,
+    #[serde(default, deserialize_with = "present_is_on")]
+    pub crop: Option<Crop>,
+}
+
+/// A key that is present turns its section on, also when its value is null (`crop:`).
+fn present_is_on<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// A One Euro filter (Casiez et al., CHI 2012) on each joint's position, in frame pixels and
+/// capture-time seconds, and a first-order low-pass on each joint's score.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smoothing {
+    /// Cut-off frequency at rest, Hz: lower is steadier but lags more.
+    pub min_cutoff: f64,
+    /// How fast the cut-off rises with speed, per (pixel/s): higher lags less on fast moves.
+    pub beta: f64,
+    /// Cut-off of the speed estimate, Hz.
+    pub d_cutoff: f64,
+    /// Cut-off of the score low-pass, Hz; a joint is visible when its smoothed score reaches
+    /// the post-processor's `confidence_threshold`.
+    pub score_cutoff: f64,
+}
+
+impl Default for Smoothing {
+    fn default() -> Self {
+        Smoothing {
+            min_cutoff: 1.0,
+            beta: 0.01,
+            d_cutoff: 1.0,
+            score_cutoff: 3.0,
+        }
+    }
+}
+
+/// Infer on a crop of the frame around the previous frame's visible joints.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Crop {
+    /// The joints' bounding box grows by this fraction of its longer side on each side.
+    pub margin: f64,
+    /// Joints that make up the torso (names from `KEYPOINTS.names`; default: COCO's shoulders
+    /// and hips).
+    pub torso: Vec<String>,
+    /// The crop is used only when at least this many torso joints were visible; otherwise the
+    /// next frame is seen whole.
+    pub min_torso_joints: usize,
+}
+
+impl Default for Crop {
+    fn default() -> Self {
+        Crop {
+            margin: 0.25,
+            torso: ["left_shoulder", "right_shoulder", "left_hip", "right_hip"]
+                .map(String::from)
+                .to_vec(),
+            min_torso_joints: 2,
+        }
+    }
+}
+
 /// The file as written (serde's view).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -564,6 +638,8 @@ struct RawMeta {
     MODEL: ModelSection,
     #[serde(default)]
     KEYPOINTS: Option<KeypointsSection>,
+    #[serde(default)]
+    TEMPORAL: TemporalSection,
 }
 
 /// The largest `IMAGE_SIZE` side: an input (and its activations) that big is a typo, and
@@ -592,6 +668,8 @@ pub struct Meta {
     pub network_name: Option<String>,
     pub model: ModelSection,
     pub keypoints: KeypointsSection,
+    /// `lm stream`'s opt-in temporal filters.
+    pub temporal: TemporalSection,
 }
 
 impl Meta {
@@ -657,17 +735,18 @@ impl Meta {
             network_name: raw.NETWORK_NAME,
             model: raw.MODEL,
             keypoints: raw.KEYPOINTS.unwrap_or_default(),
+            temporal: raw.TEMPORAL,
         };
         meta.validate()?;
         Ok(meta)
     }
 
-    /// An error about `field`, located at its first occurrence in the file.
+    /// An error about `field`, located at its first occurrence in the file (or, for a field
+    /// left at its default, at its section's: `TEMPORAL.crop.torso` at `crop:`).
     pub fn error(&self, field: &str, message: impl fmt::Display) -> ConfigError {
-        let key = field.rsplit('.').next().unwrap_or(field);
         ConfigError {
             file: self.path.clone(),
-            location: locate(&self.source, key),
+            location: field.rsplit('.').find_map(|key| locate(&self.source, key)),
             message: format!("{field}: {message}"),
         }
     }
@@ -763,7 +842,74 @@ impl Meta {
                 ));
             }
         }
+        self.validate_temporal()
+    }
+
+    fn validate_temporal(&self) -> Result<(), ConfigError> {
+        if let Some(s) = &self.temporal.smoothing {
+            for (name, v, min) in [
+                ("min_cutoff", s.min_cutoff, false),
+                ("beta", s.beta, true),
+                ("d_cutoff", s.d_cutoff, false),
+                ("score_cutoff", s.score_cutoff, false),
+            ] {
+                let ok = v.is_finite() && (v > 0.0 || (min && v == 0.0));
+                if !ok {
+                    let want = if min { "≥ 0" } else { "> 0 (Hz)" };
+                    return Err(self.error(
+                        &format!("TEMPORAL.smoothing.{name}"),
+                        format!("{v} must be a finite number {want}"),
+                    ));
+                }
+            }
+        }
+        if let Some(c) = &self.temporal.crop {
+            if !(c.margin.is_finite() && (0.0..=4.0).contains(&c.margin)) {
+                return Err(self.error(
+                    "TEMPORAL.crop.margin",
+                    format!(
+                        "{} is outside 0..=4 (a fraction of the box's side)",
+                        c.margin
+                    ),
+                ));
+            }
+            if c.torso.is_empty() {
+                return Err(self.error("TEMPORAL.crop.torso", "must name at least one joint"));
+            }
+            for name in &c.torso {
+                if !self.keypoints.names.contains(name) {
+                    return Err(self.error(
+                        "TEMPORAL.crop.torso",
+                        format!(
+                            "{name:?} is not a joint name (KEYPOINTS.names: {})",
+                            self.keypoints.names.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if c.min_torso_joints == 0 || c.min_torso_joints > c.torso.len() {
+                return Err(self.error(
+                    "TEMPORAL.crop.min_torso_joints",
+                    format!(
+                        "{} is outside 1..={} (the torso joints)",
+                        c.min_torso_joints,
+                        c.torso.len()
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The score at and above which the post-processor calls a joint visible.
+    pub fn confidence_threshold(&self) -> f64 {
+        match &self.post {
+            PostProcessor::GaussianHeatmapToJoints(p) => p.confidence_threshold,
+            PostProcessor::HeatmapOffsetToJoints(p) => p.confidence_threshold,
+            // Without a score component every joint is visible.
+            PostProcessor::CoordinateRegressionToJoints(p) => p.confidence_threshold.unwrap_or(0.0),
+            PostProcessor::GridOffsetToPoints(p) => p.confidence_threshold,
+        }
     }
 
     fn validate_gaussian(&self, p: &GaussianHeatmapToJoints) -> Result<(), ConfigError> {

@@ -225,6 +225,8 @@ enum Command {
         stats_every: f64,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        gpio: lm::board::app::StreamGpioArgs,
     },
     /// What this board offers to lm (CPU and NEON, FPGA accelerator, DMA buffers, GPIO) and
     /// how to fix what is missing.
@@ -378,9 +380,11 @@ fn dispatch(command: Command) -> Result<()> {
             frames,
             stats_every,
             engine,
+            gpio,
         } => {
             let source = lm::stream::SourceUri::parse(&source)?;
             let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
+            let mut pins = gpio.open()?;
             let frames_source = lm::stream::open_source(&source)?;
             let opts = lm::stream::runner::StreamOptions {
                 source_name: source.text.clone(),
@@ -392,7 +396,10 @@ fn dispatch(command: Command) -> Result<()> {
                     .then(|| std::time::Duration::from_secs_f64(stats_every)),
                 ..Default::default()
             };
-            lm::stream::runner::run_stream(&pipeline, frames_source, &opts)?;
+            let pins = pins
+                .as_mut()
+                .map(|p| p as &mut dyn lm::stream::runner::StreamGpio);
+            lm::stream::runner::run_stream_gpio(&pipeline, frames_source, &opts, pins, |_| {})?;
             Ok(())
         }
         Command::Doctor { root, strict } => {

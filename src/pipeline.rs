@@ -46,6 +46,23 @@ impl Pose {
         }
         out
     }
+
+    /// Blueoil's planar list from this pose's own (image-pixel) joints: the visible joints'
+    /// coordinates truncated to integers. Equal to [`Pose::blueoil_joints`] for a pose scaled
+    /// from the whole image; also right for a pose found on a crop, or filtered (`lm stream`'s
+    /// `TEMPORAL`).
+    pub fn planar_joints(&self) -> Vec<i64> {
+        let n = self.joints.len();
+        let mut out = vec![0i64; 3 * n];
+        for (i, j) in self.joints.iter().enumerate() {
+            if j.visible {
+                out[i] = j.x as i64;
+                out[n + i] = j.y as i64;
+                out[2 * n + i] = 1;
+            }
+        }
+        out
+    }
 }
 
 /// Wall time of each stage of one image.

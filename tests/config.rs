@@ -738,3 +738,72 @@ fn hourglass_stack_is_checked_against_the_model_outputs() {
         .to_string();
     assert!(e.contains("not a batch-1 NHWC tensor"), "{e}");
 }
+
+#[test]
+fn temporal_section_is_off_by_default_and_on_when_present() {
+    let m = parse(BLUEOIL_META).unwrap();
+    assert_eq!(m.temporal, lm::config::TemporalSection::default());
+    assert!(m.temporal.smoothing.is_none() && m.temporal.crop.is_none());
+    // A key alone (null) or an empty map turns its filter on with the defaults.
+    let m = parse(&format!(
+        "{BLUEOIL_META}TEMPORAL:\n  smoothing:\n  crop: {{}}\n"
+    ))
+    .unwrap();
+    assert_eq!(m.temporal.smoothing, Some(lm::config::Smoothing::default()));
+    assert_eq!(m.temporal.crop, Some(lm::config::Crop::default()));
+    let m = parse(&format!(
+        "{BLUEOIL_META}TEMPORAL:\n  smoothing:\n    min_cutoff: 0.5\n    beta: 0\n  crop:\n    margin: 0.5\n    torso: [left_shoulder, right_shoulder]\n    min_torso_joints: 1\n"
+    ))
+    .unwrap();
+    let s = m.temporal.smoothing.clone().unwrap();
+    assert_eq!((s.min_cutoff, s.beta, s.d_cutoff), (0.5, 0.0, 1.0));
+    let c = m.temporal.crop.clone().unwrap();
+    assert_eq!((c.margin, c.torso.len(), c.min_torso_joints), (0.5, 2, 1));
+    assert_eq!(m.confidence_threshold(), 0.1);
+}
+
+#[test]
+fn bad_temporal_values_are_located() {
+    // BLUEOIL_META has 26 lines: TEMPORAL starts on line 27.
+    let t = |body: &str| err(&format!("{BLUEOIL_META}TEMPORAL:\n{body}"));
+    let e = t("  smoothing:\n    beta: -1\n");
+    assert!(
+        e.contains("meta.yaml:29:") && e.contains("TEMPORAL.smoothing.beta") && e.contains("-1"),
+        "{e}"
+    );
+    let e = t("  smoothing:\n    min_cutoff: 0\n");
+    assert!(
+        e.contains("meta.yaml:29:") && e.contains("min_cutoff"),
+        "{e}"
+    );
+    let e = t("  smoothing:\n    min_cutof: 1\n");
+    assert!(
+        e.contains("meta.yaml:29:") && e.contains("min_cutof"),
+        "{e}"
+    );
+    let e = t("  crop:\n    margin: .nan\n");
+    assert!(
+        e.contains("meta.yaml:29:") && e.contains("TEMPORAL.crop.margin"),
+        "{e}"
+    );
+    let e = t("  crop:\n    torso: [left_shoulder, belly]\n");
+    assert!(
+        e.contains("meta.yaml:29:") && e.contains("\"belly\" is not a joint name"),
+        "{e}"
+    );
+    let e = t("  crop:\n    torso: [nose]\n    min_torso_joints: 2\n");
+    assert!(
+        e.contains("meta.yaml:30:") && e.contains("outside 1..=1"),
+        "{e}"
+    );
+    // Default torso names missing from custom KEYPOINTS: located at `crop:`.
+    let text = format!("{BLUEOIL_META}KEYPOINTS:\n  names: [a, b]\nTEMPORAL:\n  crop:\n")
+        .replace("num_joints: 17", "num_joints: 2");
+    let e = err(&text);
+    assert!(
+        e.contains("meta.yaml:30:") && e.contains("\"left_shoulder\" is not a joint name"),
+        "{e}"
+    );
+    let e = t("  smooth: {}\n");
+    assert!(e.contains("meta.yaml:28:") && e.contains("smooth"), "{e}");
+}

@@ -276,3 +276,132 @@ fn library_runner_serves_the_overlay_stream_and_pose() {
     assert_eq!(summary.report.frames_output, 50);
     assert!(summary.http.is_some());
 }
+
+/// colour_blocks.onnx: every joint visible on a red and green frame, none on a black one.
+fn colour_pipeline(dir: &Path) -> lm::pipeline::Pipeline {
+    let model = fixture("colour_blocks.onnx");
+    let meta = dir.join("colour.yaml");
+    std::fs::write(&meta, small_meta(model.to_str().unwrap(), 0.5)).unwrap();
+    lm::pipeline::Pipeline::load(&meta, None).unwrap()
+}
+
+/// Frames that show a person (`true`: red and green halves) or nobody (black).
+fn person_folder(dir: &Path, persons: &[bool]) -> lm::stream::SourceUri {
+    let folder = dir.join("gpio_frames");
+    std::fs::create_dir_all(&folder).unwrap();
+    for (i, &p) in persons.iter().enumerate() {
+        image::RgbImage::from_fn(64, 64, |x, _| match (p, x < 32) {
+            (false, _) => image::Rgb([0, 0, 0]),
+            (true, true) => image::Rgb([255, 0, 0]),
+            (true, false) => image::Rgb([0, 255, 0]),
+        })
+        .save(folder.join(format!("{i:03}.png")))
+        .unwrap();
+    }
+    lm::stream::SourceUri::parse(folder.to_str().unwrap()).unwrap()
+}
+
+#[test]
+fn led_shows_each_frames_person_and_each_button_press_lets_one_frame_through() {
+    use embedded_hal_mock::eh1::digital::{Mock, State, Transaction as T};
+    use lm::board::indicator::{Indicator, IndicatorConfig};
+    let d = tempfile::tempdir().unwrap();
+    let pipeline = colour_pipeline(d.path());
+    let persons = [true, true, false, true, false];
+    let uri = person_folder(d.path(), &persons);
+    // The LED is written on changes only: on, off, on, off.
+    let led = Mock::new(&[
+        T::set(State::High),
+        T::set(State::Low),
+        T::set(State::High),
+        T::set(State::Low),
+    ]);
+    // Active-low button: per frame, released (High) then pressed (Low) = one press edge.
+    let presses: Vec<T> = (0..persons.len())
+        .flat_map(|_| [T::get(State::High), T::get(State::Low)])
+        .collect();
+    let button = Mock::new(&presses);
+    let mut ind = Indicator::new(
+        Some(led),
+        Some(button),
+        IndicatorConfig {
+            min_visible_joints: 5,
+            led_active_low: false,
+            button_active_low: true,
+        },
+    );
+    let jsonl = d.path().join("gpio.jsonl");
+    let opts = lm::stream::runner::StreamOptions {
+        source_name: uri.text.clone(),
+        jsonl: Some(jsonl.clone()),
+        frames: Some(persons.len() as u64),
+        report_every: None,
+        ..Default::default()
+    };
+    let source = lm::stream::open_source(&uri).unwrap();
+    let summary =
+        lm::stream::runner::run_stream_gpio(&pipeline, source, &opts, Some(&mut ind), |_| {})
+            .unwrap();
+    assert_eq!(summary.report.frames_output, persons.len() as u64);
+    let recs = lines(&jsonl);
+    let visible: Vec<usize> = recs
+        .iter()
+        .map(|r| {
+            r["keypoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["visible"] == true)
+                .count()
+        })
+        .collect();
+    assert_eq!(visible, [17, 17, 0, 17, 0]);
+    // Every expected pin transaction happened, and no other (the mocks panic on extras).
+    let (led, button) = ind.release();
+    led.unwrap().done();
+    button.unwrap().done();
+}
+
+#[test]
+fn a_failing_led_stops_the_stream_after_the_summary() {
+    use embedded_hal_mock::eh1::digital::{Mock, State, Transaction as T};
+    use embedded_hal_mock::eh1::MockError;
+    use lm::board::indicator::{Indicator, IndicatorConfig};
+    let d = tempfile::tempdir().unwrap();
+    let pipeline = colour_pipeline(d.path());
+    let uri = person_folder(d.path(), &[true, true, true]);
+    let led =
+        Mock::new(&[T::set(State::High).with_error(MockError::Io(std::io::ErrorKind::BrokenPipe))]);
+    let mut ind: Indicator<Mock, Mock> =
+        Indicator::new(Some(led), None, IndicatorConfig::default());
+    let opts = lm::stream::runner::StreamOptions {
+        source_name: uri.text.clone(),
+        report_every: None,
+        ..Default::default()
+    };
+    let source = lm::stream::open_source(&uri).unwrap();
+    let e = lm::stream::runner::run_stream_gpio(&pipeline, source, &opts, Some(&mut ind), |_| {})
+        .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("GPIO failed") && e.contains("status LED pin"),
+        "{e}"
+    );
+    ind.release().0.unwrap().done();
+}
+
+#[test]
+fn gpio_pins_missing_off_the_board_are_a_one_line_error() {
+    let d = tempfile::tempdir().unwrap();
+    let frames = d.path().join("frames");
+    people(&frames, 1);
+    let o = lm()
+        .args(["stream", "-s", frames.to_str().unwrap(), "-c", &meta()])
+        .args(["--led", "/nonexistent/gpiochip7:1"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains("/nonexistent/gpiochip7"), "{e}");
+}

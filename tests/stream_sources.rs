@@ -1,11 +1,13 @@
 //! `lm stream`'s frame sources on fixtures the tests write themselves: image folders, MJPEG
 //! (with and without Huffman tables, truncated), Y4M, and the V4L2 path on a fake camera
-//! with recorded YUYV / MJPG bytes.
+//! with recorded YUYV / MJPG bytes; a camera unplugged mid-stream (reconnection with backoff,
+//! or a clear error).
 
 use image::RgbImage;
+use lm::stream::reconnect::Reconnecting;
 use lm::stream::v4l2::{
-    describe_offers, negotiate, ActualFormat, BufferInfo, Camera, CameraSource, Choice, FourCc,
-    FrameSize, OfferedFormat, Request,
+    describe_offers, negotiate, ActualFormat, BufferInfo, Camera, CameraLost, CameraSource, Choice,
+    FourCc, FrameSize, OfferedFormat, Request,
 };
 use lm::stream::{open_source, FrameSource, Next, SourceUri};
 use std::collections::VecDeque;
@@ -489,4 +491,198 @@ fn missing_camera_through_the_uri() {
         .err()
         .unwrap();
     assert!(format!("{e:#}").contains("/dev/video-lm-none"), "{e:#}");
+}
+
+// ---- A camera unplugged mid-stream -------------------------------------------------------
+
+/// A YUYV 4×2 camera that gives `frames` frames, then behaves as an unplugged camera does
+/// (VIDIOC_DQBUF fails with ENODEV: a [`CameraLost`] error), or fails otherwise with `other`.
+struct UnpluggableCamera {
+    frames: usize,
+    other: Option<&'static str>,
+}
+
+impl Camera for UnpluggableCamera {
+    fn formats(&mut self) -> anyhow::Result<Vec<OfferedFormat>> {
+        Ok(webcam_offers())
+    }
+    fn set_format(&mut self, c: &Choice) -> anyhow::Result<ActualFormat> {
+        Ok(ActualFormat {
+            fourcc: c.fourcc,
+            width: c.width,
+            height: c.height,
+            stride: 2 * c.width,
+        })
+    }
+    fn set_fps(&mut self, fps: f64) -> anyhow::Result<Option<f64>> {
+        Ok(Some(fps))
+    }
+    fn start(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn read_frame(&mut self, buf: &mut Vec<u8>) -> anyhow::Result<BufferInfo> {
+        if self.frames == 0 {
+            if let Some(msg) = self.other {
+                anyhow::bail!("{msg}");
+            }
+            return Err(CameraLost(
+                "/dev/fake: cannot dequeue a frame (VIDIOC_DQBUF): No such device (os error 19) \
+                 (the camera was unplugged)"
+                    .into(),
+            )
+            .into());
+        }
+        self.frames -= 1;
+        *buf = vec![128; 16];
+        Ok(BufferInfo {
+            sequence: 0,
+            error: false,
+        })
+    }
+}
+
+fn yuyv_4x2() -> Request {
+    Request {
+        format: Some(FourCc::YUYV),
+        width: Some(4),
+        height: Some(2),
+        fps: None,
+    }
+}
+
+fn plugged(frames: usize) -> Box<dyn FrameSource> {
+    Box::new(
+        CameraSource::start(
+            UnpluggableCamera {
+                frames,
+                other: None,
+            },
+            "/dev/fake",
+            &yuyv_4x2(),
+        )
+        .unwrap(),
+    )
+}
+
+/// An opener that fails `absent` times (no device node yet), then opens a camera giving
+/// `frames` frames; counts its calls.
+fn replug(
+    absent: usize,
+    frames: usize,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> lm::stream::reconnect::Opener {
+    Box::new(move || {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < absent {
+            anyhow::bail!(
+                "cannot open camera /dev/fake: No such file or directory (os error 2) (no such \
+                 camera: is it plugged in? see `ls /dev/video*`)"
+            );
+        }
+        Ok(plugged(frames))
+    })
+}
+
+#[test]
+fn an_unplugged_camera_is_reopened_with_backoff_and_numbering_goes_on() {
+    use std::sync::{atomic::AtomicUsize, Arc};
+    use std::time::{Duration, Instant};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut src = Reconnecting::new(
+        "v4l2:/dev/fake",
+        plugged(3),
+        replug(2, 2, calls.clone()),
+        None,
+    )
+    .with_backoff(Duration::from_millis(20), Duration::from_millis(200));
+    assert!(src.is_live());
+    let t = Instant::now();
+    let mut numbers = vec![];
+    for _ in 0..5 {
+        match src.next_frame().unwrap() {
+            Next::Frame(f) => numbers.push(f.number),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Three frames, the loss, two failed opens after 20 and 40 ms, the third after 80 ms.
+    assert_eq!(numbers, [0, 1, 2, 3, 4]);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(src.reconnects(), 1);
+    assert!(
+        t.elapsed() >= Duration::from_millis(140),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn a_camera_that_does_not_come_back_in_time_is_a_clear_error() {
+    use std::sync::{atomic::AtomicUsize, Arc};
+    use std::time::Duration;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut src = Reconnecting::new(
+        "v4l2:/dev/fake?reconnect=0.2",
+        plugged(1),
+        replug(usize::MAX, 0, calls.clone()),
+        Some(Duration::from_millis(200)),
+    )
+    .with_backoff(Duration::from_millis(10), Duration::from_millis(40));
+    assert!(matches!(src.next_frame().unwrap(), Next::Frame(_)));
+    let e = format!("{:#}", src.next_frame().unwrap_err());
+    assert!(
+        e.contains("did not come back within 0.2 s")
+            && e.contains("unplugged")
+            && e.contains("No such file or directory"),
+        "{e}"
+    );
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 3);
+}
+
+#[test]
+fn other_camera_errors_are_not_retried() {
+    use std::sync::{atomic::AtomicUsize, Arc};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let cam = UnpluggableCamera {
+        frames: 0,
+        other: Some("/dev/fake: VIDIOC_QBUF: Invalid argument (os error 22)"),
+    };
+    let source = Box::new(CameraSource::start(cam, "/dev/fake", &yuyv_4x2()).unwrap());
+    let mut src = Reconnecting::new("v4l2:/dev/fake", source, replug(0, 1, calls.clone()), None);
+    let e = format!("{:#}", src.next_frame().unwrap_err());
+    assert!(e.contains("Invalid argument"), "{e}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_stream_names_a_lost_camera_and_counts_reconnections() {
+    use std::sync::{atomic::AtomicUsize, Arc};
+    use std::time::Duration;
+    let meta = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/lm_tiny_quantize.yaml");
+    let pipeline = lm::pipeline::Pipeline::load(&meta, None).unwrap();
+    let opts = lm::stream::runner::StreamOptions {
+        source_name: "v4l2:/dev/fake".into(),
+        report_every: None,
+        ..Default::default()
+    };
+    // Without `reconnect`: the stream ends with an error that says what to do.
+    let e = lm::stream::runner::run_stream(&pipeline, plugged(2), &opts).unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("source failed") && e.contains("unplugged") && e.contains("add ?reconnect"),
+        "{e}"
+    );
+    // With it: frames keep coming across plug-ins (each camera gives 2 or 3 frames, then is
+    // unplugged), and reconnections are counted.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let src = Reconnecting::new("v4l2:/dev/fake", plugged(2), replug(1, 3, calls), None)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(10));
+    let opts = lm::stream::runner::StreamOptions {
+        frames: Some(5),
+        ..opts
+    };
+    let summary = lm::stream::runner::run_stream(&pipeline, Box::new(src), &opts).unwrap();
+    assert_eq!(summary.report.frames_output, 5);
+    assert!(summary.report.reconnects >= 1, "{:?}", summary.report);
+    assert!(summary.report.frames_captured >= 5);
 }

@@ -1,5 +1,5 @@
 //! Glue for the `lm` binary: `lm doctor`, and the GPIO options of `lm run` (status LED, trigger
-//! button, capture loop). Kept here so that `src/main.rs` only forwards arguments.
+//! button, capture loop) and of `lm stream` (the same pins, per frame: src/stream/runner.rs). Kept here so that `src/main.rs` only forwards arguments.
 
 use super::doctor::{diagnose, DoctorOptions, IdProbe, Level};
 use super::gpio::{open_input, open_output, BoardInput, BoardOutput, PinSpec};
@@ -46,18 +46,49 @@ impl GpioArgs {
 
     /// Opens the pins (a clear error off the board).
     pub fn open(&self) -> Result<Indicator<BoardOutput, BoardInput>> {
-        let led = self.led.as_ref().map(open_output).transpose()?;
-        let button = self.button.as_ref().map(open_input).transpose()?;
-        Ok(Indicator::new(
-            led,
-            button,
-            IndicatorConfig {
-                min_visible_joints: self.min_joints,
-                led_active_low: self.led.as_ref().is_some_and(|p| p.active_low),
-                button_active_low: self.button.as_ref().is_some_and(|p| p.active_low),
-            },
-        ))
+        open_indicator(self.led.as_ref(), self.button.as_ref(), self.min_joints)
     }
+}
+
+/// GPIO options of `lm stream` (the LED and button of `lm run`, per frame).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct StreamGpioArgs {
+    /// Status LED, lit while the latest frame shows a person: rpi:<bcm>, gpiochipN:<line> or
+    /// /dev/gpiochipN:<line>, optionally :active-low.
+    #[arg(long, value_name = "PIN")]
+    pub led: Option<PinSpec>,
+    /// Trigger button: each press processes the next frame (the frames in between are
+    /// dropped). Same pin syntax; buttons to GND want :active-low.
+    #[arg(long, value_name = "PIN")]
+    pub button: Option<PinSpec>,
+    /// A person is detected when at least this many joints are visible.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub min_joints: usize,
+}
+
+impl StreamGpioArgs {
+    /// Opens the pins, if any is named (a clear error off the board).
+    pub fn open(&self) -> Result<Option<Indicator<BoardOutput, BoardInput>>> {
+        if self.led.is_none() && self.button.is_none() {
+            return Ok(None);
+        }
+        open_indicator(self.led.as_ref(), self.button.as_ref(), self.min_joints).map(Some)
+    }
+}
+
+fn open_indicator(
+    led: Option<&PinSpec>,
+    button: Option<&PinSpec>,
+    min_joints: usize,
+) -> Result<Indicator<BoardOutput, BoardInput>> {
+    let config = IndicatorConfig {
+        min_visible_joints: min_joints,
+        led_active_low: led.is_some_and(|p| p.active_low),
+        button_active_low: button.is_some_and(|p| p.active_low),
+    };
+    let led = led.map(open_output).transpose()?;
+    let button = button.map(open_input).transpose()?;
+    Ok(Indicator::new(led, button, config))
 }
 
 /// `lm run` with the GPIO options: `run_once` runs the images once and returns the number of

@@ -146,6 +146,11 @@ where
         }
     }
 
+    /// Whether a trigger button is wired.
+    pub fn has_button(&self) -> bool {
+        self.button.is_some()
+    }
+
     /// Gives the pins back (for tests and for re-use).
     pub fn release(self) -> (Option<L>, Option<B>) {
         (self.led, self.button)

@@ -7,8 +7,11 @@
 //! ```
 //! `joints` and `keypoints` are exactly those of `lm run`'s output.json; `timestamp` is the
 //! capture time (Unix seconds), `times.queue` the wait between capture and inference, and
-//! `latency` capture → pose ready (seconds).
+//! `latency` capture → pose ready (seconds). With meta.yaml `TEMPORAL` on, both are the
+//! filtered pose in frame pixels, and `"crop": {"x", "y", "width", "height"}` names the region
+//! inferred on (absent: the whole frame).
 
+use super::temporal::crop::Region;
 use crate::output::json::{Keypoint, PointOut};
 use crate::pipeline::{Inference, Pipeline};
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,8 @@ pub struct FrameRecord {
     pub points: Option<Vec<PointOut>>,
     pub times: FrameTimes,
     pub latency: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Region>,
 }
 
 impl FrameRecord {
@@ -69,7 +74,16 @@ impl FrameRecord {
                 post: inference.times.post.as_secs_f64(),
             },
             latency: latency.as_secs_f64(),
+            crop: None,
         }
+    }
+
+    /// For a pose from [`super::temporal::Temporal`]: Blueoil's `joints` list from the pose
+    /// itself (it was found on `crop`, or filtered), and the crop.
+    pub fn with_temporal(mut self, inference: &Inference, crop: Option<Region>) -> FrameRecord {
+        self.joints = inference.pose.planar_joints();
+        self.crop = crop;
+        self
     }
 
     pub fn visible_joints(&self) -> usize {

@@ -9,7 +9,8 @@
 //! Sources are named by one URI syntax ([`uri`]); each source is one module behind the
 //! [`FrameSource`] trait: [`folder`] (image folder or glob), [`mjpeg`] (concatenated JPEGs from a
 //! file or stdin), [`y4m`] (YUV4MPEG2 video) and [`v4l2`] (Linux cameras, direct ioctls).
-//! [`runner`] wires the threads; [`stats`] measures rates and latency.
+//! [`runner`] wires the threads; [`stats`] measures rates and latency; [`temporal`] holds the
+//! opt-in crop tracking and smoothing (meta.yaml `TEMPORAL`).
 
 pub mod folder;
 pub mod http;
@@ -17,10 +18,12 @@ pub mod jpeg;
 pub mod jsonl;
 pub mod mjpeg;
 pub mod queue;
+pub mod reconnect;
 pub mod runner;
 pub mod signal;
 pub mod source;
 pub mod stats;
+pub mod temporal;
 pub mod uri;
 pub mod v4l2;
 pub mod y4m;

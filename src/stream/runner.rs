@@ -6,14 +6,20 @@
 //! frames in the latest-frame queue instead. Stops at the end of the source, after `frames`
 //! frames, on SIGINT/SIGTERM, or on an output error; then the JSON Lines are flushed and the
 //! summary printed before any error is returned.
+//!
+//! With meta.yaml `TEMPORAL` the inference goes through [`Temporal`] (crop tracking,
+//! smoothing). With GPIO ([`StreamGpio`]: `--led`, `--button`) the LED shows whether each
+//! frame has a person, and with a button each press lets one frame through to inference.
 
 use super::http::{HttpServer, Hub};
 use super::jsonl::FrameRecord;
 use super::queue::LatestFrame;
 use super::source::{Frame, FrameSource, Next};
 use super::stats::{Report, StreamStats};
+use super::temporal::{crop::Region, Temporal};
+use crate::board::indicator::Indicator;
 use crate::output::atomic::save_png_atomic;
-use crate::output::overlay::draw_inference;
+use crate::output::overlay::{draw_inference, draw_line};
 use crate::pipeline::{Inference, Pipeline};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -56,6 +62,39 @@ impl Default for StreamOptions {
     }
 }
 
+/// The status LED and trigger button as `lm stream` uses them; implemented by
+/// [`Indicator`] (`src/board`: real pins, or mocks in tests).
+pub trait StreamGpio {
+    /// Whether frames wait for button presses.
+    fn has_button(&self) -> bool;
+    /// Samples the button once: `true` on a press (an inactive → active edge).
+    fn pressed(&mut self) -> Result<bool>;
+    /// Shows a frame with `visible_joints` visible joints on the LED.
+    fn show(&mut self, visible_joints: usize) -> Result<()>;
+}
+
+impl<L, B> StreamGpio for Indicator<L, B>
+where
+    L: embedded_hal::digital::OutputPin,
+    B: embedded_hal::digital::InputPin,
+    L::Error: std::fmt::Debug,
+    B::Error: std::fmt::Debug,
+{
+    fn has_button(&self) -> bool {
+        Indicator::has_button(self)
+    }
+    fn pressed(&mut self) -> Result<bool> {
+        Ok(self.poll_trigger()?)
+    }
+    fn show(&mut self, visible_joints: usize) -> Result<()> {
+        Indicator::show(self, visible_joints)?;
+        Ok(())
+    }
+}
+
+/// How often the trigger button is sampled while waiting for a press.
+pub const BUTTON_POLL: Duration = Duration::from_millis(20);
+
 /// How a stream ended.
 #[derive(Debug, Clone)]
 pub struct StreamSummary {
@@ -67,6 +106,8 @@ pub struct StreamSummary {
 struct Done {
     frame: Frame,
     inference: Inference,
+    /// The region inferred on (meta.yaml `TEMPORAL.crop`), drawn on the overlay.
+    crop: Option<Region>,
     /// The frame's JSON Lines record.
     line: String,
     latency: Duration,
@@ -91,7 +132,9 @@ fn capture_loop(
         if stop.load(Ordering::SeqCst) {
             break Ok(());
         }
-        match source.next_frame() {
+        let next = source.next_frame();
+        stats.lock().unwrap().reconnects = source.reconnects();
+        match next {
             Ok(Next::Frame(f)) => {
                 stats.lock().unwrap().captured += 1;
                 if live {
@@ -109,6 +152,12 @@ fn capture_loop(
                 warn_corrupt(n, &error);
             }
             Ok(Next::End) => break Ok(()),
+            Err(e) if super::v4l2::CameraLost::is(&e) => {
+                break Err(e.context(
+                    "the camera is gone (add ?reconnect to the source URI to wait for it to \
+                     come back)",
+                ))
+            }
             Err(e) => break Err(e),
         }
     };
@@ -167,6 +216,9 @@ impl Outputs {
         let wants_jpeg = self.hub.as_ref().is_some_and(|h| h.wants_jpeg());
         if self.frames_dir.is_some() || wants_jpeg {
             let mut picture = done.frame.image.clone();
+            if let Some(r) = &done.crop {
+                draw_region(&mut picture, r);
+            }
             draw_inference(&mut picture, &done.inference.pose, kp);
             if let Some(dir) = &self.frames_dir {
                 save_png_atomic(&picture, &dir.join(format!("{:08}.png", done.frame.number)))?;
@@ -186,6 +238,21 @@ impl Outputs {
     }
 }
 
+/// The crop's outline, thin and grey, under the skeleton.
+fn draw_region(image: &mut image::RgbImage, r: &Region) {
+    let (x0, y0) = (r.x as f32, r.y as f32);
+    let (x1, y1) = (x0 + r.width as f32 - 1.0, y0 + r.height as f32 - 1.0);
+    let grey = image::Rgb([160, 160, 160]);
+    for (a, b) in [
+        ((x0, y0), (x1, y0)),
+        ((x1, y0), (x1, y1)),
+        ((x1, y1), (x0, y1)),
+        ((x0, y1), (x0, y0)),
+    ] {
+        draw_line(image, a, b, 0, grey);
+    }
+}
+
 /// Runs the stream until it ends; prints the stats line every `report_every` and the summary
 /// on stderr. An error of the source or an output is returned after the summary.
 pub fn run_stream(
@@ -202,6 +269,18 @@ pub fn run_stream_with(
     pipeline: &Pipeline,
     source: Box<dyn FrameSource>,
     opts: &StreamOptions,
+    on_start: impl FnOnce(Option<std::net::SocketAddr>),
+) -> Result<StreamSummary> {
+    run_stream_gpio(pipeline, source, opts, None, on_start)
+}
+
+/// [`run_stream_with`] with the status LED and trigger button. A GPIO error stops the stream
+/// (returned after the summary).
+pub fn run_stream_gpio(
+    pipeline: &Pipeline,
+    source: Box<dyn FrameSource>,
+    opts: &StreamOptions,
+    mut gpio: Option<&mut dyn StreamGpio>,
     on_start: impl FnOnce(Option<std::net::SocketAddr>),
 ) -> Result<StreamSummary> {
     super::signal::install();
@@ -247,6 +326,11 @@ pub fn run_stream_with(
     };
 
     let hub = server.as_ref().map(|s| s.hub.clone());
+    let mut temporal = Temporal::new(&pipeline.meta);
+    // With a button, a frame goes through only after a press.
+    let button = gpio.as_ref().is_some_and(|g| g.has_button());
+    let mut armed = !button;
+    let mut gpio_error = None;
     let mut sent = 0u64;
     let mut mark = stats.lock().unwrap().snapshot(Instant::now());
     let mut last_report = Instant::now();
@@ -277,14 +361,39 @@ pub fn run_stream_with(
                 last_hub = now;
             }
         }
+        if !armed {
+            match gpio.as_mut().map_or(Ok(true), |g| g.pressed()) {
+                Ok(true) => armed = true,
+                Ok(false) => {
+                    std::thread::sleep(BUTTON_POLL);
+                    continue;
+                }
+                Err(e) => {
+                    gpio_error = Some(e);
+                    break;
+                }
+            }
+        }
         let frame = match queue.take(Duration::from_millis(100)) {
             Err(()) => break,
             Ok(None) => continue,
             Ok(Some(f)) => f,
         };
         let queued = frame.captured_at.elapsed();
-        match pipeline.infer(&frame.image) {
-            Ok(inference) => {
+        let result = match &mut temporal {
+            None => pipeline.infer(&frame.image).map(|i| (i, None)),
+            Some(t) => t.infer(pipeline, &frame.image, frame.captured_at),
+        };
+        match result {
+            Ok((inference, crop)) => {
+                armed = !button;
+                if let Some(g) = gpio.as_mut() {
+                    let visible = inference.pose.joints.iter().filter(|j| j.visible).count();
+                    if let Err(e) = g.show(visible) {
+                        gpio_error = Some(e);
+                        break;
+                    }
+                }
                 {
                     let mut s = stats.lock().unwrap();
                     s.inferred += 1;
@@ -299,11 +408,17 @@ pub fn run_stream_with(
                     queued,
                     latency,
                 );
+                let record = if temporal.is_some() {
+                    record.with_temporal(&inference, crop)
+                } else {
+                    record
+                };
                 let line = serde_json::to_string(&record)?;
                 if tx
                     .send(Done {
                         frame,
                         inference,
+                        crop,
                         line,
                         latency,
                     })
@@ -356,6 +471,9 @@ pub fn run_stream_with(
     drop(server);
     output_result.context("output failed; stream stopped")?;
     capture_result.context("source failed; stream stopped")?;
+    if let Some(e) = gpio_error {
+        return Err(e.context("GPIO failed; stream stopped"));
+    }
     Ok(StreamSummary {
         report,
         http: http_addr,

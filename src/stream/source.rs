@@ -49,6 +49,10 @@ pub trait FrameSource: Send {
     /// never waits for inference and older frames are dropped. A file read as fast as possible
     /// waits instead, so that every frame is processed.
     fn is_live(&self) -> bool;
+    /// Times the source was reopened after losing its device ([`super::reconnect`]).
+    fn reconnects(&self) -> u64 {
+        0
+    }
 }
 
 /// Opens the source `uri` names (see [`super::uri`] for the syntax).
@@ -60,7 +64,21 @@ pub fn open_source(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
         SourceKind::Mjpeg(path) => Box::new(super::mjpeg::MjpegSource::open_file(path, uri)?),
         SourceKind::Y4m(path) => Box::new(super::y4m::Y4mSource::open_file(path, uri)?),
         SourceKind::Stdin => open_stdin(uri)?,
-        SourceKind::V4l2(path) => Box::new(super::v4l2::V4l2Source::open(path, uri)?),
+        SourceKind::V4l2(path) => {
+            let camera: Box<dyn FrameSource> = Box::new(super::v4l2::V4l2Source::open(path, uri)?);
+            match uri.reconnect {
+                None => camera,
+                Some(give_up) => {
+                    let (path, again) = (path.clone(), uri.clone());
+                    let open: super::reconnect::Opener = Box::new(move || {
+                        Ok(Box::new(super::v4l2::V4l2Source::open(&path, &again)?) as _)
+                    });
+                    Box::new(super::reconnect::Reconnecting::new(
+                        &uri.text, camera, open, give_up,
+                    ))
+                }
+            }
+        }
     };
     Ok(match uri.fps {
         Some(fps) if !source.is_live() => Box::new(Paced::new(source, fps)),
@@ -123,5 +141,9 @@ impl FrameSource for Paced {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn reconnects(&self) -> u64 {
+        self.inner.reconnects()
     }
 }

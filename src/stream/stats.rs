@@ -66,6 +66,8 @@ pub struct StreamStats {
     pub inferred: u64,
     pub inference_errors: u64,
     pub output: u64,
+    /// Times a lost camera was reopened (URI option `reconnect`).
+    pub reconnects: u64,
     /// Sum of inference (pre + run + post) times.
     pub inference_time: Duration,
     pub latency: LatencyHistogram,
@@ -81,6 +83,7 @@ impl Default for StreamStats {
             inferred: 0,
             inference_errors: 0,
             output: 0,
+            reconnects: 0,
             inference_time: Duration::ZERO,
             latency: LatencyHistogram::default(),
         }
@@ -96,6 +99,7 @@ pub struct Report {
     pub dropped: u64,
     pub corrupt: u64,
     pub inference_errors: u64,
+    pub reconnects: u64,
     pub capture_fps: f64,
     /// Frames per second of inference time alone (what the pipeline could do if never idle).
     pub inference_fps: f64,
@@ -132,6 +136,7 @@ impl StreamStats {
             dropped: self.dropped - base.dropped,
             corrupt: self.corrupt - base.corrupt,
             inference_errors: self.inference_errors - base.inference_errors,
+            reconnects: self.reconnects - base.reconnects,
             capture_fps: (self.captured - base.captured) as f64 / secs,
             inference_fps: if inf_time > 0.0 {
                 inferred as f64 / inf_time
@@ -173,6 +178,9 @@ impl std::fmt::Display for Report {
         )?;
         if self.inference_errors > 0 {
             write!(f, "; {} inference errors", self.inference_errors)?;
+        }
+        if self.reconnects > 0 {
+            write!(f, "; camera reconnected {} times", self.reconnects)?;
         }
         Ok(())
     }

@@ -13,8 +13,9 @@
 //! Without a scheme, a directory is a folder, a name with `*` a glob, `.y4m` is Y4M and
 //! `.mjpg`/`.mjpeg` is MJPEG. Options: `fps=F` (files and folders: pace to F frames/s, which
 //! makes the source live; cameras: the frame rate asked for), `loop` (files and folders: start
-//! again at the end), `width=`, `height=`, `format=MJPG|YUYV` (cameras only). `?` always starts
-//! the options, so globs take `*` only.
+//! again at the end), `width=`, `height=`, `format=MJPG|YUYV`, `reconnect[=SECONDS]` (cameras
+//! only: reopen a camera lost mid-stream, see [`super::reconnect`]). `?` always starts the
+//! options, so globs take `*` only.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub struct SourceUri {
     pub height: Option<u32>,
     /// Camera pixel format, as a FourCC (`MJPG`, `YUYV`).
     pub format: Option<String>,
+    /// Cameras: reopen a lost camera (`Some(None)`: forever; `Some(Some(d))`: give up `d`
+    /// after the loss); `None`: a lost camera ends the stream.
+    pub reconnect: Option<Option<std::time::Duration>>,
 }
 
 impl std::fmt::Display for SourceUri {
@@ -104,6 +108,7 @@ impl SourceUri {
             width: None,
             height: None,
             format: None,
+            reconnect: None,
         };
         for opt in query.unwrap_or("").split('&').filter(|o| !o.is_empty()) {
             uri.apply_option(opt)
@@ -143,8 +148,19 @@ impl SourceUri {
                     Some(v) => bail!("loop takes no value (or true/false), not {v:?}"),
                 }
             }
-            "width" | "height" | "format" if !camera => {
+            "width" | "height" | "format" | "reconnect" if !camera => {
                 bail!("{key} is for cameras (v4l2:) only")
+            }
+            "reconnect" => {
+                self.reconnect = Some(match value {
+                    None => None,
+                    Some(v) => match v.parse::<f64>() {
+                        Ok(s) if s.is_finite() && s > 0.0 => {
+                            Some(std::time::Duration::from_secs_f64(s))
+                        }
+                        _ => bail!("reconnect takes seconds (a positive number), not {v:?}"),
+                    },
+                });
             }
             "width" => self.width = Some(positive(need(key, value)?)?),
             "height" => self.height = Some(positive(need(key, value)?)?),
@@ -155,7 +171,7 @@ impl SourceUri {
                 }
                 self.format = Some(v);
             }
-            _ => bail!("unknown option (known: fps, loop, width, height, format)"),
+            _ => bail!("unknown option (known: fps, loop, width, height, format, reconnect)"),
         }
         Ok(())
     }
@@ -175,6 +191,13 @@ mod tests {
             (Some(320), Some(240), Some(30.0))
         );
         assert_eq!(u.format.as_deref(), Some("YUYV"));
+        assert_eq!(u.reconnect, None);
+        let r = |s: &str| SourceUri::parse(s).unwrap().reconnect;
+        assert_eq!(r("/dev/video0?reconnect"), Some(None));
+        assert_eq!(
+            r("/dev/video0?reconnect=2.5"),
+            Some(Some(std::time::Duration::from_millis(2500)))
+        );
         assert_eq!(
             SourceUri::parse("/dev/video0").unwrap().kind,
             SourceKind::V4l2("/dev/video0".into())
@@ -217,5 +240,7 @@ mod tests {
         assert!(e("a.y4m?fps=-1").contains("positive number"));
         assert!(e("a.y4m?speed=2").contains("unknown option"));
         assert!(e("v4l2:/dev/video0?format=MJPEG").contains("FourCC"));
+        assert!(e("v4l2:/dev/video0?reconnect=0").contains("seconds"));
+        assert!(e("clip.mjpg?reconnect").contains("cameras (v4l2:) only"));
     }
 }

@@ -12,9 +12,10 @@
 //! recorded bytes without hardware. Real-device test: `LM_V4L2_DEVICE=/dev/video0`.
 //!
 //! Faults: a missing, busy or forbidden device is a clear error at start; a camera that is
-//! unplugged mid-stream (`ENODEV`) or stops sending frames for 5 s ends the stream with an
-//! error (no retry: the device node of a replugged camera may change); a buffer the driver
-//! flags as broken, or a frame that does not decode, is counted as corrupt and skipped.
+//! unplugged mid-stream (`ENODEV`, a poll error) or stops sending frames for 5 s is a
+//! [`CameraLost`] error, which ends the stream, or with the URI option `reconnect` has
+//! [`super::reconnect`] reopen the device with backoff; a buffer the driver flags as broken, or
+//! a frame that does not decode, is counted as corrupt and skipped.
 
 use super::jpeg::decode_jpeg;
 use super::source::{Frame, FrameSource, Next};
@@ -23,6 +24,19 @@ use super::yuv::yuyv_to_rgb;
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
+
+/// A camera that went away mid-stream (unplugged, or silent for 5 s): it may come back, so
+/// [`super::reconnect::Reconnecting`] reopens the device on this error (and on no other).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CameraLost(pub String);
+
+impl CameraLost {
+    /// Whether `e` (or an error it wraps) is a lost camera.
+    pub fn is(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| c.is::<CameraLost>())
+    }
+}
 
 /// A FourCC pixel format (`MJPG`, `YUYV`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -628,7 +642,13 @@ mod linux {
         fn explain(&self, what: &str, e: std::io::Error) -> anyhow::Error {
             let hint = match e.raw_os_error() {
                 Some(libc::EBUSY) => " (the camera is busy: another program is using it)",
-                Some(libc::ENODEV) | Some(libc::ENXIO) => " (the camera was unplugged)",
+                Some(libc::ENODEV) | Some(libc::ENXIO) => {
+                    return CameraLost(format!(
+                        "{}: {what}: {e} (the camera was unplugged)",
+                        self.path.display()
+                    ))
+                    .into()
+                }
                 Some(libc::EACCES) => " (permission denied: add the user to the `video` group)",
                 _ => "",
             };
@@ -856,17 +876,19 @@ mod linux {
                     return Err(self.explain("poll", e));
                 }
                 if r == 0 {
-                    bail!(
+                    return Err(CameraLost(format!(
                         "{}: no frame for {} s: the camera stopped sending",
                         self.path.display(),
                         FRAME_TIMEOUT_MS / 1000
-                    );
+                    ))
+                    .into());
                 }
                 if pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
-                    bail!(
+                    return Err(CameraLost(format!(
                         "{}: the camera was unplugged or failed (poll error)",
                         self.path.display()
-                    );
+                    ))
+                    .into());
                 }
                 let mut b = self.buffer(0);
                 match self.ioctl(VIDIOC_DQBUF, &mut b) {
