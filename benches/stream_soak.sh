@@ -24,8 +24,8 @@ LM=$CARGO_TARGET_DIR/$PROFILE/lm
 TMP=$(mktemp -d)
 PORT=$((30000 + $$ % 20000))
 cleanup() {
-    [ -n "${CURL:-}" ] && kill "$CURL" 2>/dev/null
-    [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null
+    [ -z "${CURL:-}" ] || kill "$CURL" 2>/dev/null || true
+    [ -z "${PID:-}" ] || kill "$PID" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$TMP"
 }

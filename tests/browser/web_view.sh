@@ -24,7 +24,7 @@ nice -n 5 cargo build --quiet --bin lm --example make_mjpeg
 LM=$CARGO_TARGET_DIR/debug/lm
 TMP=$(mktemp -d)
 PORT=$((20000 + $$ % 20000))
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"; }
+cleanup() { [ -z "${PID:-}" ] || kill "$PID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 "$CARGO_TARGET_DIR/debug/examples/make_mjpeg" "$TMP/clip.mjpg" 320 240 48
 "$LM" stream -s "$TMP/clip.mjpg?fps=8&loop" -c "$META" --http "127.0.0.1:$PORT" \
