@@ -43,7 +43,7 @@ echo "fuzz build: $(( $(date +%s) - t0 )) s"
 jobs=${LM_FUZZ_JOBS:-$(nproc)}
 run_target() {
     local t=$1 dict
-    mkdir -p "$corpus/$t"
+    mkdir -p "$corpus/$t" "$corpus/seeds/$t"   # (no seeds: e.g. JPEG ones need Pillow)
     local args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
     # The target's dictionary: fuzz/<target>.dict, else fuzz/<format>.dict (onnx_* → onnx.dict).
     for dict in "fuzz/$t.dict" "fuzz/${t%%_*}.dict"; do

@@ -34,8 +34,12 @@ impl Y4mHeader {
         let mut subsampling = Some((2, 2));
         let mut range = Range::Limited;
         for w in words {
-            let (tag, value) = w.split_at(1);
-            match tag {
+            // The tag is one character; splitting at byte 1 panicked on a multi-byte one
+            // (found by fuzz/y4m_stream).
+            let mut chars = w.chars();
+            let tag = chars.next().map(String::from).unwrap_or_default();
+            let value = chars.as_str();
+            match tag.as_str() {
                 "W" => width = value.parse::<u32>().ok().filter(|&v| v > 0),
                 "H" => height = value.parse::<u32>().ok().filter(|&v| v > 0),
                 "F" => {
@@ -262,6 +266,12 @@ mod tests {
         // 8K (142 MiB a frame) is read.
         assert!(Y4mHeader::parse("YUV4MPEG2 W16384 H16384").is_err());
         assert!(Y4mHeader::parse("YUV4MPEG2 W7680 H4320").is_ok());
+    }
+
+    #[test]
+    fn a_header_word_starting_with_a_multi_byte_character_is_skipped() {
+        let h = Y4mHeader::parse("YUV4MPEG2 W3 H3 \u{fffd}\u{fffd}C420").unwrap();
+        assert_eq!((h.width, h.height), (3, 3));
     }
 
     #[test]
