@@ -48,5 +48,5 @@ fuzz_target!(|data: &[u8]| {
         (Meta::parse(META, "/fuzz/meta.yaml").unwrap(), path)
     });
     std::fs::write(path, data).unwrap();
-    let _ = Model::load_using(&*lm::ops::lean_onnx(), path, meta, &Backend::default());
+    let _ = Model::load_using(&lm::ops::lean_onnx(), path, meta, &Backend::default());
 });
