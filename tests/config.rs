@@ -334,9 +334,9 @@ fn offset_and_heatmap_shapes_are_checked_against_the_meta() {
     let e = check(&[vec![1, 8, 8], vec![1, 8, 8, 34]])
         .unwrap_err()
         .to_string();
-    // data_format is not written in this file: the field is named, without a line.
+    // data_format is not written in this file: the field is named, at its section's line.
     assert!(
-        e.contains("meta.yaml: POST_PROCESSOR.HeatmapOffsetToJoints.data_format"),
+        e.contains("meta.yaml:8:3: POST_PROCESSOR.HeatmapOffsetToJoints.data_format"),
         "{e}"
     );
     assert!(e.contains("not a batch-1 NHWC tensor"), "{e}");
