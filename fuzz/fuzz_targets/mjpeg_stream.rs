@@ -11,8 +11,9 @@ use lm::stream::{FrameSource, Next};
 fuzz_target!(|data: &[u8]| {
     let input = Box::new(std::io::Cursor::new(data.to_vec()));
     let mut source = MjpegSource::new(input, "/fuzz/stream.mjpg".into());
-    // A stream of n bytes has at most n / 4 frames (SOI + EOI each): the loop ends.
-    for _ in 0..=data.len() / 4 {
+    // Every frame, whole or corrupt, starts with a 2-byte SOI, and then comes the end: a stream
+    // of n bytes gives at most n / 2 + 1 results, so the loop ends.
+    for _ in 0..data.len() / 2 + 2 {
         match source.next_frame() {
             Ok(Next::Frame(f)) => assert!(f.image.width() > 0 && f.image.height() > 0),
             Ok(Next::Corrupt { error, .. }) => {
