@@ -9,11 +9,14 @@ export CARGO_TERM_COLOR=never
 t0=$(date +%s)
 # Each section's start and duration, and at exit (also when a check fails) a table of all.
 names=() durations=() current="" started=0
+# GiB free on the filesystem of a path: each section's end prints it, so a run that fills the
+# disk shows where (a full disk otherwise surfaces as a linker "Bus error" deep in a build).
+free_gib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
 end_section() {
     [ -n "$current" ] || return 0
     local d=$(( $(date +%s) - started ))
     names+=("$current") durations+=("$d")
-    printf '=== %s: %s s\n' "$current" "$d"
+    printf '=== %s: %s s (disk: %s GiB free)\n' "$current" "$d" "$(free_gib "$CARGO_TARGET_DIR")"
     current=""
 }
 section() {
@@ -42,6 +45,8 @@ trap summary EXIT
 # A fresh clone's files are newer than every cached artefact of lm, so lm is always rebuilt.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lm/target}
 mkdir -p "$CARGO_TARGET_DIR"
+echo "disk: $(free_gib "$CARGO_TARGET_DIR") GiB free for the build caches ($CARGO_TARGET_DIR)," \
+    "$(free_gib .) GiB for the clone"
 
 # The Python venvs (the peers' .venv, and PyTorch's ~5.7 GB in ~/.cache/lm/train-venv) are
 # downloaded in the background while Rust builds; their sections wait for them. Up to date
