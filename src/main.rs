@@ -166,6 +166,10 @@ enum Command {
         /// Report folder (report.json, pck.png, coco_gt.json, coco_results.json).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Table columns, comma-separated or repeated: pck@A, tpck@A (torso), pckh@A, oks, px
+        /// (default: pck@0.1,pck@0.2,tpck@0.2,pckh@0.1,pckh@0.5,oks,px).
+        #[arg(long = "metric", value_name = "METRICS")]
+        metrics: Vec<String>,
         /// No progress on stderr.
         #[arg(short, long)]
         quiet: bool,
@@ -335,9 +339,12 @@ fn dispatch(command: Command) -> Result<()> {
             margin,
             min_joints,
             output,
+            metrics,
             quiet,
             engine,
         } => {
+            // Before the model loads: a typo costs no waiting.
+            let metrics = lm::eval::metric_list::parse_metrics(&metrics)?;
             let pipeline = Pipeline::load_with(&meta, model.as_deref(), &engine.backend()?)?;
             let opts = lm::eval::EvalOptions {
                 gt,
@@ -348,6 +355,7 @@ fn dispatch(command: Command) -> Result<()> {
                 min_joints,
                 out_dir: output,
                 progress: !quiet,
+                metrics,
             };
             let outcome = lm::eval::evaluate(&pipeline, &opts)?;
             print!("{}", outcome.table);

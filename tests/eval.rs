@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use lm::eval::gt::{read, Format};
+use lm::eval::metric_list::parse_metrics;
 use lm::eval::run::{fail_on_errors, CropMode};
 use lm::eval::{evaluate, EvalOptions, GroundTruth};
 use lm::pipeline::Pipeline;
@@ -255,6 +256,7 @@ fn blocks_opts(dir: &Path, crop: CropMode) -> EvalOptions {
         min_joints: 1,
         out_dir: Some(dir.join("report")),
         progress: false,
+        metrics: vec![],
     }
 }
 
@@ -372,6 +374,65 @@ fn cli_prints_the_tables_writes_the_report_and_fails_naming_the_bad_image() {
         "{stderr}"
     );
     assert!(dir.path().join("r/report.json").exists());
+}
+
+#[test]
+fn metric_option_picks_the_columns_and_adds_its_alphas_to_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    blocks_image(dir.path());
+    let p = Pipeline::load(&fixture("colour_blocks.yaml"), None).unwrap();
+    let mut opts = blocks_opts(dir.path(), CropMode::Box);
+    opts.metrics = parse_metrics(&["pck@0.15,px", "pckh@0.5"]).unwrap();
+    let out = evaluate(&p, &opts).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).unwrap())
+            .unwrap();
+    // Box 32 px, α 0.15 → 4.8 px: all but the nose (5 px off) and the eye (10 px).
+    assert_near(summary(&report, "pck", "0.15"), 15.0 / 17.0);
+    // The fixed α set stays in report.json whatever the columns.
+    assert_near(summary(&report, "pck", "0.2"), 16.0 / 17.0);
+    assert_eq!(
+        report["metrics"],
+        serde_json::json!(["pck@0.15", "px", "pckh@0.5"])
+    );
+    let header = out.table.lines().next().unwrap();
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        ["joint", "n", "PCK@.15", "mean", "px", "median", "px", "PCKh@.5"]
+    );
+    let last = out
+        .table
+        .lines()
+        .rfind(|l| l.contains("evaluated"))
+        .unwrap();
+    assert!(
+        last.contains("PCK@0.15 0.882 (box longer side); pixel error mean 0.9")
+            && last.contains("PCKh mean@0.5")
+            && !last.contains("OKS"),
+        "{last}"
+    );
+
+    // A misspelt metric fails before the model loads, naming it.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lm"))
+        .args([
+            "eval",
+            "-c",
+            "/nonexistent/meta.yaml",
+            "--gt",
+            "/nonexistent/gt.json",
+        ])
+        .args(["--metric", "pck@0.2,pkc@0.1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("\"pkc@0.1\"")
+            && stderr.contains("unknown metric")
+            && !stderr.contains("meta.yaml"),
+        "{stderr}"
+    );
 }
 
 // ------------------------------------------------------- real files (../shared)

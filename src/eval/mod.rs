@@ -7,12 +7,14 @@
 //! the model's joint names (meta.yaml `KEYPOINTS.names`) with the ground
 //! truth's by name; [`crop`] cuts the square crop a single-person model sees
 //! and maps joints back; [`metrics`] scores (PCK, PCKh, COCO OKS AP/AR, pixel
-//! error); [`report`] prints the tables and writes `report.json`, the COCO
-//! results files and [`plot`]'s PCK curve.
+//! error), [`metric_list`] picks the columns shown (`--metric`); [`report`]
+//! prints the tables and writes `report.json`, the COCO results files and
+//! [`plot`]'s PCK curve.
 
 pub mod crop;
 pub mod gt;
 pub mod joints;
+pub mod metric_list;
 pub mod metrics;
 pub mod plot;
 pub mod report;

@@ -4,6 +4,7 @@
 
 use super::gt::Format;
 use super::joints::JointMap;
+use super::metric_list::{Metric, DEFAULT_METRICS};
 use super::metrics::{
     coco_keypoint_eval, pck, pixel_error, CocoDet, CocoGt, CocoStats, JointError, Norm,
     COCO17_SIGMAS,
@@ -36,11 +37,11 @@ pub struct Scores {
     pub instances: usize,
     /// Labelled joints scored.
     pub joints: usize,
-    /// PCK by the box's longer side at α 0.05, 0.1, 0.2, 0.5.
+    /// PCK by the box's longer side at α 0.05, 0.1, 0.2, 0.5 (and each `--metric pck@A`).
     pub pck: BTreeMap<String, Option<f64>>,
-    /// PCK by the torso (left shoulder – right hip) at α 0.1, 0.2.
+    /// PCK by the torso (left shoulder – right hip) at α 0.1, 0.2 (and each `tpck@A`).
     pub pck_torso: BTreeMap<String, Option<f64>>,
-    /// PCKh at α 0.1, 0.5 (pelvis and thorax excluded, as MPII's mean).
+    /// PCKh at α 0.1, 0.5 (and each `pckh@A`; pelvis and thorax excluded, as MPII's mean).
     pub pckh: BTreeMap<String, Option<f64>>,
     pub mean_px_error: Option<f64>,
     pub median_px_error: Option<f64>,
@@ -65,6 +66,8 @@ pub struct Report {
     pub crop: CropMode,
     pub margin: f64,
     pub min_joints: usize,
+    /// The terminal tables' columns (`--metric`).
+    pub metrics: Vec<Metric>,
     pub instances_evaluated: usize,
     pub instances_failed: usize,
     pub skipped: Vec<String>,
@@ -220,7 +223,43 @@ pub fn coco_view(
     Some(v)
 }
 
-fn scores(name: &str, errors: &[&JointError], instances: usize, coco: Option<CocoStats>) -> Scores {
+/// The α values a report scores: the fixed set of [`Scores`] plus those `--metric` asks for.
+#[derive(Debug, Clone)]
+struct Alphas {
+    pck: Vec<f64>,
+    torso: Vec<f64>,
+    pckh: Vec<f64>,
+}
+
+impl Alphas {
+    fn for_metrics(metrics: &[Metric]) -> Alphas {
+        let mut a = Alphas {
+            pck: vec![0.05, 0.1, 0.2, 0.5],
+            torso: vec![0.1, 0.2],
+            pckh: vec![0.1, 0.5],
+        };
+        for m in metrics {
+            let (list, alpha) = match *m {
+                Metric::Pck(x) => (&mut a.pck, x),
+                Metric::PckTorso(x) => (&mut a.torso, x),
+                Metric::Pckh(x) => (&mut a.pckh, x),
+                Metric::Oks | Metric::PixelError => continue,
+            };
+            if !list.contains(&alpha) {
+                list.push(alpha);
+            }
+        }
+        a
+    }
+}
+
+fn scores(
+    name: &str,
+    errors: &[&JointError],
+    instances: usize,
+    coco: Option<CocoStats>,
+    alphas: &Alphas,
+) -> Scores {
     let at = |alphas: &[f64], n: Norm, errs: &[&JointError]| -> BTreeMap<String, Option<f64>> {
         alphas
             .iter()
@@ -237,9 +276,9 @@ fn scores(name: &str, errors: &[&JointError], instances: usize, coco: Option<Coc
         name: name.to_string(),
         instances,
         joints: errors.len(),
-        pck: at(&[0.05, 0.1, 0.2, 0.5], Norm::Box, errors),
-        pck_torso: at(&[0.1, 0.2], Norm::Torso, errors),
-        pckh: at(&[0.1, 0.5], Norm::Head, &for_pckh),
+        pck: at(&alphas.pck, Norm::Box, errors),
+        pck_torso: at(&alphas.torso, Norm::Torso, errors),
+        pckh: at(&alphas.pckh, Norm::Head, &for_pckh),
         mean_px_error: px.map(|p| p.0),
         median_px_error: px.map(|p| p.1),
         coco,
@@ -294,6 +333,12 @@ impl Report {
         failures: &[Failure],
     ) -> Report {
         let errors = joint_errors(truth, map, predictions);
+        let metrics = if opts.metrics.is_empty() {
+            DEFAULT_METRICS.to_vec()
+        } else {
+            opts.metrics.clone()
+        };
+        let alphas = Alphas::for_metrics(&metrics);
         let all: Vec<&JointError> = errors.iter().collect();
         let view = coco_view(truth, map, predictions);
         let coco_of = |dataset: Option<&str>| -> Option<CocoStats> {
@@ -315,14 +360,14 @@ impl Report {
                 .collect();
             coco_keypoint_eval(&gts, &dets, &COCO17_SIGMAS)
         };
-        let summary = scores("all", &all, predictions.len(), coco_of(None));
+        let summary = scores("all", &all, predictions.len(), coco_of(None), &alphas);
         let per_joint = map
             .pairs
             .iter()
             .map(|(_, _, name)| {
                 let e: Vec<&JointError> = errors.iter().filter(|e| e.joint == *name).collect();
                 let instances = e.len();
-                scores(name, &e, instances, None)
+                scores(name, &e, instances, None, &alphas)
             })
             .collect();
         let mut datasets: Vec<&str> = vec![];
@@ -343,10 +388,10 @@ impl Report {
                     .iter()
                     .filter(|p| truth.samples[p.sample].dataset == *d)
                     .count();
-                scores(d, &e, n, coco_of(Some(d)))
+                scores(d, &e, n, coco_of(Some(d)), &alphas)
             })
             .collect();
-        let alphas = curve_alphas();
+        let curve_alphas = curve_alphas();
         let mut curves: Vec<Curve> = GROUP_ORDER
             .iter()
             .filter_map(|g| {
@@ -355,7 +400,7 @@ impl Report {
                 (!e.is_empty()).then(|| Curve {
                     group: g.to_string(),
                     joints: e.len(),
-                    pck: alphas
+                    pck: curve_alphas
                         .iter()
                         .map(|&a| pck(e.iter().copied(), a, Norm::Box).unwrap_or(0.0))
                         .collect(),
@@ -366,7 +411,7 @@ impl Report {
             curves.push(Curve {
                 group: "all".into(),
                 joints: errors.len(),
-                pck: alphas
+                pck: curve_alphas
                     .iter()
                     .map(|&a| pck(&errors, a, Norm::Box).unwrap_or(0.0))
                     .collect(),
@@ -383,6 +428,7 @@ impl Report {
             crop: opts.crop,
             margin: opts.margin,
             min_joints: opts.min_joints,
+            metrics,
             instances_evaluated: predictions.len(),
             instances_failed: failures.len(),
             skipped: truth.skipped.clone(),
@@ -391,90 +437,109 @@ impl Report {
             summary,
             per_joint,
             per_dataset,
-            curve_alphas: alphas,
+            curve_alphas,
             curves,
             failures: failures.to_vec(),
         }
     }
 
-    /// The terminal tables: per joint, per data set, and the summary.
-    pub fn table(&self) -> String {
+    /// One metric's cells for a row (as many as its columns in that table).
+    fn cells(s: &Scores, m: &Metric, per_joint: bool) -> Vec<String> {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         let px = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         let g = |m: &BTreeMap<String, Option<f64>>, a: f64| m.get(&key(a)).copied().flatten();
-        let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "{:<16} {:>6} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9}",
-            "joint", "n", "PCK@.1", "PCK@.2", "tPCK@.2", "PCKh@.5", "mean px", "median px"
-        );
-        for s in &self.per_joint {
-            let _ = writeln!(
-                t,
-                "{:<16} {:>6} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9}",
-                s.name,
-                s.joints,
-                f(g(&s.pck, 0.1)),
-                f(g(&s.pck, 0.2)),
-                f(g(&s.pck_torso, 0.2)),
-                f(g(&s.pckh, 0.5)),
-                px(s.mean_px_error),
-                px(s.median_px_error)
-            );
+        match *m {
+            Metric::Pck(a) => vec![f(g(&s.pck, a))],
+            Metric::PckTorso(a) => vec![f(g(&s.pck_torso, a))],
+            Metric::Pckh(a) => vec![f(g(&s.pckh, a))],
+            Metric::Oks if per_joint => vec![],
+            Metric::Oks => vec![
+                f(s.coco.map(|c| c.ap)),
+                f(s.coco.map(|c| c.ap50)),
+                f(s.coco.map(|c| c.ar)),
+            ],
+            Metric::PixelError => vec![px(s.mean_px_error), px(s.median_px_error)],
         }
+    }
+
+    /// A table: a name column, a count column or two, then the metrics' columns.
+    fn rows<'a>(
+        &self,
+        t: &mut String,
+        heads: &[&str],
+        rows: impl Iterator<Item = &'a Scores>,
+        per_joint: bool,
+    ) {
+        let mut header: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
+        for m in &self.metrics {
+            header.extend(if per_joint {
+                m.joint_columns()
+            } else {
+                m.dataset_columns()
+            });
+        }
+        let widths: Vec<usize> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| if i == 0 { 16 } else { h.chars().count().max(6) })
+            .collect();
+        let line = |t: &mut String, cells: &[String]| {
+            let mut out = format!("{:<w$}", cells[0], w = widths[0]);
+            for (c, w) in cells.iter().zip(&widths).skip(1) {
+                let _ = write!(out, " {c:>w$}");
+            }
+            let _ = writeln!(t, "{out}");
+        };
+        line(t, &header);
+        for s in rows {
+            let mut cells = vec![s.name.clone()];
+            if per_joint {
+                cells.push(s.joints.to_string());
+            } else {
+                cells.push(s.instances.to_string());
+                cells.push(s.joints.to_string());
+            }
+            for m in &self.metrics {
+                cells.extend(Self::cells(s, m, per_joint));
+            }
+            line(t, &cells);
+        }
+    }
+
+    /// The terminal tables: per joint, per data set, and the summary, with the columns of
+    /// [`Report::metrics`].
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        self.rows(&mut t, &["joint", "n"], self.per_joint.iter(), true);
         let _ = writeln!(t);
-        let _ = writeln!(
-            t,
-            "{:<16} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6} {:>6} {:>8}",
-            "dataset",
-            "inst",
-            "joints",
-            "PCK@.1",
-            "PCK@.2",
-            "tPCK@.2",
-            "PCKh@.5",
-            "AP",
-            "AR",
-            "mean px"
-        );
-        for s in self
+        let datasets = self
             .per_dataset
             .iter()
-            .chain(std::iter::once(&self.summary))
-        {
-            let _ = writeln!(
-                t,
-                "{:<16} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8} {:>6} {:>6} {:>8}",
-                s.name,
-                s.instances,
-                s.joints,
-                f(g(&s.pck, 0.1)),
-                f(g(&s.pck, 0.2)),
-                f(g(&s.pck_torso, 0.2)),
-                f(g(&s.pckh, 0.5)),
-                f(s.coco.map(|c| c.ap)),
-                f(s.coco.map(|c| c.ar)),
-                px(s.mean_px_error)
-            );
-        }
+            .chain(std::iter::once(&self.summary));
+        self.rows(&mut t, &["dataset", "inst", "joints"], datasets, false);
         let s = &self.summary;
+        let figures: Vec<String> = self
+            .metrics
+            .iter()
+            .map(|m| {
+                let c = Self::cells(s, m, false);
+                match m {
+                    Metric::Pck(a) => format!("PCK@{a} {} (box longer side)", c[0]),
+                    Metric::PckTorso(a) => format!("torso PCK@{a} {}", c[0]),
+                    Metric::Pckh(a) => format!("PCKh mean@{a} {}", c[0]),
+                    Metric::Oks => format!("OKS AP {} AP50 {} AR {}", c[0], c[1], c[2]),
+                    Metric::PixelError => format!("pixel error mean {} median {}", c[0], c[1]),
+                }
+            })
+            .collect();
         let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "{} instance(s) evaluated, {} failed, {} skipped; PCK@0.2 {} PCK@0.1 {} (box longer side); \
-             PCKh mean@0.5 {} @0.1 {}; OKS AP {} AP50 {} AR {}; pixel error mean {} median {}",
+            "{} instance(s) evaluated, {} failed, {} skipped; {}",
             self.instances_evaluated,
             self.instances_failed,
             self.skipped.len(),
-            f(g(&s.pck, 0.2)),
-            f(g(&s.pck, 0.1)),
-            f(g(&s.pckh, 0.5)),
-            f(g(&s.pckh, 0.1)),
-            f(s.coco.map(|c| c.ap)),
-            f(s.coco.map(|c| c.ap50)),
-            f(s.coco.map(|c| c.ar)),
-            px(s.mean_px_error),
-            px(s.median_px_error)
+            figures.join("; ")
         );
         if !self.joint_map.unmatched_model.is_empty() {
             let _ = writeln!(

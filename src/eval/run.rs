@@ -40,6 +40,8 @@ pub struct EvalOptions {
     pub out_dir: Option<PathBuf>,
     /// Progress on stderr.
     pub progress: bool,
+    /// The tables' columns (`--metric`); empty: [`super::metric_list::DEFAULT_METRICS`].
+    pub metrics: Vec<super::metric_list::Metric>,
 }
 
 /// One predicted joint in original-image pixels: (x, y, score, visible).
