@@ -301,6 +301,66 @@ fn person_folder(dir: &Path, persons: &[bool]) -> lm::stream::SourceUri {
     lm::stream::SourceUri::parse(folder.to_str().unwrap()).unwrap()
 }
 
+/// A button pressed `presses` times (one press per two samples), then never again.
+struct CountedButton {
+    samples: usize,
+    presses: usize,
+    shown: usize,
+}
+
+impl lm::stream::runner::StreamGpio for CountedButton {
+    fn has_button(&self) -> bool {
+        true
+    }
+    fn pressed(&mut self) -> anyhow::Result<bool> {
+        self.samples += 1;
+        let press = self.samples % 2 == 0 && self.samples / 2 <= self.presses;
+        Ok(press)
+    }
+    fn show(&mut self, _visible_joints: usize) -> anyhow::Result<()> {
+        self.shown += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn with_a_button_a_folder_that_has_ended_ends_the_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let uri = person_folder(d.path(), &[true, false, true]);
+    let dir = d.path().to_path_buf();
+    // Presses for every frame and more: without a frame limit the stream must still end when
+    // the folder has, not wait for presses that can bring nothing.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let pipeline = colour_pipeline(&dir);
+        let mut button = CountedButton {
+            samples: 0,
+            presses: 10,
+            shown: 0,
+        };
+        let opts = lm::stream::runner::StreamOptions {
+            source_name: uri.text.clone(),
+            report_every: None,
+            ..Default::default()
+        };
+        let source = lm::stream::open_source(&uri).unwrap();
+        let r = lm::stream::runner::run_stream_gpio(
+            &pipeline,
+            source,
+            &opts,
+            Some(&mut button),
+            |_| {},
+        )
+        .map(|s| s.report.frames_output);
+        let _ = tx.send((r.map_err(|e| format!("{e:#}")), button.shown));
+    });
+    let (frames, shown) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("lm stream with --button kept waiting after the folder ended");
+    assert_eq!(frames.unwrap(), 3);
+    assert_eq!(shown, 3);
+}
+
 #[test]
 fn led_shows_each_frames_person_and_each_button_press_lets_one_frame_through() {
     use embedded_hal_mock::eh1::digital::{Mock, State, Transaction as T};

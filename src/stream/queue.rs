@@ -85,6 +85,12 @@ impl<T> LatestFrame<T> {
         self.changed.notify_all();
     }
 
+    /// Closed with no frame waiting: nothing more will ever be taken.
+    pub fn is_drained(&self) -> bool {
+        let s = self.slot.lock().unwrap();
+        s.closed && s.item.is_none()
+    }
+
     /// Frames replaced before inference took them.
     pub fn dropped(&self) -> u64 {
         self.slot.lock().unwrap().dropped
@@ -106,8 +112,12 @@ mod tests {
         assert_eq!(q.dropped(), 2);
         assert_eq!(q.take(Duration::from_millis(1)), Ok(None));
         q.replace(4);
+        assert!(!q.is_drained());
         q.close();
+        // Closed, but a frame still waits.
+        assert!(!q.is_drained());
         assert_eq!(q.take(Duration::ZERO), Ok(Some(4)));
+        assert!(q.is_drained());
         assert_eq!(q.take(Duration::ZERO), Err(()));
     }
 

@@ -362,6 +362,10 @@ pub fn run_stream_gpio(
             }
         }
         if !armed {
+            // A file or folder that has ended: no press can bring another frame.
+            if queue.is_drained() {
+                break;
+            }
             match gpio.as_mut().map_or(Ok(true), |g| g.pressed()) {
                 Ok(true) => armed = true,
                 Ok(false) => {
