@@ -314,7 +314,7 @@ impl lm::stream::runner::StreamGpio for CountedButton {
     }
     fn pressed(&mut self) -> anyhow::Result<bool> {
         self.samples += 1;
-        let press = self.samples % 2 == 0 && self.samples / 2 <= self.presses;
+        let press = self.samples.is_multiple_of(2) && self.samples / 2 <= self.presses;
         Ok(press)
     }
     fn show(&mut self, _visible_joints: usize) -> anyhow::Result<()> {
