@@ -126,6 +126,19 @@ fn bbox_text_errors_name_the_line() {
     );
 }
 
+/// A line with a box and no points is an error naming the line (it panicked: fuzz/gt_readers).
+#[test]
+fn bbox_text_without_points_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("boxes.txt");
+    std::fs::write(&p, "img1.jpg 14,-210,32323,14 \n").unwrap();
+    let e = format!("{:#}", read(&p, None, dir.path()).unwrap_err());
+    assert!(
+        e.contains("boxes.txt") && e.contains("line 1") && e.contains("no `px,py` points"),
+        "{e}"
+    );
+}
+
 #[test]
 fn csv_reader_with_image_box_and_visibility_columns() {
     let (f, gt) = read_fixture("pose.csv", None);
