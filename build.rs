@@ -1,12 +1,44 @@
-//! Build script. Does nothing unless the `verilator` feature is on; then it verilates the
-//! FPGA accelerator RTL (`fpga/rtl/*.v`) into `OUT_DIR` and links it, with Verilator's runtime
-//! and the C ABI shim `fpga/sim/lm_qconv_shim.cpp`, into a static library used by
-//! `src/accel/verilator.rs` (see fpga/README.md, "Rust driver").
+//! Build script. Two jobs:
+//! - on 32-bit ARM, sets `cfg(lm_arm_neon)` when the build enables NEON, which stable Rust
+//!   cannot test in code (`cfg(target_feature = "neon")` is unstable there): the NEON lane
+//!   kernel `src/kernels/neon_arm.rs` is compiled only then;
+//! - with the `verilator` feature, verilates the FPGA accelerator RTL (`fpga/rtl/*.v`) into
+//!   `OUT_DIR` and links it, with Verilator's runtime and the C ABI shim
+//!   `fpga/sim/lm_qconv_shim.cpp`, into a static library used by `src/accel/verilator.rs`
+//!   (see fpga/README.md, "Rust driver").
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(lm_arm_neon)");
+    if arm_neon() {
+        println!("cargo:rustc-cfg=lm_arm_neon");
+    }
     #[cfg(feature = "verilator")]
     verilator::build();
+}
+
+/// Whether the target is 32-bit ARM with NEON: a `thumbv7neon-*` triple, or `+neon` (last
+/// mention wins) in the `-C target-feature` of the target's rustflags, which cargo hands build
+/// scripts as `CARGO_ENCODED_RUSTFLAGS` (flags separated by `\x1f`).
+fn arm_neon() -> bool {
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_ARCH") != "arm" {
+        return false;
+    }
+    let mut neon = var("TARGET").starts_with("thumbv7neon");
+    for flag in var("CARGO_ENCODED_RUSTFLAGS").split('\x1f') {
+        if let Some((_, features)) = flag.split_once("target-feature=") {
+            for f in features.split(',') {
+                match f {
+                    "+neon" => neon = true,
+                    "-neon" => neon = false,
+                    _ => {}
+                }
+            }
+        }
+    }
+    neon
 }
 
 #[cfg(feature = "verilator")]

@@ -54,8 +54,15 @@ impl Prepared {
 /// output channel one 32-bit SIMD lane (so no horizontal sums) and threshold and pack in the
 /// vector unit. `lanes` = `C_out` rounded up to 16; padding lanes have zero weights and
 /// never-reached thresholds, so they produce level 0, the packed format's zero tail.
-// Only the AVX-512 kernels read the lanes (ARM builds lay them out in tests only).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+// Read by the AVX-512 and NEON lane kernels (other builds lay them out in tests only).
+#[cfg_attr(
+    not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        all(target_arch = "arm", lm_arm_neon)
+    )),
+    allow(dead_code)
+)]
 pub(crate) struct LaneLayer {
     pub(crate) kernel: usize,
     pub(crate) out_channels: usize,

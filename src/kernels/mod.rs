@@ -53,21 +53,27 @@
 //!   `Avx512` runs the output-channel-lane kernel instead: one `u32` lane per output channel,
 //!   windows read in place from a zero-padded copy of the input, two pixels per weight load,
 //!   thresholds compared in the vector unit (`engine::run_lanes`, `x86::lanes_avx512`);
-//! - `Neon` (aarch64, `vcntq_u8`).
+//! - `Neon` (aarch64, `vcntq_u8`; 32-bit ARM built with NEON). With thresholds it runs the
+//!   output-channel-lane layout too: aarch64 intrinsics (`neon::lanes_neon`: `cnt`, `uadalp`,
+//!   two pixels per weight load, thresholds in the vector unit), and on 32-bit ARM an `asm!`
+//!   inner loop (`neon_arm`: `vcnt.8`, `vpadal.u8`, thresholds in scalar code). Raw
+//!   accumulators use the per-pixel kernels (on 32-bit ARM the auto-vectorised portable one).
 //!
 //! **armv7 (DE10-Nano Cortex-A9):** NEON intrinsics (`core::arch::arm`),
 //! `#[target_feature(enable = "neon")]`, `is_arm_feature_detected!` and even
-//! `cfg(target_feature = "neon")` are unstable on 32-bit ARM in stable Rust (checked with 1.95),
-//! so there is no `Neon` kind there. Instead the `Portable` kernel has a 32-bit-ARM variant
-//! written per byte, which LLVM auto-vectorises into `vcnt.8` + `vaddw.u8` NEON code when the
-//! build has NEON enabled. Build for the board with either (preferred, all stable)
+//! `cfg(target_feature = "neon")` are unstable on 32-bit ARM in stable Rust (checked with 1.95).
+//! `asm!` is stable, so the lane kernel is written in it and compiled when `build.rs` sees that
+//! the build enables NEON (it then sets `cfg(lm_arm_neon)`); without NEON there is no `Neon`
+//! kind. The `Portable` kernel has a 32-bit-ARM variant written per byte, which LLVM
+//! auto-vectorises into `vcnt.8` + `vaddw.u8` NEON code in such a build. Build for the board
+//! with either (preferred, all stable)
 //!
 //! ```text
 //! rustup target add thumbv7neon-unknown-linux-gnueabihf
 //! RUSTFLAGS="-C target-cpu=cortex-a9" cargo build --release --target thumbv7neon-unknown-linux-gnueabihf
 //! ```
 //! or, on the plain armv7 target (rustc warns that `+neon` is an unstable `-C` feature, but it
-//! works):
+//! works; `.cargo/config.toml` and `boards/dist.sh` do this):
 //!
 //! ```text
 //! RUSTFLAGS="-C target-cpu=cortex-a9 -C target-feature=+neon" \
@@ -85,6 +91,8 @@
 mod engine;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(all(target_arch = "arm", lm_arm_neon))]
+mod neon_arm;
 pub mod packed;
 pub mod random;
 pub mod reference;
@@ -139,6 +147,9 @@ impl KernelKind {
             KernelKind::Avx512 => x86::has_avx512(),
             #[cfg(target_arch = "aarch64")]
             KernelKind::Neon => neon::has_neon(),
+            // Compiled only into builds that require NEON (see `neon_arm`).
+            #[cfg(all(target_arch = "arm", lm_arm_neon))]
+            KernelKind::Neon => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -177,6 +188,10 @@ impl KernelKind {
         match self {
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512 => Some(x86::lanes_avx512),
+            #[cfg(target_arch = "aarch64")]
+            KernelKind::Neon => Some(neon::lanes_neon),
+            #[cfg(all(target_arch = "arm", lm_arm_neon))]
+            KernelKind::Neon => Some(neon_arm::lanes_neon),
             _ => None,
         }
     }
@@ -197,6 +212,10 @@ impl KernelKind {
             KernelKind::Avx512 => Some(x86::pixel_avx512),
             #[cfg(target_arch = "aarch64")]
             KernelKind::Neon => Some(neon::pixel_neon),
+            // Raw accumulators (no thresholds) on 32-bit ARM: the portable kernel, which this
+            // NEON build auto-vectorises.
+            #[cfg(all(target_arch = "arm", lm_arm_neon))]
+            KernelKind::Neon => Some(engine::pixel_portable),
             #[allow(unreachable_patterns)]
             _ => None,
         }
@@ -506,7 +525,7 @@ mod tests {
         let avail = KernelKind::available();
         assert!(avail.contains(&KernelKind::Reference) && avail.contains(&KernelKind::Portable));
         assert!(KernelKind::best().is_available());
-        #[cfg(target_arch = "aarch64")]
+        #[cfg(any(target_arch = "aarch64", all(target_arch = "arm", lm_arm_neon)))]
         assert_eq!(KernelKind::best(), KernelKind::Neon);
         for k in KernelKind::ALL {
             assert_eq!(k.name().parse::<KernelKind>(), Ok(k));

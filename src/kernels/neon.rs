@@ -1,7 +1,17 @@
-//! aarch64 NEON kernel (`vcntq_u8`). NEON is mandatory on aarch64, so it is always available
+//! aarch64 NEON kernels (`vcntq_u8`). NEON is mandatory on aarch64, so it is always available
 //! there; the runtime check is kept for symmetry.
 //!
-//! Per 128 bits and weight row: `AND` both planes, `vcnt` each, merge `c0 + 2·c1` (<= 24 per
+//! With thresholds (every layer of the model), [`lanes_neon`] runs the output-channel-lane
+//! layout ([`LaneLayer`], `engine::run_lanes`), like the AVX-512 kernel: one `u32` lane per
+//! output channel, four per 128-bit vector, each window word (read in place from the padded
+//! input) broadcast with `ld1r` against the weight words of 4 channels at once; `cnt` gives byte
+//! counts, `c0 + 2·c1` (<= 24 per byte) is pair-accumulated into `u16` with `uadalp`, and
+//! widened to `u32` (`uaddlp`) at the end, so there is no horizontal sum per channel; the
+//! thresholds are compared in the vector unit (`cmge`/`cmle`) and the level bits gathered with
+//! one `addv` per 4 channels.
+//!
+//! The per-pixel kernel [`pixel_neon`] (raw accumulators, and `--kernel neon` before lanes):
+//! per 128 bits and weight row: `AND` both planes, `vcnt` each, merge `c0 + 2·c1` (<= 24 per
 //! byte), pairwise-accumulate into `u16` lanes with `vpadal` (+48 per step, flushed to `u32`
 //! every 1024 steps), horizontal sum at the end. 4 output channels share each window load.
 //!
@@ -10,7 +20,7 @@
 //! armv7 uses the portable kernel's 32-bit-ARM variant, which LLVM auto-vectorises with `vcnt.8`
 //! + `vaddw.u8` when the crate is built with NEON enabled (see the module docs of `kernels`).
 
-use super::engine::Prepared;
+use super::engine::{LaneLayer, Prepared, LANE_BLOCK};
 use core::arch::aarch64::*;
 
 pub(crate) fn has_neon() -> bool {
@@ -73,4 +83,167 @@ pub(crate) unsafe fn pixel_neon(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut 
         let [p] = neon_rows(p0, p1, [row]);
         *d = 2 * p as i32 - n;
     }
+}
+
+// ------------------------------------------------- output-channel lanes
+
+/// `u16` pair counters gain at most 2·24 = 48 per window word: flush them into `u32` every
+/// 1024 words (49,152 <= 65,535).
+const FLUSH_STEPS: usize = 1024;
+
+/// Thresholded, packed output of 1 or 2 pixels, 16 output channels (4 vectors) per block
+/// (see [`LaneLayer`] and `engine::run_lanes`; same contract as the AVX-512 lane kernel).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn lanes_neon(
+    window: &[u32],
+    row_words: usize,
+    n: &[i32],
+    layer: &LaneLayer,
+    out: &mut [u32],
+) {
+    let (k, g) = (layer.kernel, layer.groups);
+    // Everything the kernel reads: K rows, each `(pixels - 1 + K)·G·2` words long.
+    assert!(window.len() >= (k - 1) * row_words + (n.len() - 1 + k) * g * 2);
+    assert!(out.len() * 16 >= n.len() * layer.lanes && matches!(n.len(), 1 | 2));
+    assert!(
+        layer.weights.len() >= k * k * g * layer.lanes && layer.lanes.is_multiple_of(LANE_BLOCK)
+    );
+    out.fill(0);
+    let mut first = 0;
+    if n.len() == 2 {
+        // 2 pixels × 2 blocks = 16 counter vectors: with the broadcasts and temporaries this
+        // still fits aarch64's 32 vector registers.
+        while first + 2 * LANE_BLOCK <= layer.lanes {
+            lane_block::<2, 2>(window, row_words, n, layer, first, out);
+            first += 2 * LANE_BLOCK;
+        }
+        if first < layer.lanes {
+            lane_block::<1, 2>(window, row_words, n, layer, first, out);
+        }
+    } else {
+        while first + 4 * LANE_BLOCK <= layer.lanes {
+            lane_block::<4, 1>(window, row_words, n, layer, first, out);
+            first += 4 * LANE_BLOCK;
+        }
+        if first + 2 * LANE_BLOCK <= layer.lanes {
+            lane_block::<2, 1>(window, row_words, n, layer, first, out);
+            first += 2 * LANE_BLOCK;
+        }
+        if first < layer.lanes {
+            lane_block::<1, 1>(window, row_words, n, layer, first, out);
+        }
+    }
+}
+
+/// Vectors of 4 lanes per 16-lane block.
+const VECTORS: usize = LANE_BLOCK / 4;
+
+/// Lanes `first .. first + 16·L` of `P` adjacent pixels: each weight vector is loaded once
+/// for the `P` pixels, each window word is broadcast once for the `4·L` vectors.
+// Index loops over the register tiles `[pixel][block][vector]` read clearer than zipped iterators.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+unsafe fn lane_block<const L: usize, const P: usize>(
+    window: &[u32],
+    row_words: usize,
+    n: &[i32],
+    layer: &LaneLayer,
+    first: usize,
+    out: &mut [u32],
+) {
+    let (k, g, lanes) = (layer.kernel, layer.groups, layer.lanes);
+    let pixel_words = 2 * g;
+    // Lane `j` of a channel vector is `u16` lanes `2j`, `2j + 1` of its counter.
+    let mut pairs = [[[vdupq_n_u16(0); VECTORS]; L]; P];
+    let mut sums = [[[vdupq_n_u32(0); VECTORS]; L]; P];
+    let mut since_flush = 0;
+    let mut w = layer.weights.as_ptr().add(first);
+    let base = window.as_ptr();
+    for ky in 0..k {
+        let row = base.add(ky * row_words);
+        for t in 0..k * g {
+            let mut a0 = [vdupq_n_u32(0); P];
+            let mut a1 = [vdupq_n_u32(0); P];
+            for p in 0..P {
+                a0[p] = vld1q_dup_u32(row.add(p * pixel_words + 2 * t));
+                a1[p] = vld1q_dup_u32(row.add(p * pixel_words + 2 * t + 1));
+            }
+            for l in 0..L {
+                for v in 0..VECTORS {
+                    let wv = vld1q_u32(w.add(LANE_BLOCK * l + 4 * v));
+                    for p in 0..P {
+                        let c0 = vcntq_u8(vreinterpretq_u8_u32(vandq_u32(a0[p], wv)));
+                        let c1 = vcntq_u8(vreinterpretq_u8_u32(vandq_u32(a1[p], wv)));
+                        let c = vaddq_u8(c0, vaddq_u8(c1, c1));
+                        pairs[p][l][v] = vpadalq_u8(pairs[p][l][v], c);
+                    }
+                }
+            }
+            w = w.add(lanes);
+            since_flush += 1;
+            if since_flush == FLUSH_STEPS {
+                flush(&mut pairs, &mut sums);
+                since_flush = 0;
+            }
+        }
+    }
+    flush(&mut pairs, &mut sums);
+    // Bit `j` of a 4-lane mask is lane `j`.
+    let bit = vld1q_u32([1u32, 2, 4, 8].as_ptr());
+    let per_pixel = out.len() / P;
+    for p in 0..P {
+        let nv = vdupq_n_s32(n[p]);
+        for l in 0..L {
+            let c = first + LANE_BLOCK * l;
+            let d = u32::from(layer.descending[c / LANE_BLOCK]);
+            let (mut b0, mut b1) = (0u32, 0u32);
+            for v in 0..VECTORS {
+                // acc = 2·P − N.
+                let pv = vreinterpretq_s32_u32(sums[p][l][v]);
+                let acc = vsubq_s32(vshlq_n_s32::<1>(pv), nv);
+                let lane = c + 4 * v;
+                let desc = vtstq_u32(vdupq_n_u32(d >> (4 * v)), bit);
+                let [t0, t1, t2] = &layer.thresholds;
+                let m0 = reached(acc, &t0[lane..], desc);
+                let m1 = reached(acc, &t1[lane..], desc);
+                let m2 = reached(acc, &t2[lane..], desc);
+                // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
+                let l0 = veorq_u32(veorq_u32(m0, m1), m2);
+                let l1 = vorrq_u32(vandq_u32(m0, vorrq_u32(m1, m2)), vandq_u32(m1, m2));
+                b0 |= vaddvq_u32(vandq_u32(l0, bit)) << (4 * v);
+                b1 |= vaddvq_u32(vandq_u32(l1, bit)) << (4 * v);
+            }
+            let (word, shift) = (p * per_pixel + 2 * (c / 32), c % 32);
+            out[word] |= b0 << shift;
+            out[word + 1] |= b1 << shift;
+        }
+    }
+}
+
+/// Adds the `u16` pair counters into the `u32` sums (`uadalp`) and clears them.
+#[inline(always)]
+unsafe fn flush<const L: usize, const P: usize>(
+    pairs: &mut [[[uint16x8_t; VECTORS]; L]; P],
+    sums: &mut [[[uint32x4_t; VECTORS]; L]; P],
+) {
+    for p in 0..P {
+        for l in 0..L {
+            for v in 0..VECTORS {
+                sums[p][l][v] = vpadalq_u16(sums[p][l][v], pairs[p][l][v]);
+                pairs[p][l][v] = vdupq_n_u16(0);
+            }
+        }
+    }
+}
+
+/// All-ones lanes where `acc` reached its threshold (`t[..4]`): `>=` for ascending lanes,
+/// `<=` where `descending` is all ones. A named `inline(always)` function (not a closure) so
+/// that it inherits the caller's target features.
+#[inline(always)]
+unsafe fn reached(acc: int32x4_t, t: &[i32], descending: uint32x4_t) -> uint32x4_t {
+    let t = vld1q_s32(t[..4].as_ptr());
+    vbslq_u32(descending, vcleq_s32(acc, t), vcgeq_s32(acc, t))
 }
