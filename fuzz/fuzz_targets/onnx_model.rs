@@ -10,7 +10,7 @@ use lm::model::{Backend, Model};
 use lm::onnx::proto::ModelProto;
 use lm::onnx::OnnxLoader;
 use prost::Message;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tract_hir::internal::*;
 
@@ -52,12 +52,15 @@ impl OnnxLoader for InMemory<'_> {
 
 fuzz_target!(|data: &[u8]| {
     static META_PARSED: OnceLock<Meta> = OnceLock::new();
+    static MODEL_PATH: OnceLock<PathBuf> = OnceLock::new();
     let meta = META_PARSED.get_or_init(|| Meta::parse(META, "/fuzz/meta.yaml").unwrap());
+    // `load_using` sniffs the file's first byte (TensorFlow GraphDef or ONNX) before the
+    // loader runs, so the bytes must also be a real file (with a path that does not exist,
+    // every input stopped at "cannot read": coverage 105 whatever the corpus).
+    let path = MODEL_PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!("lm-fuzz-onnx-model-{}.onnx", std::process::id()))
+    });
+    std::fs::write(path, data).unwrap();
     let backend = Backend::default();
-    let _ = Model::load_using(
-        &InMemory(data),
-        Path::new("/fuzz/model.onnx"),
-        meta,
-        &backend,
-    );
+    let _ = Model::load_using(&InMemory(data), path, meta, &backend);
 });
