@@ -266,3 +266,70 @@ fn lean_loader_names_bad_files_and_attributes() {
         "{msg}"
     );
 }
+
+/// fuzz/onnx_model found a `Transpose` node without inputs: tract's shape rules indexed
+/// `inputs[0]` and panicked (an abort in release builds), with either loader. Nodes that are
+/// not valid ONNX are now refused before tract sees them, naming the file and the node.
+#[test]
+fn nodes_that_are_not_valid_onnx_are_refused_by_both_loaders() {
+    use lm::onnx::proto::{attribute_type, AttributeProto, ModelProto};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let resize = resize_model(dir.path(), "asymmetric", "floor", &[1.0, 1.0, 2.0, 2.0]);
+    let base = ModelProto::decode(std::fs::read(&resize).unwrap().as_slice()).unwrap();
+    let transpose = |file: &str, inputs: &[&str], perm: &[i64]| {
+        let mut model = base.clone();
+        let node = &mut model.graph.as_mut().unwrap().node[0];
+        node.op_type = "Transpose".into();
+        node.input = inputs.iter().map(|s| s.to_string()).collect();
+        node.attribute = vec![AttributeProto {
+            name: "perm".into(),
+            r#type: attribute_type::INTS,
+            ints: perm.to_vec(),
+            ..Default::default()
+        }];
+        let path = dir.path().join(file);
+        std::fs::write(&path, model.encode_to_vec()).unwrap();
+        path
+    };
+    let cases = [
+        (
+            transpose("no_input.onnx", &[], &[0, 1, 3, 2]),
+            "node \"resize\" (Transpose): has 0 input(s); ONNX Transpose takes 1",
+        ),
+        (
+            transpose("bad_perm.onnx", &["x"], &[0, 5, 1, 2]),
+            "node \"resize\" (Transpose): attribute perm [0, 5, 1, 2] is not a permutation of 0..4",
+        ),
+    ];
+    let mut loaders: Vec<(&str, Box<dyn OnnxLoader>)> =
+        vec![("lean", Box::new(lm::ops::lean_onnx()))];
+    #[cfg(feature = "all-onnx-ops")]
+    loaders.push(("tract-onnx", Box::new(lm::ops::tract_onnx())));
+    for (path, want) in &cases {
+        for (name, loader) in &loaders {
+            let msg = format!("{:#}", loader.load(path).unwrap_err());
+            assert!(
+                msg.contains(&*path.to_string_lossy()) && msg.contains(want),
+                "{name}: {msg}"
+            );
+        }
+    }
+    // The same file with a valid Transpose loads and types with both.
+    let good = transpose("good.onnx", &["x"], &[0, 1, 3, 2]);
+    use tract_hir::prelude::*;
+    for (name, loader) in &loaders {
+        let model = loader
+            .load(&good)
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let typed = model.into_typed().unwrap();
+        let shape = typed
+            .output_fact(0)
+            .unwrap()
+            .shape
+            .as_concrete()
+            .unwrap()
+            .to_vec();
+        assert_eq!(shape, [1, 2, 7, 5], "{name}");
+    }
+}

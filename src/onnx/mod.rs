@@ -14,6 +14,8 @@
 //! `tests/lean_onnx.rs` checks that both give bit-identical results on the
 //! shipped models and the test fixtures.
 
+mod arity;
+pub mod check;
 pub mod node;
 pub mod proto;
 pub mod tensor;
@@ -121,6 +123,7 @@ impl LeanOnnx {
             .context("the model imports no ai.onnx operator set")?;
         let ctx = ParseContext { opset };
         let mut graph = proto.graph.take().context("the model has no graph")?;
+        check::check_graph(&graph)?;
         ensure!(
             graph.sparse_initializer.is_empty(),
             "sparse initializers are not supported by this build"
@@ -282,6 +285,10 @@ impl OnnxLoader for tract_onnx::Onnx {
         let missing = tract_missing(self, &proto);
         if !missing.is_empty() {
             return Err(missing_ops_error(path, &missing));
+        }
+        if let Some(graph) = &proto.graph {
+            check::check_tract_graph(graph)
+                .with_context(|| format!("cannot load model {}", path.display()))?;
         }
         let parsed = self
             .parse(&proto, path.parent().and_then(Path::to_str))

@@ -1,0 +1,192 @@
+//! Structural checks of an ONNX graph before any loader wires it.
+//!
+//! tract's inference rules assume a node is valid ONNX: a `Transpose` node
+//! without inputs, or with a `perm` that is not a permutation, makes them
+//! index out of bounds — a panic (and, with `panic = "abort"`, a crash) instead
+//! of an error. Both loaders run these checks first, so such a file is refused
+//! with an error naming the node. Found by `fuzz/onnx_model`.
+
+use super::arity::ARITY;
+use anyhow::{bail, Result};
+
+/// What the checks read of one node, from either loader's protobuf type.
+pub struct NodeView<'a> {
+    pub name: &'a str,
+    pub op_type: &'a str,
+    /// `input.len()`, optional inputs given as `""` included (ONNX counts them).
+    pub inputs: usize,
+    pub outputs: usize,
+    /// The `perm` attribute's ints, for a Transpose that has one.
+    pub perm: Option<&'a [i64]>,
+}
+
+/// The (min, max) inputs and outputs of an ONNX operator, over all its versions.
+pub fn arity(op_type: &str) -> Option<((usize, usize), (usize, usize))> {
+    ARITY
+        .binary_search_by(|(name, ..)| name.cmp(&op_type))
+        .ok()
+        .map(|ix| {
+            let (_, lo_in, hi_in, lo_out, hi_out) = ARITY[ix];
+            ((lo_in, hi_in), (lo_out, hi_out))
+        })
+}
+
+/// Refuses a node with an input or output count ONNX does not allow for its
+/// operator type (types ONNX does not define, such as QONNX's, are left to
+/// their parsers), or a Transpose whose `perm` is not a permutation.
+pub fn check_node(node: &NodeView) -> Result<()> {
+    let describe = || format!("node {:?} ({})", node.name, node.op_type);
+    if let Some(((lo_in, hi_in), (lo_out, hi_out))) = arity(node.op_type) {
+        if !(lo_in..=hi_in).contains(&node.inputs) {
+            bail!(
+                "{}: has {} input(s); ONNX {} takes {}",
+                describe(),
+                node.inputs,
+                node.op_type,
+                range(lo_in, hi_in)
+            );
+        }
+        if !(lo_out..=hi_out).contains(&node.outputs) {
+            bail!(
+                "{}: has {} output(s); ONNX {} gives {}",
+                describe(),
+                node.outputs,
+                node.op_type,
+                range(lo_out, hi_out)
+            );
+        }
+    }
+    if let Some(perm) = node.perm {
+        let mut seen = vec![false; perm.len()];
+        for &axis in perm {
+            match usize::try_from(axis).ok().filter(|&a| a < perm.len()) {
+                Some(a) if !seen[a] => seen[a] = true,
+                _ => bail!(
+                    "{}: attribute perm {perm:?} is not a permutation of 0..{}",
+                    describe(),
+                    perm.len()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn range(lo: usize, hi: usize) -> String {
+    match (lo, hi) {
+        (lo, hi) if lo == hi => format!("{lo}"),
+        (lo, usize::MAX) => format!("at least {lo}"),
+        (lo, hi) => format!("{lo} to {hi}"),
+    }
+}
+
+/// Checks every node of our protobuf's graph. (The lean loader parses no
+/// operator with a subgraph, so `If`/`Loop` bodies never get this far.)
+pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
+    for node in &graph.node {
+        check_node(&NodeView {
+            name: &node.name,
+            op_type: &node.op_type,
+            inputs: node.input.len(),
+            outputs: node.output.len(),
+            perm: transpose_perm(&node.op_type, &node.attribute, |a| (&a.name, &a.ints)),
+        })?;
+    }
+    Ok(())
+}
+
+/// [`check_graph`] for tract-onnx's protobuf type, subgraphs (`If`, `Loop`,
+/// `Scan` bodies) included.
+#[cfg(feature = "all-onnx-ops")]
+pub fn check_tract_graph(graph: &tract_onnx::pb::GraphProto) -> Result<()> {
+    for node in &graph.node {
+        check_node(&NodeView {
+            name: &node.name,
+            op_type: &node.op_type,
+            inputs: node.input.len(),
+            outputs: node.output.len(),
+            perm: transpose_perm(&node.op_type, &node.attribute, |a| (&a.name, &a.ints)),
+        })?;
+        for attr in &node.attribute {
+            for sub in attr.g.iter().chain(&attr.graphs) {
+                check_tract_graph(sub)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Transpose node's `perm` ints, if it has that attribute.
+fn transpose_perm<'a, A>(
+    op_type: &str,
+    attributes: &'a [A],
+    name_and_ints: impl Fn(&'a A) -> (&'a String, &'a Vec<i64>),
+) -> Option<&'a [i64]> {
+    if op_type != "Transpose" {
+        return None;
+    }
+    attributes
+        .iter()
+        .map(name_and_ints)
+        .find(|(name, _)| *name == "perm")
+        .map(|(_, ints)| ints.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node<'a>(op_type: &'a str, inputs: usize, outputs: usize) -> NodeView<'a> {
+        NodeView {
+            name: "n",
+            op_type,
+            inputs,
+            outputs,
+            perm: None,
+        }
+    }
+
+    #[test]
+    fn the_table_is_sorted_so_lookups_find_every_operator() {
+        assert!(ARITY.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(arity("Transpose"), Some(((1, 1), (1, 1))));
+        assert_eq!(arity("Conv"), Some(((2, 3), (1, 1))));
+        assert_eq!(arity("Concat"), Some(((1, usize::MAX), (1, 1))));
+        assert_eq!(arity("Quant"), None);
+    }
+
+    #[test]
+    fn counts_outside_onnx_bounds_are_refused_by_node_and_operator() {
+        let err = check_node(&node("Transpose", 0, 1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "node \"n\" (Transpose): has 0 input(s); ONNX Transpose takes 1"
+        );
+        let err = check_node(&node("Conv", 4, 1)).unwrap_err().to_string();
+        assert!(err.contains("takes 2 to 3"), "{err}");
+        let err = check_node(&node("Concat", 0, 1)).unwrap_err().to_string();
+        assert!(err.contains("takes at least 1"), "{err}");
+        let err = check_node(&node("Relu", 1, 2)).unwrap_err().to_string();
+        assert!(err.contains("has 2 output(s); ONNX Relu gives 1"), "{err}");
+        check_node(&node("Conv", 2, 1)).unwrap();
+        check_node(&node("Concat", 5, 1)).unwrap();
+        // Not ONNX's: left to its parser.
+        check_node(&node("Quant", 0, 9)).unwrap();
+    }
+
+    #[test]
+    fn transpose_perms_must_be_permutations() {
+        let with = |perm: &'static [i64]| NodeView {
+            perm: Some(perm),
+            ..node("Transpose", 1, 1)
+        };
+        check_node(&with(&[0, 3, 1, 2])).unwrap();
+        check_node(&with(&[])).unwrap();
+        for bad in [&[0, 0][..], &[0, 2], &[-1, 0], &[1]] {
+            let err = check_node(&with(bad)).unwrap_err().to_string();
+            assert!(err.contains("is not a permutation"), "{bad:?}: {err}");
+        }
+    }
+}
