@@ -148,6 +148,7 @@ def main():
         "onnx_lean": list(files("tests/fixtures", ".onnx")),
     }
     targets["onnx_model"] = targets["onnx_lean"]
+    targets["onnx_tract"] = targets["onnx_lean"]
     # The GraphDef fixture is larger than MAX_SEED; it is the only one there is.
     targets["tf_graphdef"] = [os.path.join(ROOT, "tests/fixtures/blueoil_tiny_pose.pb")]
     for target, paths in targets.items():

@@ -33,7 +33,8 @@ pub fn arity(op_type: &str) -> Option<((usize, usize), (usize, usize))> {
 
 /// Refuses a node with an input or output count ONNX does not allow for its
 /// operator type (types ONNX does not define, such as QONNX's, are left to
-/// their parsers), or a Transpose whose `perm` is not a permutation.
+/// their parsers), or a Transpose whose `perm` is not a permutation. The
+/// node's domain is not looked at: both loaders pick a parser by type alone.
 pub fn check_node(node: &NodeView) -> Result<()> {
     let describe = || format!("node {:?} ({})", node.name, node.op_type);
     if let Some(((lo_in, hi_in), (lo_out, hi_out))) = arity(node.op_type) {
