@@ -5,6 +5,9 @@
   * lm, tract running the same QONNX file as float fake-quant
   * lm, tract running the float LmSinglePoseV1
   * onnxruntime running the float LmSinglePoseV1, 1 thread and all threads
+  * onnxruntime running the float LmSinglePoseV1 statically quantised to int8
+    by onnxruntime's own tools (what a user would do instead of a binary
+    network; see `quantise_int8`), 1 thread and all threads
 
 Prints a Markdown table (ms per frame = mean of `lm bench`'s `run` stage or
 of onnxruntime's session.run) with ratios against the quantised engine, and
@@ -18,6 +21,7 @@ import os
 import platform
 import re
 import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -48,13 +52,67 @@ def lm_bench(meta, runs, *args):
     return float(m.group(1)), float(m.group(3)), out
 
 
-def ort_bench(runs, threads):
+def calibration_images():
+    """160×160 RGB images in [0, 1], NHWC, as the float model's meta.yaml feeds it
+    (resize, then /255): crops and flips of tests/images/astronaut.png, plus
+    ../shared/images/*.png where that folder exists."""
+    from PIL import Image
+
+    paths = [os.path.join(ROOT, "tests", "images", "astronaut.png")]
+    shared = os.path.join(ROOT, "..", "shared", "images")
+    if os.path.isdir(shared):
+        paths += sorted(os.path.join(shared, f) for f in os.listdir(shared) if f.endswith(".png"))
+    out = []
+    for path in paths:
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        boxes = [(0, 0, w, h), (0, 0, w * 3 // 4, h * 3 // 4), (w // 4, h // 4, w, h),
+                 (w // 8, 0, w * 7 // 8, h * 3 // 4)]
+        for box in boxes:
+            for flip in (False, True):
+                crop = img.crop(box).resize((160, 160), Image.BILINEAR)
+                if flip:
+                    crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+                out.append(np.asarray(crop, np.float32)[None] / 255.0)
+    return out
+
+
+def quantise_int8(path):
+    """Quantises the float model as onnxruntime's docs describe: pre-processing
+    (shape inference, fusions), then `quantize_static` in QDQ format with
+    per-channel int8 weights and uint8 activations, MinMax calibration on
+    `calibration_images()`. Returns the number of calibration images."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    images = calibration_images()
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, name):
+            self.feeds = iter({name: x} for x in images)
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    import onnx
+
+    name = onnx.load(FMODEL).graph.input[0].name
+    pre = path + ".pre.onnx"
+    quant_pre_process(FMODEL, pre)
+    quantize_static(pre, path, Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+    os.remove(pre)
+    return len(images)
+
+
+def ort_bench(runs, threads, model=FMODEL):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(FMODEL, opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     x = np.random.default_rng(0).uniform(0, 1, (1, 160, 160, 3)).astype(np.float32)
     sess.run(None, {name: x})
@@ -84,13 +142,26 @@ def main():
     rows.append(("onnxruntime, float LmSinglePoseV1, 1 thread", *o1))
     on = ort_bench(args.runs, cores)
     rows.append((f"onnxruntime, float LmSinglePoseV1, {cores} threads", *on))
+    with tempfile.TemporaryDirectory() as tmp:
+        int8 = os.path.join(tmp, "lm_single_pose_v1_int8.onnx")
+        calibrated = quantise_int8(int8)
+        i1 = ort_bench(args.runs, 1, int8)
+        rows.append(("onnxruntime, int8 (QDQ) LmSinglePoseV1, 1 thread", *i1))
+        i_n = ort_bench(args.runs, cores, int8)
+        rows.append((f"onnxruntime, int8 (QDQ) LmSinglePoseV1, {cores} threads", *i_n))
 
-    print(f"date {time.strftime('%Y-%m-%d')}, CPU {cpu_model()}, {cores} cores, 160×160, {args.runs} runs")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"date {time.strftime('%Y-%m-%d')}, CPU {cpu_model()}, {cores} cores, 160×160, "
+          f"{args.runs} runs, load average at the end {load}; int8 model: quantize_static, QDQ, "
+          f"per-channel int8 weights, uint8 activations, MinMax on {calibrated} calibration images")
     print()
     print("| engine | mean ms/frame | min ms | mean / quantised 1-thread |")
     print("|---|---:|---:|---:|")
     for name, mean, best in rows:
         print(f"| {name} | {mean:.2f} | {best:.2f} | {mean / q1[0]:.2f}× |")
+    print()
+    print(f"lm 1 thread vs onnxruntime int8 1 thread: {i1[0] / q1[0]:.2f}× faster (target ≥ 3×); "
+          f"lm {cores} threads vs 1 thread: {q1[0] / qn[0]:.2f}× (target ≥ 1.6×)")
     print()
     print("Quantised engine, 1 thread, per layer (from `lm bench`):")
     print("```")
