@@ -269,7 +269,8 @@ fn lean_loader_names_bad_files_and_attributes() {
 
 /// fuzz/onnx_model found a `Transpose` node without inputs: tract's shape rules indexed
 /// `inputs[0]` and panicked (an abort in release builds), with either loader. Nodes that are
-/// not valid ONNX are now refused before tract sees them, naming the file and the node.
+/// not valid ONNX, and graph outputs nothing defines, are now refused before tract sees them,
+/// naming the file and the node or output.
 #[test]
 fn nodes_that_are_not_valid_onnx_are_refused_by_both_loaders() {
     use lm::onnx::proto::{attribute_type, AttributeProto, ModelProto};
@@ -292,7 +293,20 @@ fn nodes_that_are_not_valid_onnx_are_refused_by_both_loaders() {
         std::fs::write(&path, model.encode_to_vec()).unwrap();
         path
     };
+    // fuzz/onnx_tract: a graph output that no node produces made tract-onnx panic
+    // looking it up by name.
+    let orphan_output = {
+        let mut model = base.clone();
+        model.graph.as_mut().unwrap().output[0].name = "nowhere".into();
+        let path = dir.path().join("orphan_output.onnx");
+        std::fs::write(&path, model.encode_to_vec()).unwrap();
+        path
+    };
     let cases = [
+        (
+            orphan_output,
+            "graph output \"nowhere\" is not produced by any node, nor a graph input or initializer",
+        ),
         (
             transpose("no_input.onnx", &[], &[0, 1, 3, 2]),
             "node \"resize\" (Transpose): has 0 input(s); ONNX Transpose takes 1",

@@ -81,9 +81,43 @@ fn range(lo: usize, hi: usize) -> String {
     }
 }
 
-/// Checks every node of our protobuf's graph. (The lean loader parses no
-/// operator with a subgraph, so `If`/`Loop` bodies never get this far.)
+/// Refuses a graph output that nothing in the graph defines (no graph input,
+/// initializer or node output of that name): tract-onnx looks each output up
+/// by name with `map[name]` and panicked on one (found by `fuzz/onnx_tract`).
+pub fn check_outputs_defined<'a>(
+    outputs: impl IntoIterator<Item = &'a str>,
+    defined: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let defined: std::collections::HashSet<&str> = defined.into_iter().collect();
+    for output in outputs {
+        if !defined.contains(output) {
+            bail!(
+                "graph output {output:?} is not produced by any node, \
+                 nor a graph input or initializer"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks every node of our protobuf's graph, and that its outputs exist.
+/// (The lean loader parses no operator with a subgraph, so `If`/`Loop`
+/// bodies never get this far.)
 pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
+    check_outputs_defined(
+        graph.output.iter().map(|o| o.name.as_str()),
+        graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+            .chain(
+                graph
+                    .node
+                    .iter()
+                    .flat_map(|n| n.output.iter().map(String::as_str)),
+            ),
+    )?;
     for node in &graph.node {
         check_node(&NodeView {
             name: &node.name,
@@ -100,6 +134,22 @@ pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
 /// `Scan` bodies) included.
 #[cfg(feature = "all-onnx-ops")]
 pub fn check_tract_graph(graph: &tract_onnx::pb::GraphProto) -> Result<()> {
+    use anyhow::Context;
+    check_outputs_defined(
+        graph.output.iter().map(|o| o.name.as_str()),
+        graph
+            .input
+            .iter()
+            .map(|i| i.name.as_str())
+            .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+            .chain(
+                graph
+                    .node
+                    .iter()
+                    .flat_map(|n| n.output.iter().map(String::as_str)),
+            ),
+    )
+    .with_context(|| format!("graph {:?}", graph.name))?;
     for node in &graph.node {
         check_node(&NodeView {
             name: &node.name,
@@ -175,6 +225,17 @@ mod tests {
         check_node(&node("Concat", 5, 1)).unwrap();
         // Not ONNX's: left to its parser.
         check_node(&node("Quant", 0, 9)).unwrap();
+    }
+
+    #[test]
+    fn graph_outputs_must_be_defined() {
+        check_outputs_defined(["y", "x"], ["x", "w", "y"]).unwrap();
+        let err = check_outputs_defined(["y", "z"], ["x", "y"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("graph output \"z\" is not produced"), "{err}");
+        // An empty name is not an output either.
+        assert!(check_outputs_defined([""], ["x"]).is_err());
     }
 
     #[test]
