@@ -302,7 +302,35 @@ fn nodes_that_are_not_valid_onnx_are_refused_by_both_loaders() {
         std::fs::write(&path, model.encode_to_vec()).unwrap();
         path
     };
+    // fuzz/onnx_model: `strides: [4]` on a 2-D Conv (weights from a quantiser of an
+    // initializer) made tract-core's padding code index past the strides.
+    let short_strides = {
+        let mut model = ModelProto::decode(
+            std::fs::read(fixture("lm_tiny_quantize.onnx"))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        let graph = model.graph.as_mut().unwrap();
+        let conv = graph.node.iter_mut().find(|n| n.op_type == "Conv").unwrap();
+        conv.name = "the_conv".into();
+        conv.attribute.retain(|a| a.name != "strides");
+        conv.attribute.push(AttributeProto {
+            name: "strides".into(),
+            r#type: attribute_type::INTS,
+            ints: vec![4],
+            ..Default::default()
+        });
+        let path = dir.path().join("short_strides.onnx");
+        std::fs::write(&path, model.encode_to_vec()).unwrap();
+        path
+    };
     let cases = [
+        (
+            short_strides,
+            "node \"the_conv\" (Conv): attribute strides [4] is for 1 spatial axes, \
+             but the weights' rank 4 minus 2 gives 2",
+        ),
         (
             orphan_output,
             "graph output \"nowhere\" is not produced by any node, nor a graph input or initializer",

@@ -16,9 +16,30 @@ pub struct NodeView<'a> {
     /// `input.len()`, optional inputs given as `""` included (ONNX counts them).
     pub inputs: usize,
     pub outputs: usize,
-    /// The `perm` attribute's ints, for a Transpose that has one.
-    pub perm: Option<&'a [i64]>,
+    /// The node's attributes that hold ints, by name (`perm`, `strides`, ...).
+    pub ints: Vec<(&'a str, &'a [i64])>,
+    /// The rank of input 1 (a Conv's weights) where the graph fixes it: an
+    /// initializer, directly or through a quantiser or `Identity`.
+    pub weight_rank: Option<usize>,
 }
+
+impl NodeView<'_> {
+    fn ints(&self, name: &str) -> Option<&[i64]> {
+        self.ints.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// Operators whose `kernel_shape`, `strides`, `dilations` and `pads` all
+/// describe the same spatial axes: tract indexes one by the other's length.
+const SPATIAL_OPS: &[&str] = &[
+    "AveragePool",
+    "Conv",
+    "ConvInteger",
+    "ConvTranspose",
+    "LpPool",
+    "MaxPool",
+    "QLinearConv",
+];
 
 /// The (min, max) inputs and outputs of an ONNX operator, over all its versions.
 pub fn arity(op_type: &str) -> Option<((usize, usize), (usize, usize))> {
@@ -57,7 +78,10 @@ pub fn check_node(node: &NodeView) -> Result<()> {
             );
         }
     }
-    if let Some(perm) = node.perm {
+    if SPATIAL_OPS.contains(&node.op_type) {
+        check_spatial(node).map_err(|e| anyhow::anyhow!("{}: {e}", describe()))?;
+    }
+    if let Some(perm) = node.ints("perm").filter(|_| node.op_type == "Transpose") {
         let mut seen = vec![false; perm.len()];
         for &axis in perm {
             match usize::try_from(axis).ok().filter(|&a| a < perm.len()) {
@@ -68,6 +92,46 @@ pub fn check_node(node: &NodeView) -> Result<()> {
                     perm.len()
                 ),
             }
+        }
+    }
+    Ok(())
+}
+
+/// `kernel_shape`, `strides` and `dilations` name one value per spatial axis,
+/// `pads` two; the weights of a Conv have two axes more. fuzz/onnx_model
+/// found `strides: [4]` on a 2-D Conv: tract-core's padding code indexed
+/// past the end of the strides.
+fn check_spatial(node: &NodeView) -> Result<()> {
+    let mut axes: Option<(usize, String)> = node
+        .weight_rank
+        // Input 1 is the weights of these three (QLinearConv's are input 3).
+        .filter(|_| matches!(node.op_type, "Conv" | "ConvInteger" | "ConvTranspose"))
+        .map(|rank| {
+            (
+                rank.saturating_sub(2),
+                format!("the weights' rank {rank} minus 2"),
+            )
+        });
+    for (name, per_axis) in [
+        ("kernel_shape", 1),
+        ("strides", 1),
+        ("dilations", 1),
+        ("pads", 2),
+    ] {
+        let Some(v) = node.ints(name) else { continue };
+        if v.len() % per_axis != 0 {
+            bail!(
+                "attribute {name} has {} values, not a multiple of {per_axis}",
+                v.len()
+            );
+        }
+        let n = v.len() / per_axis;
+        match &axes {
+            Some((want, from)) if *want != n => {
+                bail!("attribute {name} {v:?} is for {n} spatial axes, but {from} gives {want}")
+            }
+            Some(_) => {}
+            None => axes = Some((n, format!("attribute {name}"))),
         }
     }
     Ok(())
@@ -118,13 +182,27 @@ pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
                     .flat_map(|n| n.output.iter().map(String::as_str)),
             ),
     )?;
+    let ranks = static_ranks(
+        graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t.dims.len())),
+        graph
+            .node
+            .iter()
+            .map(|n| (n.op_type.as_str(), &n.input[..], &n.output[..])),
+    );
     for node in &graph.node {
         check_node(&NodeView {
             name: &node.name,
             op_type: &node.op_type,
             inputs: node.input.len(),
             outputs: node.output.len(),
-            perm: transpose_perm(&node.op_type, &node.attribute, |a| (&a.name, &a.ints)),
+            ints: int_attributes(&node.attribute, |a| (&a.name, &a.ints)),
+            weight_rank: node
+                .input
+                .get(1)
+                .and_then(|w| ranks.get(w.as_str()).copied()),
         })?;
     }
     Ok(())
@@ -150,13 +228,27 @@ pub fn check_tract_graph(graph: &tract_onnx::pb::GraphProto) -> Result<()> {
             ),
     )
     .with_context(|| format!("graph {:?}", graph.name))?;
+    let ranks = static_ranks(
+        graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t.dims.len())),
+        graph
+            .node
+            .iter()
+            .map(|n| (n.op_type.as_str(), &n.input[..], &n.output[..])),
+    );
     for node in &graph.node {
         check_node(&NodeView {
             name: &node.name,
             op_type: &node.op_type,
             inputs: node.input.len(),
             outputs: node.output.len(),
-            perm: transpose_perm(&node.op_type, &node.attribute, |a| (&a.name, &a.ints)),
+            ints: int_attributes(&node.attribute, |a| (&a.name, &a.ints)),
+            weight_rank: node
+                .input
+                .get(1)
+                .and_then(|w| ranks.get(w.as_str()).copied()),
         })?;
         for attr in &node.attribute {
             for sub in attr.g.iter().chain(&attr.graphs) {
@@ -167,20 +259,38 @@ pub fn check_tract_graph(graph: &tract_onnx::pb::GraphProto) -> Result<()> {
     Ok(())
 }
 
-/// A Transpose node's `perm` ints, if it has that attribute.
-fn transpose_perm<'a, A>(
-    op_type: &str,
+/// A node's attributes that hold ints, as (name, ints).
+fn int_attributes<'a, A>(
     attributes: &'a [A],
     name_and_ints: impl Fn(&'a A) -> (&'a String, &'a Vec<i64>),
-) -> Option<&'a [i64]> {
-    if op_type != "Transpose" {
-        return None;
-    }
+) -> Vec<(&'a str, &'a [i64])> {
     attributes
         .iter()
         .map(name_and_ints)
-        .find(|(name, _)| *name == "perm")
-        .map(|(_, ints)| ints.as_slice())
+        .filter(|(_, ints)| !ints.is_empty())
+        .map(|(name, ints)| (name.as_str(), ints.as_slice()))
+        .collect()
+}
+
+/// Tensors whose rank the graph fixes without running inference: the
+/// initializers, and what a rank-preserving op (the QONNX quantisers,
+/// `Identity`) makes of one. Nodes are visited in file order, as ONNX sorts
+/// them topologically.
+fn static_ranks<'a>(
+    initializers: impl Iterator<Item = (&'a str, usize)>,
+    nodes: impl Iterator<Item = (&'a str, &'a [String], &'a [String])>,
+) -> std::collections::HashMap<&'a str, usize> {
+    let mut ranks: std::collections::HashMap<&str, usize> = initializers.collect();
+    for (op_type, inputs, outputs) in nodes {
+        if matches!(op_type, "Quant" | "IntQuant" | "BipolarQuant" | "Identity") {
+            if let (Some(i), Some(o)) = (inputs.first(), outputs.first()) {
+                if let Some(&rank) = ranks.get(i.as_str()) {
+                    ranks.insert(o.as_str(), rank);
+                }
+            }
+        }
+    }
+    ranks
 }
 
 #[cfg(test)]
@@ -193,7 +303,8 @@ mod tests {
             op_type,
             inputs,
             outputs,
-            perm: None,
+            ints: vec![],
+            weight_rank: None,
         }
     }
 
@@ -228,6 +339,62 @@ mod tests {
     }
 
     #[test]
+    fn spatial_attributes_must_agree_with_each_other_and_the_weights() {
+        let conv = |ints: Vec<(&'static str, &'static [i64])>, weight_rank| NodeView {
+            ints,
+            weight_rank,
+            ..node("Conv", 2, 1)
+        };
+        // fuzz/onnx_model's input: a 2-D kernel with one stride.
+        let err = check_node(&conv(
+            vec![("kernel_shape", &[4, 4]), ("strides", &[4])],
+            Some(4),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "node \"n\" (Conv): attribute strides [4] is for 1 spatial axes, \
+             but the weights' rank 4 minus 2 gives 2"
+        );
+        // Without weights of known rank, the attributes still agree with each other.
+        let err = check_node(&conv(
+            vec![("strides", &[1, 1]), ("pads", &[0, 0, 0])],
+            None,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("pads has 3 values, not a multiple of 2"),
+            "{err}"
+        );
+        let err = check_node(&conv(vec![("dilations", &[1, 1]), ("pads", &[1, 1])], None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "attribute pads [1, 1] is for 1 spatial axes, but attribute dilations gives 2"
+            ),
+            "{err}"
+        );
+        let pool = NodeView {
+            ints: vec![("kernel_shape", &[2, 2]), ("strides", &[2, 2, 2])],
+            ..node("MaxPool", 1, 1)
+        };
+        assert!(check_node(&pool).is_err());
+        check_node(&conv(
+            vec![
+                ("kernel_shape", &[3, 3]),
+                ("strides", &[2, 2]),
+                ("pads", &[1, 1, 1, 1]),
+            ],
+            Some(4),
+        ))
+        .unwrap();
+        check_node(&conv(vec![("strides", &[2])], Some(3))).unwrap();
+    }
+
+    #[test]
     fn graph_outputs_must_be_defined() {
         check_outputs_defined(["y", "x"], ["x", "w", "y"]).unwrap();
         let err = check_outputs_defined(["y", "z"], ["x", "y"])
@@ -241,7 +408,7 @@ mod tests {
     #[test]
     fn transpose_perms_must_be_permutations() {
         let with = |perm: &'static [i64]| NodeView {
-            perm: Some(perm),
+            ints: vec![("perm", perm)],
             ..node("Transpose", 1, 1)
         };
         check_node(&with(&[0, 3, 1, 2])).unwrap();
