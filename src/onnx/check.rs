@@ -164,13 +164,14 @@ pub fn check_outputs_defined<'a>(
     Ok(())
 }
 
-/// Checks every node of our protobuf's graph, and that its outputs exist.
-/// (The lean loader parses no operator with a subgraph, so `If`/`Loop`
-/// bodies never get this far.)
-pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
-    check_outputs_defined(
-        graph.output.iter().map(|o| o.name.as_str()),
-        graph
+/// A graph's output names, the names it defines (inputs, initializers, node
+/// outputs) and its nodes as [`NodeView`]s. Both loaders' protobuf types name
+/// their fields alike, so this one body reads either.
+macro_rules! graph_view {
+    ($graph:expr) => {{
+        let graph = $graph;
+        let outputs = graph.output.iter().map(|o| o.name.as_str());
+        let defined = graph
             .input
             .iter()
             .map(|i| i.name.as_str())
@@ -180,32 +181,43 @@ pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
                     .node
                     .iter()
                     .flat_map(|n| n.output.iter().map(String::as_str)),
-            ),
-    )?;
-    let ranks = static_ranks(
-        graph
-            .initializer
-            .iter()
-            .map(|t| (t.name.as_str(), t.dims.len())),
-        graph
+            );
+        let ranks = static_ranks(
+            graph
+                .initializer
+                .iter()
+                .map(|t| (t.name.as_str(), t.dims.len())),
+            graph
+                .node
+                .iter()
+                .map(|n| (n.op_type.as_str(), &n.input[..], &n.output[..])),
+        );
+        let nodes: Vec<NodeView> = graph
             .node
             .iter()
-            .map(|n| (n.op_type.as_str(), &n.input[..], &n.output[..])),
-    );
-    for node in &graph.node {
-        check_node(&NodeView {
-            name: &node.name,
-            op_type: &node.op_type,
-            inputs: node.input.len(),
-            outputs: node.output.len(),
-            ints: int_attributes(&node.attribute, |a| (&a.name, &a.ints)),
-            weight_rank: node
-                .input
-                .get(1)
-                .and_then(|w| ranks.get(w.as_str()).copied()),
-        })?;
-    }
-    Ok(())
+            .map(|node| NodeView {
+                name: &node.name,
+                op_type: &node.op_type,
+                inputs: node.input.len(),
+                outputs: node.output.len(),
+                ints: int_attributes(&node.attribute, |a| (&a.name, &a.ints)),
+                weight_rank: node
+                    .input
+                    .get(1)
+                    .and_then(|w| ranks.get(w.as_str()).copied()),
+            })
+            .collect();
+        (outputs, defined, nodes)
+    }};
+}
+
+/// Checks every node of our protobuf's graph, and that its outputs exist.
+/// (The lean loader parses no operator with a subgraph, so `If`/`Loop`
+/// bodies never get this far.)
+pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
+    let (outputs, defined, nodes) = graph_view!(graph);
+    check_outputs_defined(outputs, defined)?;
+    nodes.iter().try_for_each(check_node)
 }
 
 /// [`check_graph`] for tract-onnx's protobuf type, subgraphs (`If`, `Loop`,
@@ -213,43 +225,10 @@ pub fn check_graph(graph: &super::proto::GraphProto) -> Result<()> {
 #[cfg(feature = "all-onnx-ops")]
 pub fn check_tract_graph(graph: &tract_onnx::pb::GraphProto) -> Result<()> {
     use anyhow::Context;
-    check_outputs_defined(
-        graph.output.iter().map(|o| o.name.as_str()),
-        graph
-            .input
-            .iter()
-            .map(|i| i.name.as_str())
-            .chain(graph.initializer.iter().map(|t| t.name.as_str()))
-            .chain(
-                graph
-                    .node
-                    .iter()
-                    .flat_map(|n| n.output.iter().map(String::as_str)),
-            ),
-    )
-    .with_context(|| format!("graph {:?}", graph.name))?;
-    let ranks = static_ranks(
-        graph
-            .initializer
-            .iter()
-            .map(|t| (t.name.as_str(), t.dims.len())),
-        graph
-            .node
-            .iter()
-            .map(|n| (n.op_type.as_str(), &n.input[..], &n.output[..])),
-    );
-    for node in &graph.node {
-        check_node(&NodeView {
-            name: &node.name,
-            op_type: &node.op_type,
-            inputs: node.input.len(),
-            outputs: node.output.len(),
-            ints: int_attributes(&node.attribute, |a| (&a.name, &a.ints)),
-            weight_rank: node
-                .input
-                .get(1)
-                .and_then(|w| ranks.get(w.as_str()).copied()),
-        })?;
+    let (outputs, defined, nodes) = graph_view!(graph);
+    check_outputs_defined(outputs, defined).with_context(|| format!("graph {:?}", graph.name))?;
+    for (view, node) in nodes.iter().zip(&graph.node) {
+        check_node(view)?;
         for attr in &node.attribute {
             for sub in attr.g.iter().chain(&attr.graphs) {
                 check_tract_graph(sub)?;
