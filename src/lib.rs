@@ -18,6 +18,7 @@ pub mod model;
 pub mod onnx;
 pub mod ops;
 pub mod output;
+pub mod parallel;
 pub mod passes;
 pub mod pipeline;
 pub mod postprocess;

@@ -241,17 +241,17 @@ struct Job<'a, E> {
     emit: E,
 }
 
-/// Computes output rows `y0..` into `out` (which holds exactly those rows).
-fn run_rows<T, E: Fn(&[i32], &mut [T])>(job: &Job<'_, E>, y0: usize, out: &mut [T]) {
+/// Computes output pixels `p0..` (row-major) into `out` (which holds exactly those pixels).
+fn run_pixels<T, E: Fn(&[i32], &mut [T])>(job: &Job<'_, E>, p0: usize, out: &mut [T]) {
     let w = job.input.width();
-    let mut p0 = vec![0u64; job.prep.row_len];
-    let mut p1 = vec![0u64; job.prep.row_len];
+    let mut p0b = vec![0u64; job.prep.row_len];
+    let mut p1b = vec![0u64; job.prep.row_len];
     let mut acc = vec![0i32; job.prep.out_channels];
     for (i, dst) in out.chunks_exact_mut(job.per_pixel).enumerate() {
-        let (y, x) = (y0 + i / w, i % w);
-        gather(job.input, job.prep.kernel, y, x, &mut p0, &mut p1);
+        let (y, x) = ((p0 + i) / w, (p0 + i) % w);
+        gather(job.input, job.prep.kernel, y, x, &mut p0b, &mut p1b);
         // SAFETY: `run` only receives kernels whose CPU features were checked.
-        unsafe { (job.pixel)(&p0, &p1, job.prep, &mut acc) };
+        unsafe { (job.pixel)(&p0b, &p1b, job.prep, &mut acc) };
         (job.emit)(&acc, dst);
     }
 }
@@ -261,33 +261,33 @@ fn run_split<T: Send + Default + Clone, E: Fn(&[i32], &mut [T]) + Sync>(
     threads: usize,
 ) -> Vec<T> {
     let (h, w) = (job.input.height(), job.input.width());
-    let row = w * job.per_pixel;
-    let mut out = vec![T::default(); h * row];
-    bands(&mut out, h, row, threads, |y0, chunk| {
-        run_rows(&job, y0, chunk)
+    let mut out = vec![T::default(); h * w * job.per_pixel];
+    pixel_ranges(&mut out, job.per_pixel, threads, |p0, chunk| {
+        run_pixels(&job, p0, chunk)
     });
     out
 }
 
-/// Splits `out` (`h` rows of `row` elements) into `threads` bands of whole rows and runs
-/// `f(first_row, band)` on each, in parallel on rayon's persistent worker threads (spawning
-/// threads per layer would cost more than a small layer takes).
-fn bands<T: Send, F: Fn(usize, &mut [T]) + Sync>(
+/// Splits `out` (whole pixels of `per_pixel` elements, row-major) into `threads` contiguous
+/// ranges of (nearly) equal pixel counts and runs `f(first_pixel, range)` on each, in
+/// parallel on the worker team ([`crate::parallel`]). Pixels rather than rows: the 5×5 and
+/// 10×10 layers have too few rows to split evenly.
+fn pixel_ranges<T: Send, F: Fn(usize, &mut [T]) + Sync>(
     out: &mut [T],
-    h: usize,
-    row: usize,
+    per_pixel: usize,
     threads: usize,
     f: F,
 ) {
-    let threads = threads.clamp(1, h);
+    let pixels = out.len() / per_pixel.max(1);
+    let threads = crate::parallel::resolve(threads).clamp(1, pixels.max(1));
     if threads == 1 {
         return f(0, out);
     }
-    use rayon::prelude::*;
-    let rows_per = h.div_ceil(threads);
-    out.par_chunks_mut(rows_per * row)
-        .enumerate()
-        .for_each(|(t, band)| f(t * rows_per, band));
+    // Even counts keep the lane kernels' pixel pairs together where rows are even.
+    let per = pixels.div_ceil(threads).next_multiple_of(2);
+    crate::parallel::for_each_chunk_mut(out, per * per_pixel, threads, |i, chunk| {
+        f(i * per, chunk)
+    });
 }
 
 /// Runs an output-channel-parallel kernel (thresholded output only). Same contract as [`run`].
@@ -323,35 +323,35 @@ pub(crate) fn run_lanes(
         })
         .collect();
     let row_words = wp * pixel_words;
-    let rows = |y0: usize, out: &mut [u32]| {
-        for (i, row_out) in out.chunks_exact_mut(w * per_pixel).enumerate() {
-            let y = y0 + i;
-            let mut x = 0;
-            while x < w {
-                let pixels = (w - x).min(2);
-                let mut n = [0i32; 2];
-                for (j, n) in n.iter_mut().enumerate().take(pixels) {
-                    for ky in 0..k {
-                        let c = &counts[(y + ky) * wp + x + j..][..k];
-                        *n += c.iter().sum::<i32>();
-                    }
+    let pixels = |p0: usize, out: &mut [u32]| {
+        let end = p0 + out.len() / per_pixel;
+        let mut p = p0;
+        while p < end {
+            let (y, x) = (p / w, p % w);
+            // Two adjacent pixels of one row share the weight loads.
+            let count = (w - x).min(end - p).min(2);
+            let mut n = [0i32; 2];
+            for (j, n) in n.iter_mut().enumerate().take(count) {
+                for ky in 0..k {
+                    let c = &counts[(y + ky) * wp + x + j..][..k];
+                    *n += c.iter().sum::<i32>();
                 }
-                let window = &padded[(y * wp + x) * pixel_words..];
-                let dst = &mut row_out[x * per_pixel..(x + pixels) * per_pixel];
-                // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
-                unsafe { kernel(window, row_words, &n[..pixels], layer, dst) };
-                x += pixels;
             }
+            let window = &padded[(y * wp + x) * pixel_words..];
+            let dst = &mut out[(p - p0) * per_pixel..(p - p0 + count) * per_pixel];
+            // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
+            unsafe { kernel(window, row_words, &n[..count], layer, dst) };
+            p += count;
         }
     };
     let mut out = vec![0u32; h * w * per_pixel];
-    bands(&mut out, h, w * per_pixel, threads, rows);
+    pixel_ranges(&mut out, per_pixel, threads, pixels);
     PackedActivations::from_words(h, w, c_out, out)
         .expect("kernel output has the validated geometry and a zero tail")
 }
 
 /// Runs a fast kernel. The caller has validated the geometry and checked that `pixel`'s
-/// CPU features are present (that is what makes the `unsafe` call in `run_rows` sound).
+/// CPU features are present (that is what makes the `unsafe` call in `run_pixels` sound).
 pub(crate) fn run(
     pixel: PixelFn,
     input: &PackedActivations,

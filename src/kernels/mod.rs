@@ -84,9 +84,10 @@
 //! the kernels are still correct but use scalar byte popcounts (several times slower).
 //!
 //! # Threads
-//! `threads` splits the output rows into that many contiguous bands run with
-//! rayon's persistent worker pool (`0` = `std::thread::available_parallelism()`); results do not depend
-//! on the thread count. The reference kernel ignores it.
+//! `threads` splits each layer's output pixels into that many contiguous ranges, run by the
+//! calling thread and the persistent, briefly spinning workers of [`crate::parallel`]
+//! (`0` = `std::thread::available_parallelism()`); results do not depend on the thread
+//! count. The reference kernel ignores it.
 
 mod engine;
 #[cfg(target_arch = "aarch64")]
@@ -285,7 +286,7 @@ pub fn check_geometry(
 /// Quantised convolution (stride 1, SAME padding) with kernel `kind`.
 ///
 /// With `thresholds` the result is [`QConvOutput::Packed`], without it
-/// [`QConvOutput::Accumulators`]. `threads`: output-row bands (`0` = all cores).
+/// [`QConvOutput::Accumulators`]. `threads`: threads the output pixels are split over (`0` = all cores).
 pub fn qconv2d(
     kind: KernelKind,
     input: &PackedActivations,
@@ -317,11 +318,7 @@ pub fn qconv2d(
 }
 
 fn resolve_threads(threads: usize) -> usize {
-    if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    }
+    crate::parallel::resolve(threads)
 }
 
 /// A thresholded layer whose weights and thresholds were re-laid out once for one kernel

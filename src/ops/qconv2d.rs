@@ -67,7 +67,7 @@ impl LayerRunner for CpuLayer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuExecutor {
     pub kernel: KernelKind,
-    /// Output-row bands run in parallel (0 = all cores).
+    /// Threads each layer is split over (0 = all cores; see [`crate::parallel`]).
     pub threads: usize,
 }
 
