@@ -59,6 +59,16 @@ impl Backend {
     pub fn name(&self) -> String {
         self.executor().map_or_else(|| "float".into(), |e| e.name())
     }
+
+    /// Threads of the CPU work around the quantised layers (the float input block); the
+    /// FPGA backend's are its CPU fallback's.
+    pub fn cpu_threads(&self) -> usize {
+        match self {
+            Backend::Float => 1,
+            Backend::Cpu(c) => c.threads,
+            Backend::Fpga(f) => f.fallback().threads,
+        }
+    }
 }
 
 /// A compiled, runnable pose model.
@@ -327,7 +337,7 @@ impl Model {
                     format!("cannot pack the activations of {}", path.display())
                 })?;
                 tracing::debug!(packed = ?packing.packed, float = ?packing.float, "packed layout");
-                let input_blocks = fuse_conv_quant_pack(&mut typed)?;
+                let input_blocks = fuse_conv_quant_pack(&mut typed, backend.cpu_threads())?;
                 tracing::debug!(
                     ?input_blocks,
                     "float input blocks writing packed activations"

@@ -70,7 +70,7 @@ fn input_block_levels_match(meta: &Meta, path: &std::path::Path, images: &[Vec<f
         .unwrap();
     fused.select_output_outlets(&packed).unwrap();
     fused.compact().unwrap(); // drops the rest of the network (Quant's other consumers)
-    assert_eq!(fuse_conv_quant_pack(&mut fused).unwrap(), ["conv1/Conv"]);
+    assert_eq!(fuse_conv_quant_pack(&mut fused, 1).unwrap(), ["conv1/Conv"]);
     let fused = fused.into_optimized().unwrap().into_runnable().unwrap();
 
     let shape = typed

@@ -123,7 +123,7 @@ fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) 
     let mut fused = typed;
     let report = fuse_qconv(&mut fused, Arc::new(CpuExecutor::default())).unwrap();
     packed_layout(&mut fused).unwrap();
-    fuse_conv_quant_pack(&mut fused).unwrap();
+    fuse_conv_quant_pack(&mut fused, 1).unwrap();
     eprintln!(
         "{}: fused {:?}, skipped {:?}",
         path.display(),

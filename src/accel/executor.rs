@@ -48,6 +48,11 @@ impl FpgaExecutor {
         }
     }
 
+    /// The CPU executor that takes the layers the accelerator cannot.
+    pub fn fallback(&self) -> CpuExecutor {
+        self.fallback
+    }
+
     /// Every job since the last call, in order: (layer, what happened).
     pub fn take_log(&self) -> Vec<(String, LayerRun)> {
         std::mem::take(&mut *self.log.lock().unwrap_or_else(|e| e.into_inner()))

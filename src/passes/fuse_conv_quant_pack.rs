@@ -15,18 +15,19 @@ use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_core::ops::nn::DataFormat;
 use tract_hir::internal::*;
 
-/// Fuses every matching block; returns the names of the fused convs.
-pub fn fuse_conv_quant_pack(model: &mut TypedModel) -> TractResult<Vec<String>> {
+/// Fuses every matching block, each to run on `threads` threads (0 = all cores); returns the
+/// names of the fused convs.
+pub fn fuse_conv_quant_pack(model: &mut TypedModel, threads: usize) -> TractResult<Vec<String>> {
     let mut fused = Vec::new();
     for id in model.eval_order()? {
         if model.node(id).op_as::<PackLevels>().is_none() {
             continue;
         }
-        let Some((conv, op)) = match_block(model, id) else {
+        let Some((conv, input, op)) = match_block(model, id, threads) else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, model.node(conv).inputs[0])?;
+        let x = patch.tap_model(model, input)?;
         let name = format!("{}.conv_quant_pack", model.node(conv).name);
         fused.push(model.node(conv).name.clone());
         let out = patch.wire_node(name, op, &[x])?;
@@ -48,12 +49,32 @@ fn data_input(model: &TypedModel, node: usize) -> Option<OutletId> {
     it.next().is_none().then_some(first)
 }
 
+/// The NHWC tensor behind the conv's input when that input is only the graph's NHWC → NCHW
+/// transpose of it (`MoveAxis(3, 1)` of a 4-D f32 tensor, used by nothing else): the op then
+/// reads the image in place and the transpose goes away.
+fn nhwc_source(model: &TypedModel, conv: usize) -> Option<OutletId> {
+    let t = model.node(conv).inputs[0].node;
+    let node = model.node(t);
+    let is_nchw_of_nhwc = matches!(node.op_as::<AxisOp>()?, AxisOp::Move(3, 1));
+    let source = *node.inputs.first()?;
+    let fact = model.outlet_fact(source).ok()?;
+    (is_nchw_of_nhwc
+        && fact.rank() == 4
+        && fact.datum_type == f32::datum_type()
+        && only_successor(model, t)? == conv)
+        .then_some(source)
+}
+
 /// `f64` per-channel values back to the `f32` they came from (exact).
 fn to_f32(v: Vec<f64>) -> Vec<f32> {
     v.into_iter().map(|x| x as f32).collect()
 }
 
-fn match_block(model: &TypedModel, pack: usize) -> Option<(usize, ConvQuantPack)> {
+fn match_block(
+    model: &TypedModel,
+    pack: usize,
+    threads: usize,
+) -> Option<(usize, OutletId, ConvQuantPack)> {
     let q_id = model.node(pack).inputs[0].node;
     let quant = model.node(q_id).op_as::<Quant>()?;
     two_bit_scale(quant).ok()?;
@@ -136,6 +157,24 @@ fn match_block(model: &TypedModel, pack: usize) -> Option<(usize, ConvQuantPack)
         quant: quant.clone(),
         scale: quant.scalar_scale()?,
         zero_point: quant.scalar_zero_point()?,
+        thresholds: None,
+        threads,
+        nhwc: false,
     };
-    Some((cur, op))
+    let thresholds = op.level_thresholds();
+    tracing::debug!(
+        layer = %op.layer,
+        thresholds = thresholds.is_some(),
+        "input block: per-channel thresholds on the raw sum, or the float chain"
+    );
+    let (input, nhwc) = nhwc_source(model, cur).map_or((node.inputs[0], false), |i| (i, true));
+    Some((
+        cur,
+        input,
+        ConvQuantPack {
+            thresholds,
+            nhwc,
+            ..op
+        },
+    ))
 }
