@@ -86,6 +86,29 @@ pub fn for_each_chunk_mut<T: Send>(
     });
 }
 
+/// [`for_each_chunk_mut`] over two slices split into the same number of chunks: runs
+/// `f(index, a_chunk, b_chunk)` (e.g. the rows of two images of different row lengths).
+pub fn for_each_chunk_pair_mut<A: Send, B: Send>(
+    a: &mut [A],
+    a_chunk: usize,
+    b: &mut [B],
+    b_chunk: usize,
+    threads: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
+    let slots: Vec<Mutex<Option<(&mut [A], &mut [B])>>> = a
+        .chunks_mut(a_chunk.max(1))
+        .zip(b.chunks_mut(b_chunk.max(1)))
+        .map(|p| Mutex::new(Some(p)))
+        .collect();
+    for_each_part(slots.len(), threads, &|i| {
+        let taken = slots[i].lock().ok().and_then(|mut s| s.take());
+        if let Some((x, y)) = taken {
+            f(i, x, y);
+        }
+    });
+}
+
 /// `threads`, with `0` meaning every core.
 pub fn resolve(threads: usize) -> usize {
     if threads == 0 {
@@ -258,6 +281,17 @@ mod tests {
             }
         });
         assert_eq!(v, (0..103).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn chunk_pairs_are_split_alike() {
+        let (mut a, mut b) = (vec![0usize; 30], vec![0usize; 10]);
+        for_each_chunk_pair_mut(&mut a, 6, &mut b, 2, 2, |i, x, y| {
+            x.fill(i);
+            y.fill(i);
+        });
+        assert_eq!(a, (0..30).map(|j| j / 6).collect::<Vec<_>>());
+        assert_eq!(b, (0..10).map(|j| j / 2).collect::<Vec<_>>());
     }
 
     #[test]
