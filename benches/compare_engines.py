@@ -129,6 +129,7 @@ def main():
     ap.add_argument("-n", "--runs", type=int, default=20)
     args = ap.parse_args()
     cores = os.cpu_count() or 1
+    load_start = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     rows = []
     q1 = lm_bench(QMETA, args.runs, "--backend", "cpu", "--threads", "1")
     rows.append(("lm quantised engine, 1 thread", q1[0], q1[1]))
@@ -152,7 +153,7 @@ def main():
 
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"date {time.strftime('%Y-%m-%d')}, CPU {cpu_model()}, {cores} cores, 160×160, "
-          f"{args.runs} runs, load average at the end {load}; int8 model: quantize_static, QDQ, "
+          f"{args.runs} runs, load average at the start {load_start}, at the end {load}; int8 model: quantize_static, QDQ, "
           f"per-channel int8 weights, uint8 activations, MinMax on {calibrated} calibration images")
     print()
     print("| engine | mean ms/frame | min ms | mean / quantised 1-thread |")

@@ -341,11 +341,15 @@ pub(crate) fn run_lanes(
             let (y, x) = (p / w, p % w);
             // Two adjacent pixels of one row share the weight loads.
             let count = (w - x).min(end - p).min(2);
+            // Window sums: the `k` rows of `k + count - 1` counts, the second pixel's window
+            // one count to the right.
             let mut n = [0i32; 2];
-            for (j, n) in n.iter_mut().enumerate().take(count) {
-                for ky in 0..k {
-                    let c = &counts[(y + ky) * wp + x + j..][..k];
-                    *n += c.iter().sum::<i32>();
+            for ky in 0..k {
+                let c = &counts[(y + ky) * wp + x..][..k + count - 1];
+                let inner: i32 = c[1..k].iter().sum();
+                n[0] += c[0] + inner;
+                if count == 2 {
+                    n[1] += inner + c[k];
                 }
             }
             let window = &padded[(y * wp + x) * pixel_words..];
