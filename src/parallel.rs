@@ -76,8 +76,7 @@ pub fn for_each_chunk_mut<T: Send>(
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
     let chunk = chunk.max(1);
-    let slots: Vec<Mutex<Option<&mut [T]>>> =
-        out.chunks_mut(chunk).map(|c| Mutex::new(Some(c))).collect();
+    let slots: Vec<Slot<&mut [T]>> = out.chunks_mut(chunk).map(|c| Mutex::new(Some(c))).collect();
     for_each_part(slots.len(), threads, &|i| {
         let taken = slots[i].lock().ok().and_then(|mut s| s.take());
         if let Some(c) = taken {
@@ -96,7 +95,7 @@ pub fn for_each_chunk_pair_mut<A: Send, B: Send>(
     threads: usize,
     f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
 ) {
-    let slots: Vec<Mutex<Option<(&mut [A], &mut [B])>>> = a
+    let slots: Vec<Slot<(&mut [A], &mut [B])>> = a
         .chunks_mut(a_chunk.max(1))
         .zip(b.chunks_mut(b_chunk.max(1)))
         .map(|p| Mutex::new(Some(p)))
@@ -108,6 +107,9 @@ pub fn for_each_chunk_pair_mut<A: Send, B: Send>(
         }
     });
 }
+
+/// A chunk that exactly one part takes (`take`), whichever thread runs that part.
+type Slot<T> = Mutex<Option<T>>;
 
 /// `threads`, with `0` meaning every core.
 pub fn resolve(threads: usize) -> usize {
