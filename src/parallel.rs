@@ -85,6 +85,26 @@ pub fn for_each_chunk_mut<T: Send>(
     });
 }
 
+/// Splits `out` (items of `item_len` elements, e.g. pixels) into `threads` contiguous ranges of
+/// (nearly) equal item counts, each a multiple of `align` items except the last, and runs
+/// `f(first_item, range)` on each (see [`for_each_part`]). Ranges of items rather than rows:
+/// the 5×5 and 10×10 layers have too few rows to split evenly.
+pub fn for_each_range_mut<T: Send>(
+    out: &mut [T],
+    item_len: usize,
+    align: usize,
+    threads: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let items = out.len() / item_len.max(1);
+    let threads = resolve(threads).clamp(1, items.max(1));
+    if threads == 1 {
+        return f(0, out);
+    }
+    let per = items.div_ceil(threads).next_multiple_of(align.max(1));
+    for_each_chunk_mut(out, per * item_len, threads, |i, chunk| f(i * per, chunk));
+}
+
 /// [`for_each_chunk_mut`] over two slices split into the same number of chunks: runs
 /// `f(index, a_chunk, b_chunk)` (e.g. the rows of two images of different row lengths).
 pub fn for_each_chunk_pair_mut<A: Send, B: Send>(
@@ -287,6 +307,24 @@ mod tests {
             }
         });
         assert_eq!(v, (0..103).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ranges_cover_the_items_aligned_with_their_first_index() {
+        for (items, threads) in [(25, 2), (7, 3), (1, 2), (100, 1), (9, 16)] {
+            let mut v = vec![usize::MAX; items * 3];
+            for_each_range_mut(&mut v, 3, 2, threads, |first, range| {
+                assert!(first % 2 == 0 || threads == 1);
+                for (j, x) in range.iter_mut().enumerate() {
+                    *x = first * 3 + j;
+                }
+            });
+            assert_eq!(
+                v,
+                (0..items * 3).collect::<Vec<_>>(),
+                "{items} items, {threads} threads"
+            );
+        }
     }
 
     #[test]

@@ -268,26 +268,15 @@ fn run_split<T: Send + Default + Clone, E: Fn(&[i32], &mut [T]) + Sync>(
     out
 }
 
-/// Splits `out` (whole pixels of `per_pixel` elements, row-major) into `threads` contiguous
-/// ranges of (nearly) equal pixel counts and runs `f(first_pixel, range)` on each, in
-/// parallel on the worker team ([`crate::parallel`]). Pixels rather than rows: the 5×5 and
-/// 10×10 layers have too few rows to split evenly.
+/// [`crate::parallel::for_each_range_mut`] with even pixel counts, which keep the lane
+/// kernels' pixel pairs together where rows are even.
 fn pixel_ranges<T: Send, F: Fn(usize, &mut [T]) + Sync>(
     out: &mut [T],
     per_pixel: usize,
     threads: usize,
     f: F,
 ) {
-    let pixels = out.len() / per_pixel.max(1);
-    let threads = crate::parallel::resolve(threads).clamp(1, pixels.max(1));
-    if threads == 1 {
-        return f(0, out);
-    }
-    // Even counts keep the lane kernels' pixel pairs together where rows are even.
-    let per = pixels.div_ceil(threads).next_multiple_of(2);
-    crate::parallel::for_each_chunk_mut(out, per * per_pixel, threads, |i, chunk| {
-        f(i * per, chunk)
-    });
+    crate::parallel::for_each_range_mut(out, per_pixel, 2, threads, f)
 }
 
 /// Runs an output-channel-parallel kernel (thresholded output only). Same contract as [`run`].

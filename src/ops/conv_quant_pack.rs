@@ -222,21 +222,20 @@ impl ConvQuantPack {
         };
         let per_pixel = kernels::groups(self.out_channels) * 2;
         let mut words = vec![0u32; hw * per_pixel];
-        let parts = crate::parallel::resolve(self.threads).clamp(1, hw.max(1));
-        let per = hw.div_ceil(parts).max(1);
-        crate::parallel::for_each_chunk_mut(&mut words, per * per_pixel, self.threads, |i, out| {
-            self.run_pixels(x, s, i * per, out)
+        crate::parallel::for_each_range_mut(&mut words, per_pixel, 1, self.threads, |p0, out| {
+            self.run_pixels(x, s, p0, out)
         });
         words
     }
 
     /// Packed words of pixels `p0 .. p0 + out.len() / (G·2)`.
     fn run_pixels(&self, x: &[f32], s: Strides, p0: usize, out: &mut [u32]) {
-        let Some(t) = &self.thresholds else {
-            return self.run_float(x, s, p0, out);
-        };
         #[cfg(target_arch = "x86_64")]
-        if self.out_channels.is_multiple_of(16) && is_x86_feature_detected!("avx512f") {
+        if let Some(t) = self
+            .thresholds
+            .as_ref()
+            .filter(|_| self.out_channels.is_multiple_of(16) && is_x86_feature_detected!("avx512f"))
+        {
             // SAFETY: the feature was just checked (and the shapes, for the fixed ones).
             return unsafe {
                 match (self.in_channels, self.out_channels / 16) {
@@ -252,33 +251,37 @@ impl ConvQuantPack {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2") {
             // SAFETY: the features were just checked.
-            return unsafe { self.run_thresholds_fma(t, x, s, p0, out) };
+            return unsafe { self.run_portable_fma(x, s, p0, out) };
         }
-        self.run_thresholds(t, x, s, p0, out)
+        self.run_portable(x, s, p0, out)
     }
 
-    /// [`Self::run_thresholds`] compiled with FMA (without it `mul_add` is a libm call).
+    /// The portable paths: the threshold form, or the float chain where there is none.
+    #[inline(always)]
+    fn run_portable(&self, x: &[f32], s: Strides, p0: usize, out: &mut [u32]) {
+        match &self.thresholds {
+            Some(t) => self.run_thresholds(t, x, s, p0, out),
+            None => self.run_float(x, s, p0, out),
+        }
+    }
+
+    /// [`Self::run_portable`] compiled with FMA where the CPU has it (without it `mul_add` is
+    /// a libm call: correct, just slow).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "fma,avx2")]
-    unsafe fn run_thresholds_fma(
-        &self,
-        t: &LevelThresholds,
-        x: &[f32],
-        s: Strides,
-        p0: usize,
-        out: &mut [u32],
-    ) {
-        self.run_thresholds(t, x, s, p0, out)
+    unsafe fn run_portable_fma(&self, x: &[f32], s: Strides, p0: usize, out: &mut [u32]) {
+        self.run_portable(x, s, p0, out)
     }
 
     /// The float chain itself, as tract evaluates it: the path for blocks without a threshold
     /// form, and the reference the threshold paths are tested against.
+    #[inline(always)]
     fn run_float(&self, x: &[f32], s: Strides, p0: usize, out: &mut [u32]) {
         let c_out = self.out_channels;
         let per_pixel = kernels::groups(c_out) * 2;
         let n = out.len() / per_pixel;
         let mut levels = vec![0u8; n * c_out];
-        self.run_row_dispatch(x, s, p0, n, &mut levels);
+        self.row_levels(x, s, p0, n, &mut levels);
         for (lv, dst) in levels
             .chunks_exact(c_out)
             .zip(out.chunks_exact_mut(per_pixel))
@@ -492,23 +495,6 @@ impl ConvQuantPack {
             dst[0] = words[0];
             dst[1] = words[1];
         }
-    }
-
-    /// [`Self::row_levels`], compiled with FMA where the CPU has it (without
-    /// it `mul_add` is a libm call: correct, just slow).
-    fn run_row_dispatch(&self, x: &[f32], s: Strides, p0: usize, n: usize, levels: &mut [u8]) {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2") {
-            // SAFETY: the features were just checked.
-            return unsafe { self.row_levels_fma(x, s, p0, n, levels) };
-        }
-        self.row_levels(x, s, p0, n, levels)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "fma,avx2")]
-    unsafe fn row_levels_fma(&self, x: &[f32], s: Strides, p0: usize, n: usize, levels: &mut [u8]) {
-        self.row_levels(x, s, p0, n, levels)
     }
 }
 
