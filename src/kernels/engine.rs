@@ -54,6 +54,11 @@ impl Prepared {
 /// output channel one 32-bit SIMD lane (so no horizontal sums) and threshold and pack in the
 /// vector unit. `lanes` = `C_out` rounded up to 16; padding lanes have zero weights and
 /// never-reached thresholds, so they produce level 0, the packed format's zero tail.
+///
+/// Every lane compares `acc >= T`: a DESCENDING channel (`acc <= T`) gets complemented weights
+/// and negated thresholds. With `w' = !w`, `P' = Σ q·(1 − w) = N − P`, so `acc' = 2·P' − N =
+/// −acc`, and `acc <= T ⇔ −acc >= −T` (zero activation bits, padding included, meet either
+/// weight the same way). That saves the kernels a second set of compares and a select.
 // Read by the AVX-512 and NEON lane kernels (other builds lay them out in tests only).
 #[cfg_attr(
     not(any(
@@ -70,12 +75,11 @@ pub(crate) struct LaneLayer {
     pub(crate) groups: usize,
     pub(crate) lanes: usize,
     /// `[j][lane]` with `j = (ky·K + kx)·G_in + g`: word `j` of every output channel's
-    /// weights side by side, in the order a window is read.
+    /// weights side by side, in the order a window is read (complemented for DESCENDING
+    /// channels).
     pub(crate) weights: Vec<u32>,
-    /// `T0`, `T1`, `T2` per lane.
+    /// `T0`, `T1`, `T2` per lane, all compared with `>=` (negated for DESCENDING channels).
     pub(crate) thresholds: [Vec<i32>; 3],
-    /// Bit `l` of entry `b`: lane `16b + l` is DESCENDING.
-    pub(crate) descending: Vec<u16>,
 }
 
 /// Lanes per 512-bit vector of `u32` (the width [`LaneLayer`] pads to).
@@ -87,23 +91,29 @@ impl LaneLayer {
         let c_out = weights.out_channels();
         let lanes = c_out.div_ceil(LANE_BLOCK) * LANE_BLOCK;
         let mut w = vec![0u32; per_o * lanes];
-        for (o, row) in weights.words().chunks_exact(per_o).enumerate() {
-            for (j, &word) in row.iter().enumerate() {
-                w[j * lanes + o] = word;
-            }
-        }
         let mut t = [
             vec![i32::MAX; lanes],
             vec![i32::MAX; lanes],
             vec![i32::MAX; lanes],
         ];
-        let mut descending = vec![0u16; lanes / LANE_BLOCK];
-        for (o, r) in thresholds.words().chunks_exact(4).enumerate() {
-            for k in 0..3 {
-                t[k][o] = r[k];
+        for (o, (row, r)) in weights
+            .words()
+            .chunks_exact(per_o)
+            .zip(thresholds.words().chunks_exact(4))
+            .enumerate()
+        {
+            let descending = r[3] & FLAG_DESCENDING != 0;
+            for (j, &word) in row.iter().enumerate() {
+                w[j * lanes + o] = if descending { !word } else { word };
             }
-            if r[3] & FLAG_DESCENDING != 0 {
-                descending[o / LANE_BLOCK] |= 1 << (o % LANE_BLOCK);
+            for k in 0..3 {
+                // `acc <= i32::MIN` is never true (|acc| <= 3·K·K·C_in < i32::MAX, a multiple of
+                // 3 below 2^31 − 1), nor is `−acc >= i32::MAX`: saturating keeps that.
+                t[k][o] = if descending {
+                    r[k].saturating_neg()
+                } else {
+                    r[k]
+                };
             }
         }
         Self {
@@ -113,15 +123,16 @@ impl LaneLayer {
             lanes,
             weights: w,
             thresholds: t,
-            descending,
         }
     }
 }
 
-/// An output-channel-parallel kernel: thresholded, packed output of `n.len()` (1 or 2)
-/// horizontally adjacent pixels. `window` starts at the top-left word of the first pixel's
-/// window in the zero-padded input (rows `row_words` apart); `n[i]` is pixel `i`'s window sum
-/// `N`; `out` holds `n.len()` pixels of `G_out · 2` words.
+/// An output-channel-parallel kernel: thresholded, packed output of `n.len()` (>= 1)
+/// horizontally adjacent pixels of one row. `window` starts at the top-left word of the first
+/// pixel's window in the zero-padded input (rows `row_words` apart); `n[i]` is pixel `i`'s
+/// window sum `N`; `out` holds `n.len()` pixels of `G_out · 2` words, every one of which the
+/// kernel writes. A whole row segment per call lets a kernel keep a block's thresholds in
+/// registers across its pixels and pays the call once per row, not per pixel.
 ///
 /// # Safety
 /// May use CPU features that the caller must have checked.
@@ -325,26 +336,28 @@ pub(crate) fn run_lanes(
     );
     let pixels = |p0: usize, out: &mut [u32]| {
         let end = p0 + out.len() / per_pixel;
+        // Window sums of one row segment: `cols[i]` = the `k` counts above each other at
+        // column `x + i`, then `n[i]` = `k` adjacent `cols`.
+        let mut cols = Vec::with_capacity(w + k);
+        let mut n = Vec::with_capacity(w);
         let mut p = p0;
         while p < end {
             let (y, x) = (p / w, p % w);
-            // Two adjacent pixels of one row share the weight loads.
-            let count = (w - x).min(end - p).min(2);
-            // Window sums: the `k` rows of `k + count - 1` counts, the second pixel's window
-            // one count to the right.
-            let mut n = [0i32; 2];
+            let count = (w - x).min(end - p);
+            cols.clear();
+            cols.resize(count + k - 1, 0i32);
             for ky in 0..k {
-                let c = &counts[(y + ky) * wp + x..][..k + count - 1];
-                let inner: i32 = c[1..k].iter().sum();
-                n[0] += c[0] + inner;
-                if count == 2 {
-                    n[1] += inner + c[k];
+                let row = &counts[(y + ky) * wp + x..][..count + k - 1];
+                for (c, &r) in cols.iter_mut().zip(row) {
+                    *c += r;
                 }
             }
+            n.clear();
+            n.extend(cols.windows(k).map(|c| c.iter().sum::<i32>()));
             let window = &padded[(y * wp + x) * pixel_words..];
             let dst = &mut out[(p - p0) * per_pixel..(p - p0 + count) * per_pixel];
             // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
-            unsafe { kernel(window, row_words, &n[..count], layer, dst) };
+            unsafe { kernel(window, row_words, &n, layer, dst) };
             p += count;
         }
     };

@@ -675,6 +675,9 @@ mod tests {
             (7usize, 5usize, 65usize, 33usize, 3usize),
             (2, 9, 31, 5, 1),
             (1, 3, 5, 3, 3),
+            // Long rows: the lane kernels take whole row segments, split mid-row by threads.
+            (3, 41, 32, 64, 3),
+            (2, 40, 96, 48, 3),
         ] {
             let (a, wt) = random_case(&mut rng, h, w, c_in, c_out, k);
             let acc1 = qconv2d_acc(KernelKind::best(), &a, &wt, 1).unwrap();

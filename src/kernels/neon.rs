@@ -91,8 +91,9 @@ pub(crate) unsafe fn pixel_neon(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mut 
 /// 1024 words (49,152 <= 65,535).
 const FLUSH_STEPS: usize = 1024;
 
-/// Thresholded, packed output of 1 or 2 pixels, 16 output channels (4 vectors) per block
-/// (see [`LaneLayer`] and `engine::run_lanes`; same contract as the AVX-512 lane kernel).
+/// Thresholded, packed output of a row segment of `n.len()` pixels, two at a time, 16 output
+/// channels (4 vectors) per block (see [`LaneLayer`] and `engine::run_lanes`; same contract as
+/// the AVX-512 lane kernel).
 ///
 /// # Safety
 /// The CPU must support NEON.
@@ -106,11 +107,26 @@ pub(crate) unsafe fn lanes_neon(
 ) {
     let (k, g) = (layer.kernel, layer.groups);
     // Everything the kernel reads: K rows, each `(pixels - 1 + K)·G·2` words long.
-    assert!(window.len() >= (k - 1) * row_words + (n.len() - 1 + k) * g * 2);
-    assert!(out.len() * 16 >= n.len() * layer.lanes && matches!(n.len(), 1 | 2));
+    assert!(!n.is_empty() && window.len() >= (k - 1) * row_words + (n.len() - 1 + k) * g * 2);
+    assert!(out.len().is_multiple_of(n.len()) && out.len() * 16 >= n.len() * layer.lanes);
     assert!(
         layer.weights.len() >= k * k * g * layer.lanes && layer.lanes.is_multiple_of(LANE_BLOCK)
     );
+    let per_pixel = out.len() / n.len();
+    for (i, (n, out)) in n.chunks(2).zip(out.chunks_mut(2 * per_pixel)).enumerate() {
+        lane_pixels(&window[i * 2 * 2 * g..], row_words, n, layer, out);
+    }
+}
+
+/// [`lanes_neon`] for 1 or 2 pixels.
+#[inline(always)]
+unsafe fn lane_pixels(
+    window: &[u32],
+    row_words: usize,
+    n: &[i32],
+    layer: &LaneLayer,
+    out: &mut [u32],
+) {
     out.fill(0);
     let mut first = 0;
     if n.len() == 2 {
@@ -198,18 +214,16 @@ unsafe fn lane_block<const L: usize, const P: usize>(
         let nv = vdupq_n_s32(n[p]);
         for l in 0..L {
             let c = first + LANE_BLOCK * l;
-            let d = u32::from(layer.descending[c / LANE_BLOCK]);
             let (mut b0, mut b1) = (0u32, 0u32);
             for v in 0..VECTORS {
                 // acc = 2·P − N.
                 let pv = vreinterpretq_s32_u32(sums[p][l][v]);
                 let acc = vsubq_s32(vshlq_n_s32::<1>(pv), nv);
                 let lane = c + 4 * v;
-                let desc = vtstq_u32(vdupq_n_u32(d >> (4 * v)), bit);
                 let [t0, t1, t2] = &layer.thresholds;
-                let m0 = reached(acc, &t0[lane..], desc);
-                let m1 = reached(acc, &t1[lane..], desc);
-                let m2 = reached(acc, &t2[lane..], desc);
+                let m0 = reached(acc, &t0[lane..]);
+                let m1 = reached(acc, &t1[lane..]);
+                let m2 = reached(acc, &t2[lane..]);
                 // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
                 let l0 = veorq_u32(veorq_u32(m0, m1), m2);
                 let l1 = vorrq_u32(vandq_u32(m0, vorrq_u32(m1, m2)), vandq_u32(m1, m2));
@@ -239,11 +253,11 @@ unsafe fn flush<const L: usize, const P: usize>(
     }
 }
 
-/// All-ones lanes where `acc` reached its threshold (`t[..4]`): `>=` for ascending lanes,
-/// `<=` where `descending` is all ones. A named `inline(always)` function (not a closure) so
-/// that it inherits the caller's target features.
+/// All-ones lanes where `acc` reached its threshold (`t[..4]`, every lane ascending: see
+/// [`LaneLayer`]). A named `inline(always)` function (not a closure) so that it inherits the
+/// caller's target features.
 #[inline(always)]
-unsafe fn reached(acc: int32x4_t, t: &[i32], descending: uint32x4_t) -> uint32x4_t {
+unsafe fn reached(acc: int32x4_t, t: &[i32]) -> uint32x4_t {
     let t = vld1q_s32(t[..4].as_ptr());
-    vbslq_u32(descending, vcleq_s32(acc, t), vcgeq_s32(acc, t))
+    vcgeq_s32(acc, t)
 }

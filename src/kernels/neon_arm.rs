@@ -22,7 +22,8 @@ use super::engine::{LaneLayer, LANE_BLOCK};
 /// 1024 words (49,152 <= 65,535).
 const FLUSH_STEPS: usize = 1024;
 
-/// Thresholded, packed output of 1 or 2 pixels (one at a time), 16 output channels per pass.
+/// Thresholded, packed output of a row segment of `n.len()` pixels (one at a time), 16 output
+/// channels per pass.
 ///
 /// # Safety
 /// The CPU must support NEON (it does wherever this module is compiled, see the module docs).
@@ -37,7 +38,8 @@ pub(crate) unsafe fn lanes_neon(
     let pixel_words = 2 * g;
     // Everything the kernel reads: K rows, each `(pixels - 1 + K)·G·2` words long.
     assert!(window.len() >= (k - 1) * row_words + (n.len() - 1 + k) * pixel_words);
-    assert!(out.len() * 16 >= n.len() * lanes && matches!(n.len(), 1 | 2));
+    assert!(!n.is_empty() && out.len().is_multiple_of(n.len()));
+    assert!(out.len() * 16 >= n.len() * lanes);
     assert!(layer.weights.len() >= k * k * g * lanes && lanes.is_multiple_of(LANE_BLOCK));
     out.fill(0);
     let per_pixel = out.len() / n.len();
@@ -93,17 +95,13 @@ fn flush(pairs: &mut [u16; 32], sums: &mut [u32; 16]) {
 
 /// The packed level bits (plane 0, plane 1) of 16 lanes from their sums `P` and the window's `N`.
 fn levels(sums: &[u32; 16], n: i32, layer: &LaneLayer, first: usize) -> (u32, u32) {
-    let descending = layer.descending[first / LANE_BLOCK];
+    // Every lane ascending (see `LaneLayer`).
     let [t0, t1, t2] = &layer.thresholds;
     let (mut b0, mut b1) = (0u32, 0u32);
     for (j, &p) in sums.iter().enumerate() {
         let acc = 2 * p as i32 - n;
         let lane = first + j;
-        let level = if descending & (1 << j) != 0 {
-            (acc <= t0[lane]) as u32 + (acc <= t1[lane]) as u32 + (acc <= t2[lane]) as u32
-        } else {
-            (acc >= t0[lane]) as u32 + (acc >= t1[lane]) as u32 + (acc >= t2[lane]) as u32
-        };
+        let level = (acc >= t0[lane]) as u32 + (acc >= t1[lane]) as u32 + (acc >= t2[lane]) as u32;
         b0 |= (level & 1) << j;
         b1 |= (level >> 1) << j;
     }

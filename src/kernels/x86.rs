@@ -193,8 +193,8 @@ pub(crate) unsafe fn pixel_avx512(p0: &[u64], p1: &[u64], w: &Prepared, acc: &mu
 
 // ------------------------------------------------- AVX-512, output-channel lanes
 
-/// Thresholded, packed output of 1 or 2 pixels, 16 output channels per vector (see
-/// [`LaneLayer`] and `engine::run_lanes`).
+/// Thresholded, packed output of a row segment of `n.len()` pixels, 16 output channels per
+/// vector (see [`LaneLayer`] and `engine::run_lanes`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F and AVX-512 VPOPCNTDQ.
@@ -206,77 +206,123 @@ pub(crate) unsafe fn lanes_avx512(
     layer: &LaneLayer,
     out: &mut [u32],
 ) {
-    let (k, g) = (layer.kernel, layer.groups);
+    let (k, g, lanes) = (layer.kernel, layer.groups, layer.lanes);
+    let pixels = n.len();
+    assert!(pixels >= 1 && out.len().is_multiple_of(pixels));
     // Everything the kernel reads: K rows, each `(pixels - 1 + K)·G·2` words long.
-    assert!(window.len() >= (k - 1) * row_words + (n.len() - 1 + k) * g * 2);
-    assert!(out.len() * 16 >= n.len() * layer.lanes && matches!(n.len(), 1 | 2));
-    out.fill(0);
-    if n.len() == 2 {
-        lane_blocks::<2>(window, row_words, n, layer, out);
+    assert!(window.len() >= (k - 1) * row_words + (pixels - 1 + k) * g * 2);
+    assert!(layer.weights.len() >= k * k * g * lanes && lanes.is_multiple_of(LANE_BLOCK));
+    // Every 32 lanes fill one word pair of each pixel.
+    assert!(out.len() / pixels >= 2 * lanes.div_ceil(32));
+    let rows = Rows {
+        window: window.as_ptr(),
+        row_words,
+        pixel_words: 2 * g,
+        steps: k * g,
+        k,
+    };
+    // 3×3 over one channel group (3 steps a row) unrolled: the 32-channel-input layers.
+    if rows.steps == 3 {
+        lane_passes::<3>(&rows, n, layer, out);
     } else {
-        lane_blocks::<1>(window, row_words, n, layer, out);
+        lane_passes::<0>(&rows, n, layer, out);
     }
 }
 
-#[inline(always)]
-unsafe fn lane_blocks<const P: usize>(
-    window: &[u32],
+/// Where a row segment's windows lie in the zero-padded input.
+struct Rows {
+    window: *const u32,
     row_words: usize,
+    pixel_words: usize,
+    /// Word pairs per window row, `K·G`.
+    steps: usize,
+    k: usize,
+}
+
+#[inline(always)]
+unsafe fn lane_passes<const STEPS: usize>(
+    rows: &Rows,
     n: &[i32],
     layer: &LaneLayer,
     out: &mut [u32],
 ) {
-    // 32 output channels per pass over the window: 2 × 2 × 2 accumulators, 4 broadcast window
-    // words and 2 weight vectors stay in registers. (64 channels per pass spilled the
-    // accumulators to the stack: 20–25 % slower on the 64-, 128- and 256-channel layers.)
+    // 32 output channels per pass over the windows: 2 × 2 × 2 accumulators, 4 broadcast
+    // window words and 2 weight vectors stay in registers, and the pass's 6 threshold vectors
+    // too, across the whole row segment. (64 channels per pass spilled the accumulators to the
+    // stack: 20–25 % slower on the 64-, 128- and 256-channel layers.)
     let mut first = 0;
     while first + 2 * LANE_BLOCK <= layer.lanes {
-        lane_block::<2, P>(window, row_words, n, layer, first, out);
+        lane_pass::<2, STEPS>(rows, n, layer, first, out);
         first += 2 * LANE_BLOCK;
     }
-    while first < layer.lanes {
-        lane_block::<1, P>(window, row_words, n, layer, first, out);
-        first += LANE_BLOCK;
+    if first < layer.lanes {
+        lane_pass::<1, STEPS>(rows, n, layer, first, out);
     }
 }
 
-/// Mask of the 16 lanes whose accumulator reached its threshold (`t[..16]`): `>=` for
-/// ascending lanes, `<=` for the DESCENDING ones (`descending` bits).
-///
-/// A named `inline(always)` function, not a closure: closures do not inherit the caller's
-/// target features, so the intrinsics inside one can end up as out-of-line calls (measured: the
-/// whole model 2× slower, depending on unrelated code elsewhere in the crate).
+/// Lanes `first .. first + 16·L` (`first` a multiple of 32) of every pixel of the segment,
+/// two pixels at a time.
 #[inline(always)]
-unsafe fn reached(acc: __m512i, t: &[i32], descending: u16) -> u16 {
-    let t = _mm512_loadu_si512(t[..LANE_BLOCK].as_ptr() as *const _);
-    (_mm512_cmpge_epi32_mask(acc, t) & !descending) | (_mm512_cmple_epi32_mask(acc, t) & descending)
-}
-
-/// Lanes `first .. first + 16·L` of `P` adjacent pixels: each weight vector is loaded once
-/// for the `P` pixels, each window word is broadcast once for the `L` vectors.
-#[inline(always)]
-unsafe fn lane_block<const L: usize, const P: usize>(
-    window: &[u32],
-    row_words: usize,
+unsafe fn lane_pass<const L: usize, const STEPS: usize>(
+    rows: &Rows,
     n: &[i32],
     layer: &LaneLayer,
     first: usize,
     out: &mut [u32],
 ) {
-    let (k, g, lanes) = (layer.kernel, layer.groups, layer.lanes);
-    let pixel_words = 2 * g;
+    let mut t = [[_mm512_setzero_si512(); L]; 3];
+    for (tv, src) in t.iter_mut().zip(&layer.thresholds) {
+        for (l, v) in tv.iter_mut().enumerate() {
+            let s = &src[first + LANE_BLOCK * l..][..LANE_BLOCK];
+            *v = _mm512_loadu_si512(s.as_ptr() as *const _);
+        }
+    }
+    let per_pixel = out.len() / n.len();
+    let word = first / 32 * 2;
+    let mut p = 0;
+    while p + 2 <= n.len() {
+        let sums = lane_sums::<L, 2, STEPS>(rows, p, layer, first);
+        for (i, s) in sums.iter().enumerate() {
+            let (b0, b1) = levels(s, n[p + i], &t);
+            let o = (p + i) * per_pixel + word;
+            out[o] = b0;
+            out[o + 1] = b1;
+        }
+        p += 2;
+    }
+    if p < n.len() {
+        let [s] = lane_sums::<L, 1, STEPS>(rows, p, layer, first);
+        let (b0, b1) = levels(&s, n[p], &t);
+        let o = p * per_pixel + word;
+        out[o] = b0;
+        out[o + 1] = b1;
+    }
+}
+
+/// `P = Σ popcount(a0 & w) + 2·popcount(a1 & w)` of lanes `first .. first + 16·L` for the `P`
+/// pixels from pixel `from` on: each weight vector is loaded once for the `P` pixels, each window
+/// word broadcast once for the `L` vectors. `STEPS` = `K·G` when known at compile time, else 0.
+#[inline(always)]
+unsafe fn lane_sums<const L: usize, const P: usize, const STEPS: usize>(
+    rows: &Rows,
+    from: usize,
+    layer: &LaneLayer,
+    first: usize,
+) -> [[__m512i; L]; P] {
+    let lanes = layer.lanes;
+    let steps = if STEPS > 0 { STEPS } else { rows.steps };
     let mut s0 = [[_mm512_setzero_si512(); L]; P];
     let mut s1 = [[_mm512_setzero_si512(); L]; P];
     let mut w = layer.weights.as_ptr().add(first);
-    let base = window.as_ptr();
-    for ky in 0..k {
-        let row = base.add(ky * row_words);
-        for t in 0..k * g {
+    let base = rows.window.add(from * rows.pixel_words);
+    for ky in 0..rows.k {
+        let row = base.add(ky * rows.row_words);
+        for t in 0..steps {
             let mut a0 = [_mm512_setzero_si512(); P];
             let mut a1 = [_mm512_setzero_si512(); P];
             for p in 0..P {
-                a0[p] = _mm512_set1_epi32(*row.add(p * pixel_words + 2 * t) as i32);
-                a1[p] = _mm512_set1_epi32(*row.add(p * pixel_words + 2 * t + 1) as i32);
+                a0[p] = _mm512_set1_epi32(*row.add(p * rows.pixel_words + 2 * t) as i32);
+                a1[p] = _mm512_set1_epi32(*row.add(p * rows.pixel_words + 2 * t + 1) as i32);
             }
             for l in 0..L {
                 let wv = _mm512_loadu_si512(w.add(LANE_BLOCK * l) as *const _);
@@ -290,25 +336,36 @@ unsafe fn lane_block<const L: usize, const P: usize>(
             w = w.add(lanes);
         }
     }
-    let per_pixel = out.len() / P;
+    let mut sums = [[_mm512_setzero_si512(); L]; P];
     for p in 0..P {
-        let nv = _mm512_set1_epi32(n[p]);
         for l in 0..L {
-            // acc = 2·P − N with P = s0 + 2·s1.
-            let pv = _mm512_add_epi32(s0[p][l], _mm512_slli_epi32::<1>(s1[p][l]));
-            let acc = _mm512_sub_epi32(_mm512_slli_epi32::<1>(pv), nv);
-            let c = first + LANE_BLOCK * l;
-            let d = layer.descending[c / LANE_BLOCK];
-            let [t0, t1, t2] = &layer.thresholds;
-            let m0 = reached(acc, &t0[c..], d);
-            let m1 = reached(acc, &t1[c..], d);
-            let m2 = reached(acc, &t2[c..], d);
-            // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
-            let b0 = m0 ^ m1 ^ m2;
-            let b1 = (m0 & m1) | (m0 & m2) | (m1 & m2);
-            let (word, shift) = (p * per_pixel + 2 * (c / 32), c % 32);
-            out[word] |= u32::from(b0) << shift;
-            out[word + 1] |= u32::from(b1) << shift;
+            sums[p][l] = _mm512_add_epi32(s0[p][l], _mm512_slli_epi32::<1>(s1[p][l]));
         }
     }
+    sums
+}
+
+/// The packed output word pair (plane 0, plane 1) of up to 32 lanes from their sums `P`, the
+/// window's `N` and the thresholds `t[k][l]` (every lane ascending, see [`LaneLayer`]).
+///
+/// A named `inline(always)` function, not a closure: closures do not inherit the caller's
+/// target features, so the intrinsics inside one can end up as out-of-line calls (measured: the
+/// whole model 2× slower, depending on unrelated code elsewhere in the crate).
+#[inline(always)]
+unsafe fn levels<const L: usize>(sums: &[__m512i; L], n: i32, t: &[[__m512i; L]; 3]) -> (u32, u32) {
+    let nv = _mm512_set1_epi32(n);
+    let (mut b0, mut b1) = (0u32, 0u32);
+    for l in 0..L {
+        // acc = 2·P − N.
+        let acc = _mm512_sub_epi32(_mm512_slli_epi32::<1>(sums[l]), nv);
+        let m0 = _mm512_cmpge_epi32_mask(acc, t[0][l]);
+        let m1 = _mm512_cmpge_epi32_mask(acc, t[1][l]);
+        let m2 = _mm512_cmpge_epi32_mask(acc, t[2][l]);
+        // level = m0 + m1 + m2 (any threshold order): bit 0 = parity, bit 1 = majority.
+        let parity = m0 ^ m1 ^ m2;
+        let majority = (m0 & m1) | (m0 & m2) | (m1 & m2);
+        b0 |= u32::from(parity) << (LANE_BLOCK * l);
+        b1 |= u32::from(majority) << (LANE_BLOCK * l);
+    }
+    (b0, b1)
 }
