@@ -113,8 +113,9 @@ pub(crate) unsafe fn lanes_neon(
         layer.weights.len() >= k * k * g * layer.lanes && layer.lanes.is_multiple_of(LANE_BLOCK)
     );
     let per_pixel = out.len() / n.len();
+    let pixel_words = 2 * g;
     for (i, (n, out)) in n.chunks(2).zip(out.chunks_mut(2 * per_pixel)).enumerate() {
-        lane_pixels(&window[i * 2 * 2 * g..], row_words, n, layer, out);
+        lane_pixels(&window[2 * i * pixel_words..], row_words, n, layer, out);
     }
 }
 

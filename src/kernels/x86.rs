@@ -278,24 +278,46 @@ unsafe fn lane_pass<const L: usize, const STEPS: usize>(
         }
     }
     let per_pixel = out.len() / n.len();
+    // This pass's word pair in each pixel's output.
     let word = first / 32 * 2;
     let mut p = 0;
     while p + 2 <= n.len() {
         let sums = lane_sums::<L, 2, STEPS>(rows, p, layer, first);
-        for (i, s) in sums.iter().enumerate() {
-            let (b0, b1) = levels(s, n[p + i], &t);
-            let o = (p + i) * per_pixel + word;
-            out[o] = b0;
-            out[o + 1] = b1;
-        }
+        store_levels(
+            &sums,
+            &n[p..],
+            &t,
+            &mut out[p * per_pixel + word..],
+            per_pixel,
+        );
         p += 2;
     }
     if p < n.len() {
-        let [s] = lane_sums::<L, 1, STEPS>(rows, p, layer, first);
-        let (b0, b1) = levels(&s, n[p], &t);
-        let o = p * per_pixel + word;
-        out[o] = b0;
-        out[o + 1] = b1;
+        let sums = lane_sums::<L, 1, STEPS>(rows, p, layer, first);
+        store_levels(
+            &sums,
+            &n[p..],
+            &t,
+            &mut out[p * per_pixel + word..],
+            per_pixel,
+        );
+    }
+}
+
+/// Stores the packed word pair of each pixel of `sums` (pixel `i` at `out[i·per_pixel..]`,
+/// window sum `n[i]`). A named function, not a closure, for the reason given at [`levels`].
+#[inline(always)]
+unsafe fn store_levels<const L: usize>(
+    sums: &[[__m512i; L]],
+    n: &[i32],
+    t: &[[__m512i; L]; 3],
+    out: &mut [u32],
+    per_pixel: usize,
+) {
+    for (i, s) in sums.iter().enumerate() {
+        let (b0, b1) = levels(s, n[i], t);
+        out[i * per_pixel] = b0;
+        out[i * per_pixel + 1] = b1;
     }
 }
 
