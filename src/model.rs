@@ -15,6 +15,7 @@ use crate::onnx::OnnxLoader;
 use crate::ops::qconv2d::{CpuExecutor, Executor};
 use crate::passes::fold_weights::fold_weights;
 use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
+use crate::passes::fuse_packed_float_conv::fuse_packed_float_conv;
 use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
 use crate::passes::packed_layout::packed_layout;
 use crate::postprocess::{Heatmaps, OutputTensor};
@@ -333,15 +334,18 @@ impl Model {
                 let fusion = fuse_qconv(&mut typed, executor).with_context(|| {
                     format!("cannot fuse the quantised layers of {}", path.display())
                 })?;
-                let packing = packed_layout(&mut typed).with_context(|| {
-                    format!("cannot pack the activations of {}", path.display())
-                })?;
+                let packing =
+                    packed_layout(&mut typed, backend.cpu_threads()).with_context(|| {
+                        format!("cannot pack the activations of {}", path.display())
+                    })?;
                 tracing::debug!(packed = ?packing.packed, float = ?packing.float, "packed layout");
                 let input_blocks = fuse_conv_quant_pack(&mut typed, backend.cpu_threads())?;
                 tracing::debug!(
                     ?input_blocks,
                     "float input blocks writing packed activations"
                 );
+                let heads = fuse_packed_float_conv(&mut typed, backend.cpu_threads())?;
+                tracing::debug!(?heads, "float convs reading packed activations");
                 fusion
             }
         };

@@ -122,7 +122,7 @@ fn float_and_fused(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, Vec<String>) 
     let float = run(typed.clone());
     let mut fused = typed;
     let report = fuse_qconv(&mut fused, Arc::new(CpuExecutor::default())).unwrap();
-    packed_layout(&mut fused).unwrap();
+    packed_layout(&mut fused, 1).unwrap();
     fuse_conv_quant_pack(&mut fused, 1).unwrap();
     eprintln!(
         "{}: fused {:?}, skipped {:?}",

@@ -21,7 +21,9 @@
 //! * [`packed_gather::PackedGather`]: layout ops (SpaceToDepth, nearest
 //!   resize, concat) replayed on packed activations;
 //! * [`conv_quant_pack::ConvQuantPack`]: the float input block (1×1 conv,
-//!   BatchNorm, quantiser) writing packed activations in one pass.
+//!   BatchNorm, quantiser) writing packed activations in one pass;
+//! * [`packed_float_conv::PackedFloatConv`]: a float conv (the head) reading
+//!   packed activations, its output channels split over the threads.
 //!
 //! Both loaders match the op type only and ignore the node's domain, so the
 //! names below apply to every domain.
@@ -31,6 +33,7 @@ pub mod conv_quant_pack;
 pub mod lean_onnx;
 pub mod nearest_resize;
 pub mod pack;
+pub mod packed_float_conv;
 pub mod packed_gather;
 pub mod qconv2d;
 pub mod quant;

@@ -33,7 +33,12 @@ pub struct PackedGather {
     /// Pairs per input, to check the inputs at run time.
     pub input_pairs: Vec<usize>,
     pub sources: Arc<Vec<PairSource>>,
+    /// Threads the copy is split over when it is large (0 = all cores; see [`crate::parallel`]).
+    pub threads: usize,
 }
+
+/// Gathers smaller than this many pairs run on one thread (waking a helper costs more).
+const PARALLEL_PAIRS: usize = 4096;
 
 impl PackedGather {
     /// Checks the map: one source per output pair, every source inside its input.
@@ -63,7 +68,13 @@ impl PackedGather {
             channels,
             input_pairs,
             sources: Arc::new(sources),
+            threads: 1,
         })
+    }
+
+    /// The same gather split over `threads` threads (0 = all cores).
+    pub fn with_threads(self, threads: usize) -> Self {
+        PackedGather { threads, ..self }
     }
 
     /// Whether the map copies its single input unchanged.
@@ -114,10 +125,17 @@ impl EvalOp for PackedGather {
             words.push(w);
         }
         let mut out = vec![0u32; 2 * self.sources.len()];
-        for (dst, s) in out.chunks_exact_mut(2).zip(self.sources.iter()) {
-            let src = &words[s.input as usize][2 * s.pair as usize..][..2];
-            dst.copy_from_slice(src);
-        }
+        let threads = if self.sources.len() < PARALLEL_PAIRS {
+            1
+        } else {
+            self.threads
+        };
+        crate::parallel::for_each_range_mut(&mut out, 2, 1, threads, |p0, out| {
+            for (dst, s) in out.chunks_exact_mut(2).zip(&self.sources[p0..]) {
+                let src = &words[s.input as usize][2 * s.pair as usize..][..2];
+                dst.copy_from_slice(src);
+            }
+        });
         let t = packed_tensor(self.height, self.width, self.channels, out)?;
         Ok(tvec!(t.into_tvalue()))
     }

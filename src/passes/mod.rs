@@ -3,5 +3,6 @@
 
 pub mod fold_weights;
 pub mod fuse_conv_quant_pack;
+pub mod fuse_packed_float_conv;
 pub mod fuse_qconv;
 pub mod packed_layout;

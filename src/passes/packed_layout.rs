@@ -54,7 +54,7 @@ impl Leaf {
 }
 
 /// Runs the pass over `model`.
-pub fn packed_layout(model: &mut TypedModel) -> TractResult<PackingReport> {
+pub fn packed_layout(model: &mut TypedModel, threads: usize) -> TractResult<PackingReport> {
     let mut report = PackingReport::default();
     let mut seen: HashSet<usize> = HashSet::new();
     loop {
@@ -67,7 +67,7 @@ pub fn packed_layout(model: &mut TypedModel) -> TractResult<PackingReport> {
                 continue;
             }
             let pack = pack.clone();
-            match rewrite(model, id, &pack)? {
+            match rewrite(model, id, &pack, threads)? {
                 Ok(()) => report.packed.push(pack.layer.clone()),
                 Err(why) => {
                     report.float.push((pack.layer.clone(), why));
@@ -91,6 +91,7 @@ fn rewrite(
     model: &mut TypedModel,
     id: usize,
     pack: &PackLevels,
+    threads: usize,
 ) -> TractResult<Result<(), String>> {
     let input = model.node(id).inputs[0];
     let mut chain = Vec::new();
@@ -123,7 +124,8 @@ fn rewrite(
             Ok(s[2] * s[3] * kernels::groups(s[1]))
         })
         .collect::<TractResult<_>>()?;
-    let gather = PackedGather::new(shape[2], shape[3], pack.channels, input_pairs, sources)?;
+    let gather = PackedGather::new(shape[2], shape[3], pack.channels, input_pairs, sources)?
+        .with_threads(threads);
 
     let mut patch = TypedModelPatch::default();
     let mut packed = TVec::new();
@@ -379,7 +381,7 @@ mod tests {
         for transpose in [false, true] {
             let original = model(32, 64, transpose);
             let mut rewritten = original.clone();
-            let report = packed_layout(&mut rewritten).unwrap();
+            let report = packed_layout(&mut rewritten, 1).unwrap();
             assert_eq!(report.packed, ["t"], "{report:?}");
             assert!(
                 ops(&original).contains(&"Concat".to_string()),
@@ -401,7 +403,7 @@ mod tests {
     fn unaligned_channel_groups_stay_float() {
         // 20 + 20 channels: output group 0 mixes both inputs, so no word gather exists.
         let mut m = model(20, 20, false);
-        let report = packed_layout(&mut m).unwrap();
+        let report = packed_layout(&mut m, 1).unwrap();
         assert!(report.packed.is_empty(), "{report:?}");
         assert!(report.float[0].1.contains("aligned"), "{report:?}");
         assert!(!ops(&m).contains(&"PackedGather".to_string()));

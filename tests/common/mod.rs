@@ -82,6 +82,27 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Asserts two joint lists agree: same positions and visibility, scores within `tol` (the
+/// float head's sums may be rounded in another order than tract's, so scores can differ in
+/// their last bits).
+pub fn assert_same_joints(
+    a: &[lm::postprocess::Joint],
+    b: &[lm::postprocess::Joint],
+    tol: f32,
+    what: &str,
+) {
+    assert_eq!(a.len(), b.len(), "{what}: joint counts");
+    for (k, (ja, jb)) in a.iter().zip(b).enumerate() {
+        assert!(
+            ja.x == jb.x
+                && ja.y == jb.y
+                && ja.visible == jb.visible
+                && (ja.score - jb.score).abs() <= tol,
+            "{what}: joint {k} differs: {ja:?} vs {jb:?}"
+        );
+    }
+}
+
 /// Writes a meta.yaml into `dir` and returns its path.
 pub fn write_meta(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
