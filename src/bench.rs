@@ -96,7 +96,7 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
     writeln!(out)?;
     writeln!(
         out,
-        "stage      mean ms    std ms    min ms   (n = {})",
+        "stage      mean ms    std ms    min ms median ms   (n = {})",
         total.len()
     )?;
     for (name, samples) in [
@@ -108,10 +108,11 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
         let s = Stats::of(samples);
         writeln!(
             out,
-            "{name:<8} {:>9.3} {:>9.3} {:>9.3}",
+            "{name:<8} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
             ms(s.mean),
             ms(s.std),
-            ms(s.min)
+            ms(s.min),
+            ms(s.median)
         )?;
     }
     writeln!(out)?;

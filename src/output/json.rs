@@ -44,6 +44,9 @@ pub struct Stats {
     pub mean: f64,
     pub std: f64,
     pub min: f64,
+    /// The middle sample (mean of the two middle ones for an even count): unlike the mean, a
+    /// few runs slowed down by something else on the machine do not move it.
+    pub median: f64,
     pub count: usize,
 }
 
@@ -55,6 +58,7 @@ impl Stats {
                 mean: 0.0,
                 std: 0.0,
                 min: 0.0,
+                median: 0.0,
                 count: 0,
             };
         }
@@ -62,10 +66,14 @@ impl Stats {
         let mean = secs.iter().sum::<f64>() / n as f64;
         let var = secs.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n as f64;
         let min = secs.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut sorted = secs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = (sorted[(n - 1) / 2] + sorted[n / 2]) / 2.0;
         Stats {
             mean,
             std: var.sqrt(),
             min,
+            median,
             count: n,
         }
     }
@@ -215,6 +223,13 @@ mod tests {
         // np.std([1, 2, 4]) = 1.247219128924647
         assert!((s.std - 1.247_219_128_924_647).abs() < 1e-9);
         assert_eq!(s.min, 1.0);
+        // np.median: the middle value, or the mean of the two middle ones.
+        assert_eq!(s.median, 2.0);
+        let even: Vec<Duration> = [5.0, 1.0, 4.0, 2.0]
+            .iter()
+            .map(|s| Duration::from_secs_f64(*s))
+            .collect();
+        assert!((Stats::of(&even).median - 3.0).abs() < 1e-9);
         assert_eq!(Stats::of(&[]).count, 0);
     }
 }
