@@ -225,11 +225,19 @@ impl PackedFloatConv {
             for (b, a) in acc.iter().enumerate() {
                 a.store(sums[b * LANES..].as_mut_ptr());
             }
-            // Keep the positions inside the output: row y = i / wp, column i % wp < W_out.
-            for (i, &v) in (start..).zip(&sums) {
-                let (y, x) = (i / p.wp, i % p.wp);
-                if y < h_out && x < w_out {
+            // Keep the positions inside the output: row y = i / wp, column x = i % wp < W_out
+            // (stepped along, not divided per position).
+            let (mut y, mut x) = (start / p.wp, start % p.wp);
+            for &v in &sums {
+                if y >= h_out {
+                    break;
+                }
+                if x < w_out {
                     out[y * w_out + x] = self.epilogue(o, v);
+                }
+                x += 1;
+                if x == p.wp {
+                    (x, y) = (0, y + 1);
                 }
             }
         }
