@@ -7,12 +7,13 @@
 //! op's docs); what goes away is the 160×160×32 float tensor written and read
 //! four times, and the float → level → packed conversion.
 
-use super::fuse_qconv::{const_operand, only_successor, per_channel, two_bit_scale};
+use super::fuse_qconv::{
+    const_operand, only_successor, per_channel, plain_conv, replace_with_op, two_bit_scale,
+};
 use crate::ops::conv_quant_pack::ConvQuantPack;
 use crate::ops::pack::PackLevels;
 use crate::ops::quant::Quant;
-use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
+use tract_core::ops::cnn::Conv;
 use tract_hir::internal::*;
 
 /// Fuses every matching block, each to run on `threads` threads (0 = all cores); returns the
@@ -26,13 +27,9 @@ pub fn fuse_conv_quant_pack(model: &mut TypedModel, threads: usize) -> TractResu
         let Some((conv, input, op)) = match_block(model, id, threads) else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, input)?;
         let name = format!("{}.conv_quant_pack", model.node(conv).name);
         fused.push(model.node(conv).name.clone());
-        let out = patch.wire_node(name, op, &[x])?;
-        patch.shunt_outside(model, OutletId::new(id, 0), out[0])?;
-        patch.apply(model)?;
+        replace_with_op(model, input, id, name, op)?;
     }
     model.compact()?;
     Ok(fused)
@@ -104,17 +101,7 @@ fn match_block(
         (only_successor(model, *pair[0])? == *pair[1]).then_some(())?;
     }
     let spec = &conv.pool_spec;
-    let ones = |v: &Option<TVec<usize>>| v.as_ref().is_none_or(|v| v.iter().all(|x| *x == 1));
-    let plain = conv.group == 1
-        && conv.q_params.is_none()
-        && conv.kernel_fmt == KernelFormat::OIHW
-        && spec.data_format == DataFormat::NCHW
-        && spec.kernel_shape.as_slice() == [1, 1]
-        && ones(&spec.strides)
-        && ones(&spec.dilations);
-    if !plain {
-        return None;
-    }
+    (plain_conv(conv).is_ok() && spec.kernel_shape.as_slice() == [1, 1]).then_some(())?;
     let (c_out, c_in) = (spec.output_channels, spec.input_channels);
     let kernel = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;
     if kernel.datum_type() != f32::datum_type() || kernel.shape() != [c_out, c_in, 1, 1] {

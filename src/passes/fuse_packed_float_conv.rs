@@ -7,11 +7,10 @@
 //! weights and bias), and only where [`PackedFloatConv::supported`] says the op's kernel beats
 //! tract's; anything else stays as it was.
 
-use super::fuse_qconv::{const_operand, only_successor, per_channel};
+use super::fuse_qconv::{const_operand, only_successor, per_channel, plain_conv, replace_with_op};
 use crate::ops::pack::UnpackLevels;
 use crate::ops::packed_float_conv::PackedFloatConv;
-use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
+use tract_core::ops::cnn::Conv;
 use tract_hir::internal::*;
 
 /// Fuses every matching conv, each to run on `threads` threads (0 = all cores); returns the
@@ -25,13 +24,9 @@ pub fn fuse_packed_float_conv(model: &mut TypedModel, threads: usize) -> TractRe
         let Some((packed, (op, last))) = match_conv(model, id, threads) else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, packed)?;
         let name = format!("{}.packed_float_conv", model.node(id).name);
         fused.push(model.node(id).name.clone());
-        let out = patch.wire_node(name, op, &[x])?;
-        patch.shunt_outside(model, OutletId::new(last, 0), out[0])?;
-        patch.apply(model)?;
+        replace_with_op(model, packed, last, name, op)?;
     }
     model.compact()?;
     Ok(fused)
@@ -49,18 +44,7 @@ fn match_conv(
     let unpack_node = model.node(node.inputs[0].node);
     let unpack = unpack_node.op_as::<UnpackLevels>()?;
     let spec = &conv.pool_spec;
-    let ones = |v: &Option<TVec<usize>>| v.as_ref().is_none_or(|v| v.iter().all(|x| *x == 1));
-    let plain = conv.group == 1
-        && conv.q_params.is_none()
-        && conv.kernel_fmt == KernelFormat::OIHW
-        && spec.data_format == DataFormat::NCHW
-        && spec.kernel_shape.len() == 2
-        && ones(&spec.strides)
-        && ones(&spec.dilations)
-        && spec.input_channels == unpack.channels;
-    if !plain {
-        return None;
-    }
+    (plain_conv(conv).is_ok() && spec.input_channels == unpack.channels).then_some(())?;
     let (c_out, c_in) = (spec.output_channels, spec.input_channels);
     let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
     let kernel = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;

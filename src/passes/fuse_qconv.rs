@@ -209,6 +209,43 @@ fn constant(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
     op.binarize(&input).ok().map(Tensor::into_arc_tensor)
 }
 
+/// `Ok` for a plain 2-D convolution (one group, float, OIHW weights, NCHW data, stride and
+/// dilation 1), the only kind the fusion passes rewrite; else why not.
+pub(crate) fn plain_conv(conv: &Conv) -> Result<(), String> {
+    let spec = &conv.pool_spec;
+    if conv.group != 1 || conv.q_params.is_some() || conv.kernel_fmt != KernelFormat::OIHW {
+        return Err("grouped, integer or non-OIHW conv".into());
+    }
+    if spec.data_format != DataFormat::NCHW {
+        return Err(format!("data format {:?}, not NCHW", spec.data_format));
+    }
+    if spec.kernel_shape.len() != 2 {
+        return Err(format!("kernel {:?}, not 2-D", spec.kernel_shape));
+    }
+    let ones = |v: &Option<TVec<usize>>| v.as_ref().is_none_or(|v| v.iter().all(|x| *x == 1));
+    if !ones(&spec.strides) || !ones(&spec.dilations) {
+        return Err("stride or dilation is not 1".into());
+    }
+    Ok(())
+}
+
+/// Replaces the nodes from `input`'s consumer to `last` by `op` (named `name`) reading `input`:
+/// `last`'s output now comes from `op`; what no longer feeds an output is removed by the
+/// pass's final `compact`.
+pub(crate) fn replace_with_op(
+    model: &mut TypedModel,
+    input: OutletId,
+    last: usize,
+    name: String,
+    op: impl Into<Box<dyn TypedOp>>,
+) -> TractResult<()> {
+    let mut patch = TypedModelPatch::default();
+    let x = patch.tap_model(model, input)?;
+    let out = patch.wire_node(name, op, &[x])?;
+    patch.shunt_outside(model, OutletId::new(last, 0), out[0])?;
+    patch.apply(model)
+}
+
 /// The single successor of `node`'s output, if it has exactly one.
 pub(crate) fn only_successor(model: &TypedModel, node: usize) -> Option<usize> {
     let succ = model.outlet_successors(OutletId::new(node, 0));
@@ -233,22 +270,13 @@ fn match_block(
     let node = model.node(id);
     let conv = node.op_as::<Conv>().ok_or("not a Conv")?;
     let spec = &conv.pool_spec;
-    if conv.group != 1 || conv.q_params.is_some() || conv.kernel_fmt != KernelFormat::OIHW {
-        return Err("grouped, integer or non-OIHW conv".into());
-    }
-    if spec.data_format != DataFormat::NCHW {
-        return Err(format!("data format {:?}, not NCHW", spec.data_format));
-    }
+    plain_conv(conv)?;
     let k = spec.kernel_shape.as_slice();
     let k = match k {
         [1, 1] => 1,
         [3, 3] => 3,
         other => return Err(format!("kernel {other:?}, not 1×1 or 3×3")),
     };
-    let ones = |v: &Option<TVec<usize>>| v.as_ref().is_none_or(|v| v.iter().all(|x| *x == 1));
-    if !ones(&spec.strides) || !ones(&spec.dilations) {
-        return Err("stride or dilation is not 1".into());
-    }
     let p = k / 2;
     let same = match &spec.padding {
         PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, _) => {
