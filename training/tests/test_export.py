@@ -159,35 +159,3 @@ def test_history_describes_the_whole_chain():
     # a checkpoint without history: the chain comes from the caller, else it is the run alone
     assert H.chain(q2, "/c/runs/quant2/last.pt", earlier=first)[0]["run"] == "float_step200"
     assert "400 steps in 1 run (quant2 400)" in H.describe("X", H.chain({**q2, "history": []}, "/c/runs/quant2/last.pt"))
-
-
-def test_kept_checkpoint_is_float16_weights_that_start_a_run(tmp_path):
-    """`ckpt_tool.py keep`: the small file committed under training/checkpoints/ (no Adam state,
-    float16) must initialise `train.py --init-from` with the same weights (to float16 precision)
-    and carry the run's history."""
-    import ckpt_tool
-    import train
-    m = _model(True, 3, widths=None)
-    ck = {"model": m.state_dict(), "opt": {"state": {}, "param_groups": []}, "step": 7, "quantize": True,
-          "stride": 8, "size": 160, "run": "quant_people", "history": [], "train_seconds": 120.0}
-    src, out = tmp_path / "last.pt", tmp_path / "kept.pt"
-    torch.save(ck, src)
-    argv, sys.argv = sys.argv, ["ckpt_tool.py", "keep", str(src), str(out)]
-    try:
-        ckpt_tool.main()
-    finally:
-        sys.argv = argv
-    kept = torch.load(out, map_location="cpu", weights_only=False)
-    assert "opt" not in kept and kept["step"] == 7
-    assert all(v.dtype == torch.float16 for v in kept["model"].values() if v.is_floating_point())
-    assert os.path.getsize(out) < 0.6 * os.path.getsize(src)
-    fresh = LmSinglePose(quantize=True, stride=8)
-    history, _ = train.init_weights(str(out), fresh)
-    assert history[-1]["run"] == "quant_people" and history[-1]["steps"] == 7
-    for k, v in m.state_dict().items():
-        w = fresh.state_dict()[k]
-        assert w.dtype == v.dtype, k
-        if v.is_floating_point():
-            torch.testing.assert_close(w, v, rtol=1e-3, atol=1e-4)
-        else:
-            assert torch.equal(w, v), k
