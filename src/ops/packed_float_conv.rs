@@ -71,6 +71,8 @@ struct Planes {
     wp: usize,
     /// Output positions computed per channel (`H_out · wp` rounded up to whole blocks).
     positions: usize,
+    /// Per tap `t = (ky, kx)` in the weights' order: it reads the plane `ky·wp + kx` further on.
+    offsets: Vec<usize>,
 }
 
 impl PackedFloatConv {
@@ -145,6 +147,7 @@ impl PackedFloatConv {
             len,
             wp,
             positions,
+            offsets: (0..kh * kw).map(|t| (t / kw) * wp + t % kw).collect(),
         }
     }
 
@@ -201,12 +204,10 @@ impl PackedFloatConv {
         w_out: usize,
         out: &mut [f32],
     ) {
-        let [kh, kw] = self.kernel;
-        let taps = kh * kw;
+        let offsets = &p.offsets;
+        let taps = offsets.len();
         let weights = &self.weights[o * self.in_channels * taps..][..self.in_channels * taps];
         let h_out = out.len() / w_out;
-        // Tap t = (ky, kx) of the weights' order reads the plane `ky·wp + kx` further on.
-        let offsets: Vec<usize> = (0..taps).map(|t| (t / kw) * p.wp + t % kw).collect();
         let furthest = offsets.last().copied().unwrap_or(0);
         // Every load below stays inside the planes (see `planes`): checked once, not per load.
         assert!(p.positions + furthest <= p.len && p.data.len() == self.in_channels * p.len);
@@ -215,7 +216,7 @@ impl PackedFloatConv {
             let mut acc = [V::zero(); BLOCK];
             for (c, wc) in weights.chunks_exact(taps).enumerate() {
                 let plane = p.data.as_ptr().add(c * p.len + start);
-                for (&wt, &offset) in wc.iter().zip(&offsets) {
+                for (&wt, &offset) in wc.iter().zip(offsets) {
                     let src = plane.add(offset);
                     for (b, a) in acc.iter_mut().enumerate() {
                         *a = a.fma(wt, V::load(src.add(b * LANES)));

@@ -57,20 +57,7 @@ fn match_conv(
         .iter()
         .copied()
         .collect();
-    let bias = match node.inputs.get(2) {
-        Some(b) => {
-            let b = model.outlet_fact(*b).ok()?.konst.clone()?;
-            (b.datum_type() == f32::datum_type()).then_some(())?;
-            Some(
-                per_channel(&b, c_out)?
-                    .into_iter()
-                    .map(|v| v as f32)
-                    .collect(),
-            )
-        }
-        None => None,
-    };
-    // A per-channel Mul, then Add, fed by the conv alone (a BatchNorm as tract decomposes it).
+    // Bias, slope and intercept: f32 constants, one value or one per output channel.
     let f32_channels = |t: Arc<Tensor>| -> Option<Vec<f32>> {
         (t.datum_type() == f32::datum_type()).then_some(())?;
         Some(
@@ -80,6 +67,11 @@ fn match_conv(
                 .collect(),
         )
     };
+    let bias = match node.inputs.get(2) {
+        Some(b) => Some(f32_channels(model.outlet_fact(*b).ok()?.konst.clone()?)?),
+        None => None,
+    };
+    // A per-channel Mul, then Add, fed by the conv alone (a BatchNorm as tract decomposes it).
     let mut last = id;
     let (mut slope, mut intercept) = (None, None);
     if let Some(next) = only_successor(model, last) {
