@@ -13,7 +13,10 @@ Prints a Markdown table (ms per frame: mean, median and min of `lm bench`'s `run
 stage or of onnxruntime's session.run) with ratios against the quantised engine
 (of the medians: on a shared VM a few runs slowed by a neighbour move the mean,
 especially the 2-thread one, whose frame waits for its slower half; the means'
-ratios are printed beside them), and
+ratios are printed beside them), then the two targets' ratios measured again in
+alternating rounds (see `target_rounds`: a neighbour who slows the VM for a
+second then slows every engine of one round, not one engine's whole
+measurement; the median over rounds is the figure), and
 the per-layer table of the quantised engine. Not part of CI (timings on a
 shared machine are noisy: compare ratios within one run).
 
@@ -109,7 +112,9 @@ def quantise_int8(path):
     return len(images)
 
 
-def ort_bench(runs, threads, model=FMODEL):
+def ort_session(threads, model=FMODEL):
+    """A warmed-up onnxruntime session; returns `time(runs)`, which times `runs` frames and
+    returns their (mean, median, min) in ms."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -119,17 +124,52 @@ def ort_bench(runs, threads, model=FMODEL):
     name = sess.get_inputs()[0].name
     x = np.random.default_rng(0).uniform(0, 1, (1, 160, 160, 3)).astype(np.float32)
     sess.run(None, {name: x})
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        sess.run(None, {name: x})
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.mean(times)), 1e3 * float(np.median(times)), 1e3 * float(np.min(times))
+
+    def time_runs(runs):
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            sess.run(None, {name: x})
+            times.append(time.perf_counter() - t)
+        return 1e3 * float(np.mean(times)), 1e3 * float(np.median(times)), 1e3 * float(np.min(times))
+
+    return time_runs
+
+
+def ort_bench(runs, threads, model=FMODEL):
+    return ort_session(threads, model)(runs)
+
+
+def target_rounds(rounds, runs, int8, cores):
+    """The two targets' ratios measured in alternating rounds: each round times lm 1 thread,
+    lm `cores` threads and onnxruntime int8 1 thread, `runs` frames each, one after the
+    other, so that a neighbour who slows this VM for a while slows one round of all three
+    rather than one engine's whole measurement. Returns the table of rounds (lines) and the
+    per-round ratios of medians (int8 / lm 1 thread, lm 1 / lm `cores` threads)."""
+    ort_int8 = ort_session(1, int8)
+    lines = [f"Targets in {rounds} alternating rounds of {runs} frames (median ms; ratios of medians):",
+             "",
+             f"| round | lm 1 thread | lm {cores} threads | onnxruntime int8, 1 thread "
+             f"| int8 / lm 1 thread | lm 1 / lm {cores} threads |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    vs_int8, vs_one = [], []
+    for r in range(rounds):
+        one = lm_bench(QMETA, runs, "--backend", "cpu", "--threads", "1")[1]
+        many = lm_bench(QMETA, runs, "--backend", "cpu", "--threads", "0")[1]
+        i8 = ort_int8(runs)[1]
+        vs_int8.append(i8 / one)
+        vs_one.append(one / many)
+        lines.append(f"| {r + 1} | {one:.3f} | {many:.3f} | {i8:.3f} | {vs_int8[-1]:.2f}× "
+                     f"| {vs_one[-1]:.2f}× |")
+    return lines, vs_int8, vs_one
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", "--runs", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="alternating rounds for the targets' ratios (0: none)")
+    ap.add_argument("--round-runs", type=int, default=1000, help="frames per engine per round")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     load_start = " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -153,6 +193,7 @@ def main():
         rows.append(("onnxruntime, int8 (QDQ) LmSinglePoseV1, 1 thread", *i1))
         i_n = ort_bench(args.runs, cores, int8)
         rows.append((f"onnxruntime, int8 (QDQ) LmSinglePoseV1, {cores} threads", *i_n))
+        rounds = target_rounds(args.rounds, args.round_runs, int8, cores) if args.rounds else None
 
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"date {time.strftime('%Y-%m-%d')}, CPU {cpu_model()}, {cores} cores, 160×160, "
@@ -167,6 +208,16 @@ def main():
     print(f"lm 1 thread vs onnxruntime int8 1 thread: {i1[1] / q1[1]:.2f}× faster (medians; means "
           f"{i1[0] / q1[0]:.2f}×; target ≥ 3×); lm {cores} threads vs 1 thread: {q1[1] / qn[1]:.2f}× "
           f"(medians; means {q1[0] / qn[0]:.2f}×; target ≥ 1.6×)")
+    if rounds:
+        lines, r8, r1 = rounds
+        m8, m1 = float(np.median(r8)), float(np.median(r1))
+        print()
+        print("\n".join(lines))
+        print()
+        print(f"In alternating rounds (median over {len(r8)} rounds): lm 1 thread vs onnxruntime int8 "
+              f"1 thread {m8:.2f}× (rounds {min(r8):.2f}–{max(r8):.2f}×; target ≥ 3×); "
+              f"lm {cores} threads vs 1 thread {m1:.2f}× (rounds {min(r1):.2f}–{max(r1):.2f}×; "
+              f"target ≥ 1.6×)")
     print()
     print("Quantised engine, 1 thread, per layer (from `lm bench`):")
     print("```")
