@@ -361,6 +361,12 @@ impl ConvQuantPack {
             for (k, tk) in t.iter_mut().enumerate() {
                 tk[o] = first_reaching(&level, k as u8 + 1);
             }
+            // The vector kernels rely on T1 ≤ T2 ≤ T3 (then `level ≥ 2` is the middle
+            // compare alone); first reaching points of a non-decreasing level are ordered, so
+            // this only refuses what would be a bug.
+            if !(t[0][o] <= t[1][o] && t[1][o] <= t[2][o]) {
+                return None;
+            }
         }
         Some(LevelThresholds { weights, t })
     }
@@ -404,7 +410,8 @@ impl ConvQuantPack {
     }
 
     /// Threshold form, 16 output channels per vector: three compares give the level's bits
-    /// (bit 0 = parity of the masks, bit 1 = their majority).
+    /// (bit 0 = parity of the masks, bit 1 = the middle one: with T1 ≤ T2 ≤ T3 they are
+    /// nested).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,fma")]
     unsafe fn run_thresholds_avx512(
@@ -436,9 +443,11 @@ impl ConvQuantPack {
                 let m1 = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(acc, load(&t.t[0], v));
                 let m2 = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(acc, load(&t.t[1], v));
                 let m3 = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(acc, load(&t.t[2], v));
+                // The thresholds are ordered, so the masks are nested (m3 ⊆ m2 ⊆ m1): the level
+                // m1 + m2 + m3 is odd where m1 ^ m2 ^ m3, and ≥ 2 where m2.
                 let (g, shift) = (v / 2, 16 * (v % 2));
                 dst[2 * g] |= u32::from(m1 ^ m2 ^ m3) << shift;
-                dst[2 * g + 1] |= u32::from((m1 & m2) | (m1 & m3) | (m2 & m3)) << shift;
+                dst[2 * g + 1] |= u32::from(m2) << shift;
             }
         }
     }
@@ -488,9 +497,10 @@ impl ConvQuantPack {
                 let m1 = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(acc, th[0][v]);
                 let m2 = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(acc, th[1][v]);
                 let m3 = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(acc, th[2][v]);
+                // Nested masks (see `run_thresholds_avx512`).
                 let shift = 16 * (v % 2);
                 words[0] |= u32::from(m1 ^ m2 ^ m3) << shift;
-                words[1] |= u32::from((m1 & m2) | (m1 & m3) | (m2 & m3)) << shift;
+                words[1] |= u32::from(m2) << shift;
             }
             dst[0] = words[0];
             dst[1] = words[1];
