@@ -37,6 +37,7 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
     };
 
     pipeline.infer(&image)?; // warm-up
+    let stalls_before = crate::parallel::STALLS.load(std::sync::atomic::Ordering::Relaxed);
     let mut pre = vec![];
     let mut run = vec![];
     let mut post = vec![];
@@ -48,6 +49,8 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
         post.push(t.post);
         total.push(t.total());
     }
+
+    let stalls = crate::parallel::STALLS.load(std::sync::atomic::Ordering::Relaxed) - stalls_before;
 
     let mut per_node: HashMap<(String, String), Duration> = HashMap::new();
     let mut order: Vec<(String, String)> = vec![];
@@ -113,6 +116,15 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
             ms(s.std),
             ms(s.min),
             ms(s.median)
+        )?;
+    }
+    let threads = crate::parallel::resolve(m.backend.cpu_threads());
+    if threads > 1 {
+        // A worker preempted while it held part of a layer (another process on its core).
+        writeln!(
+            out,
+            "threads    {threads}: {stalls} stall(s) of over {} µs while timing",
+            crate::parallel::STALL.as_micros()
         )?;
     }
     writeln!(out)?;

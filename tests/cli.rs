@@ -137,6 +137,36 @@ fn bench_prints_stages_profile_and_rss() {
 }
 
 #[test]
+fn bench_with_two_threads_reports_the_stalls() {
+    let args = |threads: &'static str| {
+        [
+            "bench",
+            "-c",
+            "meta/lm_single_pose_v1_quantize.yaml",
+            "-n",
+            "3",
+            "--profile-runs",
+            "1",
+            "--backend",
+            "cpu",
+            "--threads",
+            threads,
+        ]
+    };
+    let o = lm(&args("2"), &repo());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("threads    2: "))
+        .unwrap_or_else(|| panic!("no threads line in\n{s}"));
+    assert!(line.contains("stall(s) of over 1000 µs"), "{line}");
+    let o = lm(&args("1"), &repo());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("stall(s)"));
+}
+
+#[test]
 fn default_model_run_reports_a_peak_heap_within_budget() {
     // The shipped model's weights are 17.8 MB of f32 (17.0 MiB): the heap must hold them
     // once while the ONNX file is decoded, and must not grow far past two copies (boards:
