@@ -114,28 +114,36 @@ impl EvalOp for PackedGather {
             inputs.len() == self.input_pairs.len(),
             "PackedGather: inputs"
         );
-        let mut words: Vec<&[u32]> = Vec::with_capacity(inputs.len());
-        for (t, &pairs) in inputs.iter().zip(&self.input_pairs) {
+        // Each input as word pairs, so that a pair is one 8-byte copy.
+        let mut pairs: Vec<&[[u32; 2]]> = Vec::with_capacity(inputs.len());
+        for (t, &n) in inputs.iter().zip(&self.input_pairs) {
             let w = t.try_as_plain_ram()?.as_slice::<u32>()?;
             ensure!(
-                w.len() == 2 * pairs,
+                w.len() == 2 * n,
                 "PackedGather: input has {} words",
                 w.len()
             );
-            words.push(w);
+            pairs.push(w.as_chunks::<2>().0);
         }
-        let mut out = vec![0u32; 2 * self.sources.len()];
+        let pair_of = |s: &PairSource| pairs[s.input as usize][s.pair as usize];
         let threads = if self.sources.len() < PARALLEL_PAIRS {
             1
         } else {
-            self.threads
+            crate::parallel::resolve(self.threads)
         };
-        crate::parallel::for_each_range_mut(&mut out, 2, 1, threads, |p0, out| {
-            for (dst, s) in out.chunks_exact_mut(2).zip(&self.sources[p0..]) {
-                let src = &words[s.input as usize][2 * s.pair as usize..][..2];
-                dst.copy_from_slice(src);
-            }
-        });
+        let out: Vec<[u32; 2]> = if threads == 1 {
+            // Collected, not written into a zeroed buffer (a memset of the whole output).
+            self.sources.iter().map(pair_of).collect()
+        } else {
+            let mut out = vec![[0u32; 2]; self.sources.len()];
+            crate::parallel::for_each_range_mut(&mut out, 1, 1, threads, |p0, out| {
+                for (dst, s) in out.iter_mut().zip(&self.sources[p0..]) {
+                    *dst = pair_of(s);
+                }
+            });
+            out
+        };
+        let out = out.into_flattened();
         let t = packed_tensor(self.height, self.width, self.channels, out)?;
         Ok(tvec!(t.into_tvalue()))
     }
