@@ -310,61 +310,81 @@ pub(crate) fn run_lanes(
     let (wp, hp) = (w + 2 * pad, h + 2 * pad);
     let pixel_words = g * PLANES;
     let row_words = wp * pixel_words;
-    // The zero-padded copy and each padded pixel's count, input rows split over the threads.
-    let mut padded = vec![0u32; hp * row_words];
-    let mut counts = vec![0i32; hp * wp];
-    let rows_per = h
-        .div_ceil(crate::parallel::resolve(threads).clamp(1, h.max(1)))
-        .max(1);
-    crate::parallel::for_each_chunk_pair_mut(
-        &mut padded[pad * row_words..(pad + h) * row_words],
-        rows_per * row_words,
-        &mut counts[pad * wp..(pad + h) * wp],
-        rows_per * wp,
-        threads,
-        |i, pad_rows, count_rows| {
-            let src = &input.words()[i * rows_per * w * pixel_words..];
-            for ((dst, cnt), src) in pad_rows
-                .chunks_exact_mut(row_words)
-                .zip(count_rows.chunks_exact_mut(wp))
-                .zip(src.chunks_exact(w * pixel_words))
-            {
-                dst[pad * pixel_words..(pad + w) * pixel_words].copy_from_slice(src);
-                pixel_counts(src, pixel_words, &mut cnt[pad..pad + w]);
-            }
-        },
-    );
-    let pixels = |p0: usize, out: &mut [u32]| {
-        let end = p0 + out.len() / per_pixel;
-        // Window sums of one row segment: `cols[i]` = the `k` counts above each other at
-        // column `x + i`, then `n[i]` = `k` adjacent `cols`.
-        let mut cols = Vec::with_capacity(w + k);
-        let mut n = Vec::with_capacity(w);
-        let mut p = p0;
-        while p < end {
-            let (y, x) = (p / w, p % w);
-            let count = (w - x).min(end - p);
-            cols.clear();
-            cols.resize(count + k - 1, 0i32);
-            for ky in 0..k {
-                let row = &counts[(y + ky) * wp + x..][..count + k - 1];
-                for (c, &r) in cols.iter_mut().zip(row) {
-                    *c += r;
+    LANE_SCRATCH.with_borrow_mut(|(padded, counts)| {
+        // The zero-padded copy and each padded pixel's count, input rows split over the threads.
+        // Both live in this thread's scratch: the inside rows are overwritten, so only the borders
+        // are cleared (the top and bottom rows here, the sides with each row below).
+        padded.resize(hp * row_words, 0);
+        counts.resize(hp * wp, 0);
+        padded[..pad * row_words].fill(0);
+        padded[(pad + h) * row_words..].fill(0);
+        counts[..pad * wp].fill(0);
+        counts[(pad + h) * wp..].fill(0);
+        let rows_per = h
+            .div_ceil(crate::parallel::resolve(threads).clamp(1, h.max(1)))
+            .max(1);
+        crate::parallel::for_each_chunk_pair_mut(
+            &mut padded[pad * row_words..(pad + h) * row_words],
+            rows_per * row_words,
+            &mut counts[pad * wp..(pad + h) * wp],
+            rows_per * wp,
+            threads,
+            |i, pad_rows, count_rows| {
+                let src = &input.words()[i * rows_per * w * pixel_words..];
+                for ((dst, cnt), src) in pad_rows
+                    .chunks_exact_mut(row_words)
+                    .zip(count_rows.chunks_exact_mut(wp))
+                    .zip(src.chunks_exact(w * pixel_words))
+                {
+                    let (left, rest) = dst.split_at_mut(pad * pixel_words);
+                    let (inside, right) = rest.split_at_mut(w * pixel_words);
+                    left.fill(0);
+                    inside.copy_from_slice(src);
+                    right.fill(0);
+                    cnt[..pad].fill(0);
+                    cnt[pad + w..].fill(0);
+                    pixel_counts(src, pixel_words, &mut cnt[pad..pad + w]);
                 }
+            },
+        );
+        let pixels = |p0: usize, out: &mut [u32]| {
+            let end = p0 + out.len() / per_pixel;
+            // Window sums of one row segment: `cols[i]` = the `k` counts above each other at
+            // column `x + i`, then `n[i]` = `k` adjacent `cols`.
+            let mut cols = Vec::with_capacity(w + k);
+            let mut n = Vec::with_capacity(w);
+            let mut p = p0;
+            while p < end {
+                let (y, x) = (p / w, p % w);
+                let count = (w - x).min(end - p);
+                cols.clear();
+                cols.resize(count + k - 1, 0i32);
+                for ky in 0..k {
+                    let row = &counts[(y + ky) * wp + x..][..count + k - 1];
+                    for (c, &r) in cols.iter_mut().zip(row) {
+                        *c += r;
+                    }
+                }
+                n.clear();
+                n.extend(cols.windows(k).map(|c| c.iter().sum::<i32>()));
+                let window = &padded[(y * wp + x) * pixel_words..];
+                let dst = &mut out[(p - p0) * per_pixel..(p - p0 + count) * per_pixel];
+                // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
+                unsafe { kernel(window, row_words, &n, layer, dst) };
+                p += count;
             }
-            n.clear();
-            n.extend(cols.windows(k).map(|c| c.iter().sum::<i32>()));
-            let window = &padded[(y * wp + x) * pixel_words..];
-            let dst = &mut out[(p - p0) * per_pixel..(p - p0 + count) * per_pixel];
-            // SAFETY: `qconv2d` only passes kernels whose CPU features were checked.
-            unsafe { kernel(window, row_words, &n, layer, dst) };
-            p += count;
-        }
-    };
-    let mut out = vec![0u32; h * w * per_pixel];
-    pixel_ranges(&mut out, per_pixel, threads, pixels);
-    PackedActivations::from_words(h, w, c_out, out)
-        .expect("kernel output has the validated geometry and a zero tail")
+        };
+        let mut out = vec![0u32; h * w * per_pixel];
+        pixel_ranges(&mut out, per_pixel, threads, pixels);
+        PackedActivations::from_words(h, w, c_out, out)
+            .expect("kernel output has the validated geometry and a zero tail")
+    })
+}
+
+thread_local! {
+    /// [`run_lanes`]'s zero-padded input copy and pixel counts, kept for the next layer and
+    /// frame: a fresh zeroed buffer per layer was a memset of up to 215 KB (conv2's input).
+    static LANE_SCRATCH: std::cell::RefCell<(Vec<u32>, Vec<i32>)> = Default::default();
 }
 
 /// `popcount(a_0) + 2·popcount(a_1)` of each pixel of `words` (`pixel_words` words a pixel).
