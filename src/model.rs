@@ -454,12 +454,8 @@ impl Model {
     }
 
     fn heatmaps(&self, out: &TValue) -> Result<Heatmaps> {
-        let view = out.to_plain_array_view::<f32>()?;
-        let data: Vec<f32> = match view.as_slice() {
-            Some(s) => s.to_vec(),
-            None => view.iter().copied().collect(),
-        };
-        Heatmaps::from_tensor(view.shape(), &data, self.output_format)
+        let t = output_tensor(out)?;
+        Heatmaps::from_tensor(&t.shape, &t.data, self.output_format)
     }
 
     /// Runs once while timing every node; returns the outputs (as
