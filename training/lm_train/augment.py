@@ -3,7 +3,10 @@ the real-photo failures call for.
 
 Photometric, as Blueoil's data_augmentor: Blur (Gaussian, sigma 0..1), Brightness, Color (saturation),
 Contrast (each a factor in 0.75..1.25, PIL ImageEnhance semantics), Hue (shift of -10..10 degrees);
-plus greyscale (10 %) and occlusion (30 %: a random rectangle of 10-40 % of the side, flat colour or noise).
+plus greyscale (10 %), occlusion (30 %: a random rectangle of 10-40 % of the side, flat colour or noise) and
+low light (10 %: brightness x0.08-0.4 with sensor noise, rounded to 8-bit levels; the joints keep their targets).
+Pictures without anyone (5 %, `empty_view`): flat colour, gradient, noise or smooth blotches, every target
+zero, so that a black, grey or covered frame reports no joints (the first models drew a skeleton on a black one).
 Geometric: FlipLeftRight (50 %, left/right joints swapped), rotation (50 %, +-30 deg), and one of three
 framings of the person (L = the person's view, the default 160x160 input):
   close-up (20 %): head and shoulders, zoom x1.8-3.0 around the shoulders' midpoint (or the head), placed
@@ -41,6 +44,10 @@ class AugConfig:
     p_grey: float = 0.1
     p_occlude: float = 0.3
     occlude_frac: tuple = (0.1, 0.4)
+    p_dark: float = 0.1
+    dark: tuple = (0.08, 0.4)       # brightness factor of a low-light view
+    dark_noise: tuple = (0.5, 3.0)  # its sensor noise, sigma in 8-bit levels
+    p_empty: float = 0.05
 
 
 def view_matrix(size, l_px, crop_px, scale=1.0, rot_deg=0.0, tx=0.0, ty=0.0, flip=False):
@@ -126,7 +133,39 @@ def photometric(img, rng, cfg: AugConfig):
         sigma = rng.uniform(*cfg.blur_sigma)
         if sigma > 0.05:
             x = cv2.GaussianBlur(x, (0, 0), sigma)
+    if rng.random() < cfg.p_dark:
+        x = low_light(x, rng, cfg)
     return np.clip(x, 0, 255).astype(np.float32)
+
+
+def low_light(x, rng, cfg: AugConfig):
+    """A dim scene: darker, with sensor noise, on the few 8-bit levels a camera would give."""
+    x = x * rng.uniform(*cfg.dark) + rng.normal(0.0, rng.uniform(*cfg.dark_noise), size=x.shape)
+    return np.round(np.clip(x, 0, 255))
+
+
+def empty_view(size, rng):
+    """A picture with nobody in it, float32 [size, size, 3] 0..255: a flat colour, a gradient between two
+    colours, noise over a flat colour, or smooth blotches (upscaled random pixels); sometimes dark."""
+    kind = int(rng.integers(4))
+    if kind == 0:
+        x = np.broadcast_to(rng.uniform(0, 255, size=3), (size, size, 3))
+    elif kind == 1:
+        t = np.linspace(0.0, 1.0, size)[:, None, None]
+        a, b = rng.uniform(0, 255, size=(2, 3))
+        x = a + (b - a) * t
+        x = np.broadcast_to(x, (size, size, 3))
+        x = x.transpose(1, 0, 2) if rng.random() < 0.5 else x
+    elif kind == 2:
+        x = rng.uniform(0, 255, size=3) + rng.normal(0.0, rng.uniform(2, 40), size=(size, size, 3))
+    else:
+        n = int(rng.integers(2, 12))
+        x = cv2.resize(rng.uniform(0, 255, size=(n, n, 3)).astype(np.float32), (size, size),
+                       interpolation=cv2.INTER_CUBIC)
+    x = np.clip(x, 0, 255).astype(np.float32)
+    if rng.random() < 0.3:
+        x = x * rng.uniform(0.0, 0.2)
+    return np.ascontiguousarray(np.round(x), dtype=np.float32)
 
 
 def occlude(x, rng, cfg: AugConfig):
@@ -144,8 +183,11 @@ def occlude(x, rng, cfg: AugConfig):
 
 def augment(img, joints, size, l_px, rng, cfg: AugConfig | None = None, colour=True):
     """(view float32 [size,size,3] 0..255, joints in view pixels). Outside the stored crop: a flat
-    random grey, so that zoomed-out views do not all have black borders."""
+    random grey, so that zoomed-out views do not all have black borders. With p_empty the view is
+    `empty_view` instead and every joint's score is 0 (no targets)."""
     cfg = cfg or AugConfig()
+    if colour and rng.random() < cfg.p_empty:
+        return empty_view(size, rng), np.zeros_like(joints, dtype=np.float32)
     m, flip = geometry(joints, size, l_px, img.shape[0], rng, cfg)
     border = float(rng.uniform(0, 255)) if colour else 0.0
     x = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,

@@ -17,6 +17,14 @@ from .teacher import square_crop
 
 CROP_SCALE = 1.25
 MIN_JOINTS = 8
+# A crop is "near-black" when 99 % of its pixel values are below this (of 255): nothing to see there
+# (ExLPose's low-light frames: 0-11), so a model scores on it only with the pose it draws on nothing.
+DARK_P99 = 16
+
+
+def near_black(views) -> np.ndarray:
+    """[N] bool: which crops (uint8 or float 0..255) are near-black (DARK_P99)."""
+    return np.array([np.percentile(v, 99) < DARK_P99 for v in views], bool)
 
 
 def load_persons(gt_path: str, min_joints: int = MIN_JOINTS):
@@ -70,10 +78,12 @@ def crops(persons, people_dir: str, px: int):
     return views, boxes
 
 
-def summarise(persons, preds: dict, joint_names):
-    """preds: name -> [N, 17, 2] in image pixels. Returns {name: {"pck0.2", "pck0.1", "per_dataset",
-    "per_joint", "n_joints"}}."""
+def summarise(persons, preds: dict, joint_names, dark=None):
+    """preds: name -> [N, 17, 2] in image pixels; dark: [N] bool, near-black crops (near_black).
+    Returns {name: {"pck0.2", "pck0.1", "per_dataset", "per_joint", "n_joints", "lit"}}, "lit" being the
+    PCK over the persons whose crop is not near-black."""
     res = {}
+    dark = np.zeros(len(persons), bool) if dark is None else np.asarray(dark, bool)
     datasets = sorted({p["dataset"] for p in persons})
     for name, pr in preds.items():
         c2 = np.stack([correct(pr[i], p["kp"], p["bbox"], 0.2) for i, p in enumerate(persons)])
@@ -87,6 +97,8 @@ def summarise(persons, preds: dict, joint_names):
                             for d in datasets},
             "per_joint": {joint_names[j]: {"pck0.2": _mean(c2[:, j]), "pck0.1": _mean(c1[:, j]),
                                            "joints": int(np.isfinite(c2[:, j]).sum())} for j in range(17)},
+            "lit": {"pck0.2": _mean(c2[~dark]), "pck0.1": _mean(c1[~dark]), "persons": int((~dark).sum()),
+                    "joints": int(np.isfinite(c2[~dark]).sum())},
         }
     return res
 
@@ -102,6 +114,11 @@ def markdown(res) -> str:
           f"{first['n_persons']} persons, {first['n_joints']} labelled joints", "",
           "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
           "| **all** | " + " | ".join(f"**{res[n]['pck0.2']:.3f} / {res[n]['pck0.1']:.3f}**" for n in names) + " |"]
+    lit = first.get("lit")
+    if lit and lit["persons"] < first["n_persons"]:
+        md.append(f"| all but the {first['n_persons'] - lit['persons']} near-black crops ({lit['persons']} persons, "
+                  f"{lit['joints']} joints) | " +
+                  " | ".join(f"{res[n]['lit']['pck0.2']:.3f} / {res[n]['lit']['pck0.1']:.3f}" for n in names) + " |")
     for d, v in first["per_dataset"].items():
         md.append(f"| {d} ({v['persons']} persons, {v['joints']} joints) | " +
                   " | ".join(f"{res[n]['per_dataset'][d]['pck0.2']:.3f} / {res[n]['per_dataset'][d]['pck0.1']:.3f}"

@@ -224,8 +224,9 @@ def test_augment_views_cover_close_ups_small_people_and_keep_joints_consistent()
         return np.sort(np.hypot(*(jj[:, None, :2] - jj[None, :, :2]).transpose(2, 0, 1))[iu])
     d_in = dists(j)
     zooms, n_out = [], 0
+    cfg = A.AugConfig(p_empty=0.0)
     for _ in range(200):
-        x, jj = A.augment(img, j, 160, 160, rng)
+        x, jj = A.augment(img, j, 160, 160, rng, cfg)
         assert x.shape == (160, 160, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
         vis = jj[:, 2] > 0
         n_out += (~vis).any()
@@ -244,17 +245,48 @@ def test_augment_views_cover_close_ups_small_people_and_keep_joints_consistent()
 def test_photometric_is_blueoil_like():
     rng = np.random.default_rng(1)
     img = np.random.default_rng(2).integers(0, 255, (32, 32, 3)).astype(np.uint8)
-    cfg = A.AugConfig(p_blur=0.0, p_grey=0.0, hue_deg=0.0)
+    cfg = A.AugConfig(p_blur=0.0, p_grey=0.0, hue_deg=0.0, p_dark=0.0)
     for _ in range(20):
         y = A.photometric(img, rng, cfg)
         assert y.shape == img.shape and y.dtype == np.float32
         # Brightness / Color / Contrast factors in 0.75..1.25: the mean can move at most by ~25 % (+ clipping)
         assert 0.5 * img.mean() < y.mean() < 1.4 * img.mean()
-    grey = A.photometric(img, rng, A.AugConfig(p_grey=1.0, p_blur=0.0))
+    grey = A.photometric(img, rng, A.AugConfig(p_grey=1.0, p_blur=0.0, p_dark=0.0))
     assert np.allclose(grey[..., 0], grey[..., 1]) and np.allclose(grey[..., 1], grey[..., 2])
     x = np.zeros((40, 40, 3), np.float32)
     A.occlude(x, rng, A.AugConfig())
     assert 0.01 < (x.sum(2) > 0).mean() < 0.2
+
+
+def test_low_light_is_dim_noisy_and_on_8_bit_levels():
+    rng = np.random.default_rng(3)
+    img = np.full((64, 64, 3), 200, np.uint8)
+    for _ in range(10):
+        y = A.photometric(img, rng, A.AugConfig(p_dark=1.0, p_blur=0.0, p_grey=0.0, hue_deg=0.0, enhance=(1, 1)))
+        assert 200 * 0.08 - 2 < y.mean() < 200 * 0.4 + 2       # brightness x0.08..0.4
+        assert y.std() > 0.3                                  # sensor noise
+        assert np.array_equal(y, np.round(y))                 # 8-bit levels
+    x, jj = A.augment(img, np.full((17, 3), 0.9, np.float32) * [40, 40, 1], 160, 64, rng,
+                      A.AugConfig(p_dark=1.0, p_empty=0.0))
+    assert (jj[:, 2] > 0).all()                               # a dim person keeps every target
+
+
+def test_empty_views_have_no_targets_and_vary():
+    rng = np.random.default_rng(4)
+    img = np.full((64, 64, 3), 128, np.uint8)
+    j = np.full((17, 3), 0.9, np.float32) * [40, 40, 1]
+    means, stds = [], []
+    for _ in range(60):
+        x, jj = A.augment(img, j, 160, 64, rng, A.AugConfig(p_empty=1.0))
+        assert x.shape == (160, 160, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 255
+        assert (jj[:, 2] == 0).all()
+        assert not heatmap_targets(jj, 160, 8).any()          # all-zero heatmaps: "nobody here"
+        means.append(x.mean())
+        stds.append(x.std())
+    assert min(means) < 30 and max(means) > 150             # dark and bright pictures
+    assert min(stds) < 1.0 and max(stds) > 20               # flat ones and textured ones
+    n_empty = sum((A.augment(img, j, 160, 64, rng)[1][:, 2] == 0).all() for _ in range(400))
+    assert 5 <= n_empty <= 40                                 # default: ~5 % of the views
 
 
 @pytest.mark.parametrize("quant", [True, False])
@@ -303,3 +335,21 @@ def test_gt_eval_crop_and_pck():
     c1 = G.correct(pred, kp, [0, 0, 40, 80], 0.1)
     assert c2[:3].tolist() == [1, 1, 0] and c1[:3].tolist() == [1, 0, 0]
     assert np.isnan(c2[3:]).all()
+
+
+def test_gt_eval_near_black_crops_are_reported_apart():
+    lit = np.random.default_rng(0).integers(0, 255, (20, 20, 3)).astype(np.uint8)
+    dark = np.zeros((20, 20, 3), np.uint8)
+    dark[1:, :] = 10
+    dark[0, :10] = 40                                   # 2.5 % of the pixels at 40: the 99th percentile sees them
+    assert G.near_black([lit, dark, np.zeros((4, 4, 3))]).tolist() == [False, False, True]
+    dark[0, :3] = 40                                    # 0.75 % at 40: still near-black
+    dark[0, 3:10] = 10
+    assert G.near_black([dark]).tolist() == [True]
+    kp = np.zeros((17, 3), np.float32)
+    kp[:2] = [[10, 10, 2], [20, 20, 2]]
+    persons = [{"dataset": "a", "kp": kp, "bbox": np.array([0, 0, 40, 80], np.float32)} for _ in range(2)]
+    good, bad = kp[:, :2], kp[:, :2] + 50.0
+    res = G.summarise(persons, {"m": np.stack([good, bad])}, [f"j{i}" for i in range(17)], dark=[False, True])
+    assert res["m"]["pck0.2"] == 0.5 and res["m"]["lit"]["pck0.2"] == 1.0 and res["m"]["lit"]["persons"] == 1
+    assert "all but the 1 near-black crops (1 persons, 2 joints) | 1.000 / 1.000" in G.markdown(res)
