@@ -195,6 +195,38 @@ fn default_model_run_reports_a_peak_heap_within_budget() {
     assert!((17.0..=40.0).contains(&mib), "peak heap {mib} MiB");
 }
 
+#[test]
+fn default_model_reports_nobody_on_blank_frames() {
+    // A covered lens, a dark room, a blank wall: no joint is visible at the shipped
+    // confidence_threshold (the models before 2026-12-07 drew all 17 joints on a black frame).
+    let dir = tempfile::tempdir().unwrap();
+    let frames = [("black.png", 0u8), ("grey.png", 128), ("white.png", 255)];
+    for (name, v) in frames {
+        image::RgbImage::from_pixel(320, 240, image::Rgb([v, v, v]))
+            .save(dir.path().join(name))
+            .unwrap();
+    }
+    let meta = repo().join("meta/lm_single_pose_v1_quantize.yaml");
+    let mut args = vec!["run", "-i"];
+    args.extend(frames.iter().map(|f| f.0));
+    args.extend(["-c", meta.to_str().unwrap(), "-o", "out"]);
+    let o = lm(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = output_json(&dir.path().join("out/output.json"));
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), frames.len());
+    for r in results {
+        let seen: Vec<&str> = r["prediction"]["keypoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["visible"] == true)
+            .map(|k| k["name"].as_str().unwrap())
+            .collect();
+        assert!(seen.is_empty(), "{}: {seen:?} reported visible", r["file_path"]);
+    }
+}
+
 fn output_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
