@@ -223,7 +223,11 @@ fn default_model_reports_nobody_on_blank_frames() {
             .filter(|k| k["visible"] == true)
             .map(|k| k["name"].as_str().unwrap())
             .collect();
-        assert!(seen.is_empty(), "{}: {seen:?} reported visible", r["file_path"]);
+        assert!(
+            seen.is_empty(),
+            "{}: {seen:?} reported visible",
+            r["file_path"]
+        );
     }
 }
 
