@@ -180,10 +180,15 @@ def blank_pictures(size, n=100):
     return ["black", "grey", "white", f"{n} synthetic"], np.stack(pics) / np.float32(255.0)
 
 
+def peak_confidence(hm):
+    """[N, H', W', J] heatmaps -> [N, J] confidence: each joint's heatmap peak / 10 (as the runtime scores)."""
+    return hm.reshape(len(hm), -1, hm.shape[-1]).max(1) / D.PEAK
+
+
 def visible_on_blank(hm, blank_names):
     """Joints reported visible (heatmap peak / 10 >= threshold) on each blank picture; the synthetic
     ones averaged. {threshold: {picture: count}}."""
-    conf = hm.reshape(len(hm), -1, hm.shape[-1]).max(1) / D.PEAK
+    conf = peak_confidence(hm)
     out = {}
     for t in BLANK_THRESHOLDS:
         n = (conf >= t).sum(1)
@@ -245,7 +250,7 @@ def eval_heldout_pack(a):
         hm = np.concatenate([f(x[i:i + 64]) for i in range(0, len(x), 64)])
         pr = np.stack([decode(h, stride) for h in hm])
         conf = pr[:, :, 2] / D.PEAK
-        conf_blank = f(blank).reshape(len(blank), -1, pr.shape[1]).max(1) / D.PEAK
+        conf_blank = peak_confidence(f(blank))
         vis = tj[:, :, 2] >= D.CONF
         r = {}
         for kind in ("default", "augmented"):

@@ -353,3 +353,20 @@ def test_gt_eval_near_black_crops_are_reported_apart():
     res = G.summarise(persons, {"m": np.stack([good, bad])}, [f"j{i}" for i in range(17)], dark=[False, True])
     assert res["m"]["pck0.2"] == 0.5 and res["m"]["lit"]["pck0.2"] == 1.0 and res["m"]["lit"]["persons"] == 1
     assert "all but the 1 near-black crops (1 persons, 2 joints) | 1.000 / 1.000" in G.markdown(res)
+
+
+def test_blank_pictures_and_the_joints_reported_on_them():
+    import evaluate as E
+    names, pics = E.blank_pictures(32, n=5)
+    assert names == ["black", "grey", "white", "5 synthetic"] and pics.shape == (8, 32, 32, 3)
+    assert pics[0].max() == 0 and np.allclose(pics[1], 128 / 255) and pics[2].min() == 1.0
+    assert 0 <= pics.min() and pics.max() <= 1
+    hm = np.zeros((8, 4, 4, 17), np.float32)
+    hm[0, 1, 2, :] = 2.5          # black: every joint at confidence 0.25
+    hm[3:, 0, 0, 0] = 10.0        # each synthetic picture: one joint at 1.0
+    hm[3, 3, 3, 1] = 1.5          # and one of them a second at 0.15
+    np.testing.assert_allclose(E.peak_confidence(hm)[0], 0.25)
+    got = E.visible_on_blank(hm, names)
+    assert got["0.1"] == {"black": 17, "grey": 0, "white": 0, "5 synthetic": 1.2}
+    assert got["0.2"] == {"black": 17, "grey": 0, "white": 0, "5 synthetic": 1.0}
+    assert got["0.3"]["black"] == 0
