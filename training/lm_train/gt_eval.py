@@ -114,8 +114,8 @@ def markdown(res) -> str:
           f"{first['n_persons']} persons, {first['n_joints']} labelled joints", "",
           "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
           "| **all** | " + " | ".join(f"**{res[n]['pck0.2']:.3f} / {res[n]['pck0.1']:.3f}**" for n in names) + " |"]
-    lit = first.get("lit")
-    if lit and lit["persons"] < first["n_persons"]:
+    lit = first["lit"]
+    if lit["persons"] < first["n_persons"]:
         md.append(f"| all but the {first['n_persons'] - lit['persons']} near-black crops ({lit['persons']} persons, "
                   f"{lit['joints']} joints) | " +
                   " | ".join(f"{res[n]['lit']['pck0.2']:.3f} / {res[n]['lit']['pck0.1']:.3f}" for n in names) + " |")
