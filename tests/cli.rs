@@ -231,6 +231,66 @@ fn default_model_reports_nobody_on_blank_frames() {
     }
 }
 
+#[test]
+fn default_model_refines_joints_within_a_quarter_cell() {
+    // The shipped meta sets `subpixel: true`: against the same meta without it, every
+    // joint of astronaut.png (512 px → 160 px input, stride 8: a cell is 25.6 px) moves
+    // by 0 or a quarter cell (6.4 px) on each axis, and some do move.
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(repo().join("meta/lm_single_pose_v1_quantize.yaml")).unwrap();
+    assert!(shipped.contains("    subpixel: true\n"), "{shipped}");
+    let model = repo().join("models/lm_single_pose_v1_quantize.onnx");
+    let local = shipped.replace(
+        "../models/lm_single_pose_v1_quantize.onnx",
+        model.to_str().unwrap(),
+    );
+    std::fs::write(dir.path().join("refined.yaml"), &local).unwrap();
+    std::fs::write(
+        dir.path().join("cells.yaml"),
+        local.replace("    subpixel: true\n", ""),
+    )
+    .unwrap();
+    let image = repo().join("tests/images/astronaut.png");
+    let joints = |meta: &str| {
+        let out_dir = format!("out_{meta}");
+        let o = lm(
+            &[
+                "run",
+                "-i",
+                image.to_str().unwrap(),
+                "-c",
+                meta,
+                "-o",
+                &out_dir,
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = output_json(&dir.path().join(out_dir).join("output.json"));
+        out["results"][0]["prediction"]["keypoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["x"].as_f64().unwrap(), k["y"].as_f64().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let (refined, cells) = (joints("refined.yaml"), joints("cells.yaml"));
+    assert_eq!(refined.len(), 17);
+    let quarter = 512.0 / 160.0 * 8.0 / 4.0;
+    let mut moved = 0;
+    for (r, c) in refined.iter().zip(&cells) {
+        for d in [r.0 - c.0, r.1 - c.1] {
+            assert!(
+                d.abs() < 1e-3 || (d.abs() - quarter).abs() < 1e-3,
+                "{r:?} vs {c:?}"
+            );
+            moved += (d.abs() > 1e-3) as usize;
+        }
+    }
+    assert!(moved > 0, "no joint moved: {refined:?}");
+}
+
 fn output_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()

@@ -35,6 +35,9 @@ def main():
     ap.add_argument("--confidence-threshold", type=float, default=0.1,
                     help="POST_PROCESSOR confidence_threshold written into both meta files (pick it with "
                          "evaluate.py --pack on the held-out split of people/train)")
+    ap.add_argument("--subpixel", action="store_true",
+                    help="write `subpixel: true` (quarter-cell refinement) into the meta files (pick it with "
+                         "evaluate.py --pack, which reports PCK with and without it)")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--root", default=root)
     a = ap.parse_args()
@@ -60,7 +63,7 @@ def main():
         print(f"{stem}: {doc}")
         export_onnx(model, onnx_path, a.size, a.size, doc=doc)
         write_meta(os.path.join(a.root, "meta", stem + ".yaml"), f"../models/{stem}.onnx", a.size, a.size,
-                   ck["stride"], confidence_threshold=a.confidence_threshold)
+                   ck["stride"], confidence_threshold=a.confidence_threshold, subpixel=a.subpixel)
         ref = torch_heatmaps(model, x)
         got = qonnx_heatmaps(onnx_path, x) if quant else ort_heatmaps(onnx_path, x)
         diff = float(np.abs(ref - got).max())

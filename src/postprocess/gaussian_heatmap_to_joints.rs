@@ -7,6 +7,10 @@
 //! `(x · stride, y · stride)` in network-input pixels; an invisible one is
 //! `[0, 0, 0]` in Blueoil's `joints` list.
 //!
+//! Opt-in `subpixel`: every joint moves a quarter cell towards the larger of
+//! its two neighbours on each axis, a cheap refinement within the cell
+//! grid (training/README.md measures what it gains).
+//!
 //! Opt-in `stack` (stacked hourglasses with intermediate supervision): which
 //! stack's heatmaps to decode, among one output per stack or along axis 1
 //! of a 5-D output `[1, stacks, ...]`.
@@ -65,8 +69,9 @@ pub fn heatmaps_of(outputs: &[OutputTensor], p: &GaussianHeatmapToJoints) -> Res
 
 /// Decodes every joint channel.
 ///
-/// Invisible joints keep their peak position and score (for diagnostics);
-/// Blueoil's `joints` list reports them as 0.
+/// Invisible joints keep their peak position and score (for diagnostics;
+/// `subpixel` refines them too, so that evaluation scores every joint the
+/// same way); Blueoil's `joints` list reports them as 0.
 pub fn gaussian_heatmap_to_joints(hm: &Heatmaps, p: &GaussianHeatmapToJoints) -> Vec<Joint> {
     let cutoff = p.threshold_scale * p.confidence_threshold;
     let stride = p.stride as f32;
@@ -75,7 +80,7 @@ pub fn gaussian_heatmap_to_joints(hm: &Heatmaps, p: &GaussianHeatmapToJoints) ->
             let (py, px, peak) = hm.argmax(j);
             let visible = (peak as f64) >= cutoff;
             let (mut fx, mut fy) = (px as f32, py as f32);
-            if p.subpixel && visible {
+            if p.subpixel {
                 fx += quarter_shift(hm, j, py, px, true);
                 fy += quarter_shift(hm, j, py, px, false);
             }
@@ -310,6 +315,11 @@ mod tests {
         p.subpixel = true;
         let refined = gaussian_heatmap_to_joints(&hm, &p)[0];
         assert_eq!((refined.x, refined.y), (9.0, 7.0));
+        // Below the cut-off the joint is refined the same way (evaluation scores
+        // every joint's position), only reported invisible.
+        p.confidence_threshold = 2.0;
+        let dim = gaussian_heatmap_to_joints(&hm, &p)[0];
+        assert_eq!((dim.x, dim.y, dim.visible), (9.0, 7.0, false));
     }
 
     fn out(shape: &[usize], data: Vec<f32>) -> OutputTensor {

@@ -16,14 +16,16 @@ of it, on real photos (outside CI: it needs the ~1.5 GB TensorFlow venv).
    same input (pixels / 255 in float32).
 3. `lm run -m GRAPH.pb` on the float, cpu and fpga (software register model)
    backends, and `lm convert GRAPH.pb` + `lm run -m GRAPH.onnx` (cpu): every
-   joint's cell and visibility must equal the argmax of TensorFlow's heatmaps,
-   the score (peak / 10) within SCORE_TOL. Prints one line per graph and
+   joint's position and visibility must equal TensorFlow's heatmaps decoded with
+   the meta's confidence_threshold and subpixel, the score (peak / 10) within
+   SCORE_TOL. Prints one line per graph and
    backend and exits non-zero on any difference.
 """
 import glob
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,17 +37,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HERE = os.path.join(ROOT, "tests", "python")
 MODEL = os.path.join(ROOT, "models", "lm_single_pose_v1_quantize.onnx")
 META = os.path.join(ROOT, "meta", "lm_single_pose_v1_quantize.yaml")
-SIZE, STRIDE, JOINTS, THRESHOLD = 160, 8, 17, 0.1
+SIZE, STRIDE, JOINTS = 160, 8, 17
 SCORE_TOL = 1e-4
 
 
-def decode(heat):
+def post_processor(meta_text):
+    """(confidence_threshold, subpixel) of the shipped meta's GaussianHeatmapToJoints."""
+    threshold = float(re.search(r"^\s+confidence_threshold:\s*([0-9.]+)\s*$", meta_text, re.M).group(1))
+    subpixel = re.search(r"^\s+subpixel:\s*true\s*$", meta_text, re.M) is not None
+    return threshold, subpixel
+
+
+def quarter(before, after):
+    return 0.25 if after > before else -0.25 if after < before else 0.0
+
+
+def decode(heat, threshold, subpixel):
+    """As lm's GaussianHeatmapToJoints: first maximum, x stride; `subpixel`: a quarter cell towards the larger
+    neighbour on each axis (none at a border)."""
     out = []
     for j in range(JOINTS):
         h = heat[..., j]
         cy, cx = np.unravel_index(np.argmax(h), h.shape)
         peak = float(h[cy, cx])
-        out.append((float(cx * STRIDE), float(cy * STRIDE), peak / 10.0, peak >= 10.0 * THRESHOLD))
+        x, y = float(cx), float(cy)
+        if subpixel and 0 < cx < h.shape[1] - 1:
+            x += quarter(h[cy, cx - 1], h[cy, cx + 1])
+        if subpixel and 0 < cy < h.shape[0] - 1:
+            y += quarter(h[cy - 1, cx], h[cy + 1, cx])
+        out.append((x * STRIDE, y * STRIDE, peak / 10.0, peak >= 10.0 * threshold))
     return out
 
 
@@ -97,7 +117,7 @@ def main():
             ref = os.path.join(tmp, f"tf_{tag}.npz")
             subprocess.run([tf_python, script, "make", weights, pb] + flag, check=True)
             subprocess.run([tf_python, script, "reference", pb, os.path.join(tmp, "inputs.npz"), ref], check=True)
-            want = {k: decode(v) for k, v in np.load(ref).items()}
+            want = {k: decode(v, *post_processor(text)) for k, v in np.load(ref).items()}
             onnx = os.path.join(tmp, f"graph_{tag}.onnx")
             subprocess.run(lm + ["convert", pb, "-o", onnx], cwd=ROOT, check=True)
             runs = [("float", pb, ["--backend", "float"]), ("cpu", pb, ["--backend", "cpu"]),

@@ -135,8 +135,10 @@ def export_onnx(model: LmSinglePose, path: str, height: int = 160, width: int = 
 
 
 def write_meta(path: str, model_file: str, height: int = 160, width: int = 160, stride: int = 8,
-               num_joints: int = 17, confidence_threshold: float = 0.1):
-    """Blueoil-format meta.yaml plus MODEL.file (relative to the yaml)."""
+               num_joints: int = 17, confidence_threshold: float = 0.1, subpixel: bool = False):
+    """Blueoil-format meta.yaml plus MODEL.file (relative to the yaml); `subpixel` adds lm's opt-in quarter-cell
+    refinement to GaussianHeatmapToJoints (Blueoil's runtime has no such field)."""
+    refine = "    subpixel: true\n" if subpixel else ""
     text = f"""CLASSES:
 - person
 DATA_FORMAT: NHWC
@@ -148,7 +150,7 @@ POST_PROCESSOR:
     confidence_threshold: {confidence_threshold:g}
     num_dimensions: 2
     stride: {stride}
-PRE_PROCESSOR:
+{refine}PRE_PROCESSOR:
 - ResizeWithJoints:
     image_size:
     - {height}

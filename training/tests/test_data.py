@@ -370,3 +370,16 @@ def test_blank_pictures_and_the_joints_reported_on_them():
     assert got["0.1"] == {"black": 17, "grey": 0, "white": 0, "5 synthetic": 1.2}
     assert got["0.2"] == {"black": 17, "grey": 0, "white": 0, "5 synthetic": 1.0}
     assert got["0.3"]["black"] == 0
+
+
+def test_decode_argmax_and_subpixel_like_the_runtime():
+    """The same heatmap as the Rust test subpixel_shifts_a_quarter_towards_larger_neighbour (stride 4)."""
+    import evaluate as E
+    hm = np.zeros((5, 5, 3), np.float32)
+    hm[2, 2, 0], hm[2, 3, 0], hm[1, 2, 0] = 10.0, 6.0, 4.0   # right > left, up > down
+    hm[0, 4, 1] = 3.0                                           # a corner: no neighbour pair, no shift
+    hm[1, 1, 2] = hm[3, 3, 2] = 5.0                             # a tie: the first maximum in row-major order
+    hm[1, 0, 2] = hm[1, 2, 2] = 1.0                             # equal neighbours: no shift
+    plain = E.decode(hm, 4)
+    np.testing.assert_array_equal(plain, [[8, 8, 10], [16, 0, 3], [4, 4, 5]])
+    np.testing.assert_array_equal(E.decode(hm, 4, subpixel=True), [[9, 7, 10], [16, 0, 3], [4, 4, 5]])

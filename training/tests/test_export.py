@@ -111,7 +111,9 @@ def test_meta_yaml(tmp_path):
     assert "IMAGE_SIZE:\n- 160\n- 160\n" in t and "confidence_threshold: 0.1" in t
     assert t.endswith("MODEL:\n  file: ../models/x.onnx\n")
     write_meta(str(p), "../models/x.onnx", 160, 160, 8, confidence_threshold=0.2)
-    assert "    confidence_threshold: 0.2\n" in p.read_text()
+    assert "    confidence_threshold: 0.2\n" in p.read_text() and "subpixel" not in p.read_text()
+    write_meta(str(p), "../models/x.onnx", 160, 160, 8, subpixel=True)
+    assert "    stride: 8\n    subpixel: true\nPRE_PROCESSOR:" in p.read_text()
 
 
 def test_shipped_fixture_is_current():
