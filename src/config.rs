@@ -123,9 +123,15 @@ pub struct GaussianHeatmapToJoints {
     /// Layout of the heatmap tensor (Blueoil: NHWC).
     #[serde(default)]
     pub data_format: DataFormat,
-    /// Quarter-pixel shift towards the larger neighbour (off in Blueoil).
+    /// Every joint moves a quarter cell towards its larger neighbour on each
+    /// axis (off in Blueoil).
     #[serde(default)]
     pub subpixel: bool,
+    /// Also run the picture mirrored left–right and average the heatmaps
+    /// (mirrored back, left/right joints swapped) before decoding: a second
+    /// inference per picture (off in Blueoil; `postprocess::flip_test`).
+    #[serde(default)]
+    pub flip_test: bool,
     /// Which stack's heatmaps to decode, for stacked hourglasses trained with
     /// intermediate supervision (negative: from the end, `-1` = the last):
     /// an index into the model's outputs when it has one output per stack,
@@ -751,6 +757,11 @@ impl Meta {
         }
     }
 
+    /// Whether each picture also runs mirrored (`GaussianHeatmapToJoints.flip_test`).
+    pub fn flip_test(&self) -> bool {
+        matches!(&self.post, PostProcessor::GaussianHeatmapToJoints(p) if p.flip_test)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.task != KEYPOINT_TASK {
             return Err(self.error(
@@ -941,6 +952,14 @@ impl Meta {
                 &format!("{field}.stride"),
                 format!("{} does not divide IMAGE_SIZE [{h}, {w}]", p.stride),
             ));
+        }
+        if p.flip_test {
+            crate::postprocess::flip_test::mirror_pairs(&self.keypoints.names).map_err(|e| {
+                self.error(
+                    &format!("{field}.flip_test"),
+                    format!("{e} (KEYPOINTS.names, default COCO-17)"),
+                )
+            })?;
         }
         Ok(())
     }

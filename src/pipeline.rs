@@ -2,7 +2,7 @@
 
 use crate::config::Meta;
 use crate::model::{Backend, Model};
-use crate::postprocess::{decode, Heatmaps, Joint, Point};
+use crate::postprocess::{decode, decode_flip_test, Heatmaps, Joint, Point};
 use crate::preprocess::preprocess;
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
@@ -234,10 +234,18 @@ impl Pipeline {
         let t0 = Instant::now();
         let input = preprocess(&self.meta, image)?;
         let tensor = self.model.input_tensor(&input)?;
+        let mirrored = match self.meta.flip_test() {
+            true => Some(self.model.input_tensor(&input.mirrored())?),
+            false => None,
+        };
         let t1 = Instant::now();
         let outputs = self.model.run_outputs(tensor)?;
+        let mirrored = mirrored.map(|t| self.model.run_outputs(t)).transpose()?;
         let t2 = Instant::now();
-        let decoded = decode(&self.meta, &outputs)?;
+        let decoded = match &mirrored {
+            Some(m) => decode_flip_test(&self.meta, &outputs, m)?,
+            None => decode(&self.meta, &outputs)?,
+        };
         let mut pose = self.to_image_pixels(&decoded.joints, image.dimensions());
         pose.points = decoded
             .points

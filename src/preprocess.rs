@@ -18,6 +18,20 @@ pub struct InputImage {
     pub data: Vec<f32>,
 }
 
+impl InputImage {
+    /// The same picture mirrored left–right (the flip test's second input).
+    pub fn mirrored(&self) -> InputImage {
+        let row = self.width * 3;
+        let mut data = Vec::with_capacity(self.data.len());
+        for r in self.data.chunks_exact(row) {
+            for px in r.chunks_exact(3).rev() {
+                data.extend_from_slice(px);
+            }
+        }
+        InputImage { data, ..*self }
+    }
+}
+
 /// Runs meta.yaml's pre-processors on one decoded image.
 pub fn preprocess(meta: &Meta, image: &RgbImage) -> Result<InputImage> {
     let (want_h, want_w) = meta.input_hw();

@@ -59,6 +59,7 @@ fn extensions_parse() {
     assert_eq!(m.gaussian().unwrap().threshold_scale, 1.0);
     assert_eq!(m.gaussian().unwrap().data_format, DataFormat::NCHW);
     assert!(m.gaussian().unwrap().subpixel);
+    assert!(!m.gaussian().unwrap().flip_test && !m.flip_test());
     assert_eq!(
         m.model_path().unwrap(),
         std::path::Path::new("/some/dir/../models/m.onnx")
@@ -133,6 +134,24 @@ fn inconsistent_values_name_the_field() {
     let e =
         err(&(small_meta("m.onnx", 0.1) + "KEYPOINTS:\n  names: [a, b]\n  skeleton: [[0, 2]]\n"));
     assert!(e.contains("KEYPOINTS.skeleton"), "{e}");
+}
+
+#[test]
+fn flip_test_needs_a_mirror_for_every_left_and_right_joint() {
+    let flip = |names: &str| {
+        small_meta("m.onnx", 0.1).replace("    stride: 4\n", "    stride: 4\n    flip_test: true\n")
+            + &format!("KEYPOINTS:\n  names: [{names}]\n")
+    };
+    let m = parse(&flip("nose, left_eye, right_eye")).unwrap();
+    assert!(m.flip_test());
+    let e = err(&flip("nose, left_eye, left_ear, right_eye"));
+    assert!(
+        e.contains("GaussianHeatmapToJoints.flip_test")
+            && e.contains("\"left_ear\"")
+            && e.contains("\"right_ear\"")
+            && e.contains(":12:"),
+        "{e}"
+    );
 }
 
 #[test]

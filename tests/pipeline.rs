@@ -8,6 +8,8 @@ use image::{Rgb, RgbImage};
 use lm::output::json::OutputJson;
 use lm::output::overlay::{LEFT_COLOUR, LIMB_COLOUR, RIGHT_COLOUR};
 use lm::pipeline::Pipeline;
+use lm::postprocess::flip_test::{fuse_mirrored, mirror_pairs};
+use lm::postprocess::gaussian_heatmap_to_joints;
 use lm::run::{run_images, RunOptions};
 use std::path::Path;
 
@@ -277,4 +279,36 @@ fn grid_detector_points_per_class_in_output_json() {
     assert!(inf.pose.joints.iter().all(|j| !j.visible));
     assert_eq!((inf.pose.joints[0].x, inf.pose.joints[0].y), (60.0, 24.0));
     assert!(inf.heatmaps.is_none());
+}
+
+#[test]
+fn flip_test_averages_the_picture_and_its_mirror_image() {
+    // colour_blocks at 32 × 32 px (no resize, so mirroring the picture and
+    // mirroring the network input are the same): the flip-test heatmaps equal
+    // the plain run's fused with the mirror image's run. (This model's
+    // channels are colours, not left and right joints, so the joints move.)
+    let dir = tempfile::tempdir().unwrap();
+    let plain = pipeline(0.1, dir.path());
+    let text = small_meta("colour_blocks.onnx", 0.1)
+        .replace("    stride: 4\n", "    stride: 4\n    flip_test: true\n");
+    let flip = Pipeline::load(&write_meta(dir.path(), "flip.yaml", &text), None).unwrap();
+    let image = image::imageops::resize(&test_image(200), 32, 32, image::imageops::Nearest);
+    let mirror = image::imageops::flip_horizontal(&image);
+    let a = plain.infer(&image).unwrap();
+    let b = plain.infer(&mirror).unwrap();
+    let f = flip.infer(&image).unwrap();
+    let pairs = mirror_pairs(&plain.meta.keypoints.names).unwrap();
+    let want = fuse_mirrored(
+        a.heatmaps.as_ref().unwrap(),
+        b.heatmaps.as_ref().unwrap(),
+        &pairs,
+        32,
+        4,
+    )
+    .unwrap();
+    assert_eq!(f.heatmaps.as_ref().unwrap(), &want);
+    assert_ne!(&want, a.heatmaps.as_ref().unwrap());
+    // ... and the joints are decoded from those averaged heatmaps.
+    let p = flip.meta.gaussian().unwrap();
+    assert_eq!(f.network_joints, gaussian_heatmap_to_joints(&want, p));
 }

@@ -9,8 +9,9 @@
 
 2. `--pack PACK` (pack_data.py; its "heldout" split: whole held-out videos and ~10 % of the people/train
    photos, never trained on): PCK@0.2 / @0.1 / @0.05 against the teacher on the default view and on --views
-   seeded augmented views (close-ups cut joints off, small people, rotation), decoded both as argmax and with
-   the runtime's `subpixel` quarter-cell shift (the choice of that meta field), and the choice of the shipped
+   seeded augmented views (close-ups cut joints off, small people, rotation), decoded as argmax, with the
+   runtime's `subpixel` quarter-cell shift, and with `subpixel` + `flip_test` (the mirrored picture's heatmaps
+   averaged in): the choice of those meta fields; and the choice of the shipped
    `confidence_threshold`: a joint counts as "in the picture" if the teacher scored it >= 0.3 and it lies in
    the view; for each threshold the table gives precision / recall / F1 of "reported visible"
    (confidence = heatmap peak / 10 >= threshold) against that, where the views also include the 103
@@ -28,7 +29,7 @@ Held-out set: vtest.avi frames >= 650 (crops around each person, as in prepare_d
               rotation +-30 deg, shift +-12 %, flip), so that position has to come from the image.
 Student joint =
 argmax of its heatmap x stride (Blueoil GaussianHeatmapToJoints; `--subpixel` in mode 1 adds the quarter-cell
-shift of the runtime's `subpixel: true`). Evaluated joints: teacher score >= 0.3;
+shift of the runtime's `subpixel: true`, `--flip-test` its `flip_test: true`). Evaluated joints: teacher score >= 0.3;
 a joint is correct if within 0.2 x max(w, h) of the bbox of the teacher's evaluated joints.
 """
 import argparse
@@ -73,6 +74,25 @@ def decode(hm, stride, subpixel=False):
         up, down = hm[np.maximum(cy - 1, 0), cx, k], hm[np.minimum(cy + 1, h - 1), cx, k]
         y += np.where(inner, 0.25 * np.sign(down - up), 0.0).astype(np.float32)
     return np.stack([x * stride, y * stride, flat.max(0)], axis=1).astype(np.float32)
+
+
+def flip_back(hm_mirrored, size, stride):
+    """Heatmaps [N, H', W', J] of left-right mirrored inputs -> the original pictures' frame, as the runtime's
+    `flip_test` (src/postprocess/flip_test.rs): left/right channels swapped, and column i reads the mirrored
+    heatmaps at (size - 1) / stride - i (a joint at pixel x sits at cell x / stride and mirrors to size - 1 - x),
+    linearly interpolated, clamped at the border."""
+    from lm_train.augment import FLIP_PERM
+    w = hm_mirrored.shape[2]
+    pos = np.clip((size - 1) / stride - np.arange(w), 0, w - 1).astype(np.float32)
+    x0 = np.floor(pos).astype(int)
+    x1, f = np.minimum(x0 + 1, w - 1), (pos - x0)[None, None, :, None]
+    h = hm_mirrored[..., FLIP_PERM]
+    return h[:, :, x0, :] * (1 - f) + h[:, :, x1, :] * f
+
+
+def with_flip_test(f, size, stride):
+    """Heatmap function -> the flip test's: the mean of the plain and the mirrored-back heatmaps."""
+    return lambda x: 0.5 * (f(x) + flip_back(f(np.ascontiguousarray(x[:, :, ::-1])), size, stride))
 
 
 def predict(model, views, batch=32):
@@ -166,6 +186,8 @@ def eval_gt(a):
     blank_names, blank = blank_pictures(a.size)
     blank_rows = {}
     for name, f, stride in student_predictors(a):
+        if a.flip_test:
+            f = with_flip_test(f, a.size, stride)
         hm = f(x)
         preds[name] = np.stack([G.to_image(decode(h, stride, a.subpixel), *b, a.size)[:, :2]
                                 for h, b in zip(hm, boxes)])
@@ -265,13 +287,17 @@ def eval_heldout_pack(a):
         hm = np.concatenate([f(x[i:i + 64]) for i in range(0, len(x), 64)])
         pr = np.stack([decode(h, stride) for h in hm])
         pr_sub = np.stack([decode(h, stride, subpixel=True) for h in hm])
-        conf = pr[:, :, 2] / D.PEAK
-        conf_blank = peak_confidence(f(blank))
+        hm_flip = 0.5 * (hm + flip_back(np.concatenate([f(np.ascontiguousarray(x[i:i + 64, :, ::-1]))
+                                                        for i in range(0, len(x), 64)]), a.size, stride))
+        pr_flip = np.stack([decode(h, stride, subpixel=True) for h in hm_flip])
+        # the threshold table on the heatmaps the runtime decodes: with --flip-test, the averaged ones
+        conf = (pr_flip if a.flip_test else pr)[:, :, 2] / D.PEAK
+        conf_blank = peak_confidence((with_flip_test(f, a.size, stride) if a.flip_test else f)(blank))
         vis = tj[:, :, 2] >= D.CONF
         r = {}
         for kind in ("default", "augmented"):
             m = kinds == kind
-            for key, p in ((kind, pr), (kind + " subpixel", pr_sub)):
+            for key, p in ((kind, pr), (kind + " subpixel", pr_sub), (kind + " subpixel flip", pr_flip)):
                 c2 = pck_visible(p[m], tj[m], 0.2)
                 c1 = pck_visible(p[m], tj[m], 0.1)
                 r[key] = {"pck0.2": float(np.nanmean(c2)), "pck0.1": float(np.nanmean(c1)),
@@ -290,9 +316,11 @@ def eval_heldout_pack(a):
         best = max(table, key=lambda e: e["f1"])
         r["thresholds"], r["pick"] = table, best["threshold"]
         res[name] = r
-        md += [f"**{name}**: PCK vs the teacher's labels, argmax / `subpixel` decoding; confidence_threshold pick (max F1): "
-               f"**{best['threshold']}**", "", "| views | PCK@0.2 | PCK@0.1 | PCK@0.05 |", "|---|---|---|---|"]
-        md += [f"| {kind} | " + " | ".join(f"{r[kind][t]:.3f} / {r[kind + ' subpixel'][t]:.3f}"
+        md += [f"**{name}**: PCK vs the teacher's labels, argmax / `subpixel` / `subpixel` + `flip_test`; "
+               f"confidence_threshold pick (max F1, {'with' if a.flip_test else 'without'} flip_test): "
+               f"**{best['threshold']}**", "",
+               "| views | PCK@0.2 | PCK@0.1 | PCK@0.05 |", "|---|---|---|---|"]
+        md += [f"| {kind} | " + " | ".join(" / ".join(f"{r[kind + k][t]:.3f}" for k in ("", " subpixel", " subpixel flip"))
                                           for t in ("pck0.2", "pck0.1", "pck0.05")) + " |"
                for kind in ("default", "augmented")]
         md += ["",
@@ -337,6 +365,9 @@ def main():
     ap.add_argument("--views", type=int, default=3, help="augmented views per held-out sample (mode 2)")
     ap.add_argument("--subpixel", action="store_true",
                     help="decode the models' heatmaps as `subpixel: true` does (mode 1; mode 2 reports both)")
+    ap.add_argument("--flip-test", action="store_true",
+                    help="run each crop mirrored too, as `flip_test: true` does (mode 1; mode 2 reports PCK both ways "
+                         "and picks the threshold on the heatmaps this flag gives)")
     ap.add_argument("--no-qonnx-check", action="store_true", help="skip the qonnx executor check (mode 1)")
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--video-step", type=int, default=1, help="use every n-th held-out video sample")

@@ -220,6 +220,7 @@ mod tests {
             threshold_scale: 10.0,
             data_format: DataFormat::NHWC,
             subpixel: false,
+            flip_test: false,
             stack: None,
         }
     }

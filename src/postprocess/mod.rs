@@ -12,6 +12,7 @@
 //! (`check_outputs`), naming the field at fault.
 
 pub mod coordinate_regression_to_joints;
+pub mod flip_test;
 pub mod gaussian_heatmap_to_joints;
 pub mod grid_offset_to_points;
 pub mod heatmap_offset_to_joints;
@@ -128,6 +129,30 @@ pub struct Decoded {
     /// Every point of a grid detector (network-input pixels), by class and
     /// then score; `None` for the pose heads.
     pub points: Option<Vec<Point>>,
+}
+
+/// [`decode`] with the flip test (`GaussianHeatmapToJoints.flip_test`):
+/// `mirrored` are the model's outputs on the left–right mirrored input; its
+/// heatmaps are mirrored back and averaged with the plain ones, which are then
+/// decoded (and returned as the heatmaps).
+pub fn decode_flip_test(
+    meta: &Meta,
+    outputs: &[OutputTensor],
+    mirrored: &[OutputTensor],
+) -> Result<Decoded> {
+    let PostProcessor::GaussianHeatmapToJoints(p) = &meta.post else {
+        bail!("the flip test needs the GaussianHeatmapToJoints post-processor");
+    };
+    let plain = gaussian_heatmap_to_joints::heatmaps_of(outputs, p)?;
+    let flipped = gaussian_heatmap_to_joints::heatmaps_of(mirrored, p)?;
+    let pairs = flip_test::mirror_pairs(&meta.keypoints.names).map_err(anyhow::Error::msg)?;
+    let fused = flip_test::fuse_mirrored(&plain, &flipped, &pairs, meta.input_hw().1, p.stride)?;
+    let joints = gaussian_heatmap_to_joints(&fused, p);
+    Ok(Decoded {
+        heatmaps: Some(fused),
+        joints,
+        points: None,
+    })
 }
 
 /// Runs meta.yaml's post-processor on the model's outputs: the main output

@@ -383,3 +383,23 @@ def test_decode_argmax_and_subpixel_like_the_runtime():
     plain = E.decode(hm, 4)
     np.testing.assert_array_equal(plain, [[8, 8, 10], [16, 0, 3], [4, 4, 5]])
     np.testing.assert_array_equal(E.decode(hm, 4, subpixel=True), [[9, 7, 10], [16, 0, 3], [4, 4, 5]])
+
+
+def test_flip_back_like_the_runtime():
+    """As src/postprocess/flip_test.rs: at stride 1 a picture's heatmaps fused with their exact mirror image come
+    back unchanged; at stride 8 a left wrist at x = 37 px and the mirrored picture's right wrist at 159 - 37 px line
+    up in the same cell (merely reversing the cells would put it one cell off)."""
+    import evaluate as E
+    perm = A.FLIP_PERM
+    rng = np.random.default_rng(0)
+    hm = rng.random((2, 6, 6, 17)).astype(np.float32)
+    mirrored = hm[:, :, ::-1, :][..., perm]
+    np.testing.assert_allclose(E.flip_back(mirrored, 6, 1), hm, atol=1e-6)
+    plain = heatmap_targets(np.array([[0, 0, 0]] * 9 + [[37.0, 50.0, 1.0]] + [[0, 0, 0]] * 7, np.float32), 160)
+    mirr = heatmap_targets(np.array([[0, 0, 0]] * 10 + [[122.0, 50.0, 1.0]] + [[0, 0, 0]] * 6, np.float32), 160)
+    assert np.unravel_index(mirr[:, :, 10].argmax(), (20, 20))[1] == 15 and 19 - 15 != 5
+    back = E.flip_back(mirr[None], 160, 8)[0]
+    fused = 0.5 * (plain + back)
+    want = np.unravel_index(plain[:, :, 9].argmax(), (20, 20))
+    assert want[1] == 5 and np.unravel_index(fused[:, :, 9].argmax(), (20, 20)) == want
+    assert abs(fused[:, :, 9].max() - plain[:, :, 9].max()) < 0.02 * plain[:, :, 9].max()
