@@ -1,7 +1,8 @@
 //! Post-processors: model outputs → joints, one file per post-processor
 //! (meta.yaml `POST_PROCESSOR`).
 //!
-//! - [`gaussian_heatmap_to_joints`]: Blueoil's `GaussianHeatmapToJoints`.
+//! - [`gaussian_heatmap_to_joints`]: Blueoil's `GaussianHeatmapToJoints`;
+//!   [`flip_test`] averages in the mirrored picture's heatmaps first.
 //! - [`heatmap_offset_to_joints`]: PoseNet-style heatmap + offset heads.
 //! - [`coordinate_regression_to_joints`]: a vector of (normalised) x, y
 //!   (and score) per joint.
