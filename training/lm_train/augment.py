@@ -103,6 +103,14 @@ def geometry(joints, size, l_px, crop_px, rng, cfg: AugConfig):
     return view_matrix(size, l_px, crop_px, scale, rot, tx, ty, flip), flip
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 weights, as PIL's convert("L")
+
+
+def grey(x):
+    """[..., 3] RGB float -> [...] grey level."""
+    return x @ LUMA
+
+
 def enhance(x, factor, degenerate):
     """PIL ImageEnhance semantics: blend of the image with a degenerate version."""
     return degenerate + factor * (x - degenerate)
@@ -117,10 +125,10 @@ def photometric(img, rng, cfg: AugConfig):
         if k == 0:    # Brightness: towards black
             x = enhance(x, f, 0.0)
         elif k == 1:  # Color: towards the grey image
-            g = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            g = grey(x)[..., None]
             x = enhance(x, f, g)
         else:         # Contrast: towards the mean grey level
-            g = float((x @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
+            g = float(grey(x).mean())
             x = enhance(x, f, g)
     x = np.clip(x, 0, 255)
     if cfg.hue_deg > 0:
@@ -128,7 +136,7 @@ def photometric(img, rng, cfg: AugConfig):
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue_deg, cfg.hue_deg)) % 360.0
         x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255.0
     if rng.random() < cfg.p_grey:
-        x = np.repeat((x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None], 3, axis=2)
+        x = np.repeat(grey(x)[..., None], 3, axis=2)
     if rng.random() < cfg.p_blur:
         sigma = rng.uniform(*cfg.blur_sigma)
         if sigma > 0.05:
