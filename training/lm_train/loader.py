@@ -42,10 +42,13 @@ def sampling_probs(packs: Packs, cap: int) -> np.ndarray:
 
 
 def make_batch(packs: Packs, idx, size, stride, rng, cfg=None):
+    cfg = cfg or A.AugConfig()
     xs, ts = [], []
     for i in idx:
         img, j, l_px = packs.sample(int(i))
-        x, jj = A.augment(img, j, size, l_px, rng, cfg)
+        # another person to paste beside this one (augment.paste_distractor), drawn uniformly
+        other = packs.sample(int(rng.integers(len(packs)))) if rng.random() < cfg.p_distract else None
+        x, jj = A.augment(img, j, size, l_px, rng, cfg, other=other)
         xs.append(x / 255.0)
         ts.append(heatmap_targets(jj, size, stride))
     x = torch.from_numpy(np.stack(xs).astype(np.float32)).permute(0, 3, 1, 2).contiguous()

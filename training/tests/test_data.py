@@ -289,6 +289,39 @@ def test_empty_views_have_no_targets_and_vary():
     assert 5 <= n_empty <= 40                                 # default: ~5 % of the views
 
 
+def test_distractor_is_pasted_beside_the_target_and_keeps_its_targets():
+    """A black target person and a green other one: the green pixels of the view are the other person (a
+    hull around their joints, at a similar size), beside the target rather than over its centre, and the
+    targets are the same as without the other person (the same seed)."""
+    crop_px = 320
+    j = np.zeros((17, 3), np.float32)
+    j[:, 0] = 160 + np.tile([-25, 25], 9)[:17]
+    j[:, 1] = np.linspace(90, 240, 17)
+    j[:, 2] = 0.9
+    black, green = np.zeros((crop_px, crop_px, 3), np.uint8), np.zeros((crop_px, crop_px, 3), np.uint8)
+    green[..., 1] = 255          # the zoomed-out views' borders are grey: never green
+    cfg = A.AugConfig(p_empty=0.0, p_occlude=0.0, p_dark=0.0, p_grey=0.0, p_blur=0.0, hue_deg=0.0, enhance=(1, 1))
+    shares, off_centre = [], []
+    for seed in range(40):
+        x0, j0 = A.augment(black, j, 160, 200, np.random.default_rng(seed), cfg)
+        x, jj = A.augment(black, j, 160, 200, np.random.default_rng(seed), cfg, other=(green, j, 200))
+        np.testing.assert_array_equal(jj, j0)
+        assert x.max() <= 255 and (x0[..., 1] - x0[..., 0]).max() == 0
+        other = x[..., 1] - x[..., 0] > 128
+        shares.append(other.mean())
+        if other.any():
+            vis = jj[:, 2] > 0
+            centre = jj[vis, :2].mean(0)
+            side = np.ptp(jj[vis, 1])     # the target's height in view pixels
+            ys, xs = np.nonzero(other)
+            off_centre.append(abs(xs.mean() - centre[0]) / side)
+    shares = np.array(shares)
+    assert (shares > 0.02).mean() > 0.5 and shares.max() < 0.7   # mostly in view (not beside close-ups), never all of it
+    assert np.median(off_centre) > 0.2                         # beside the target, not on it
+    # The loader passes another sample in ~p_distract of the draws.
+    assert A.AugConfig().p_distract == 0.3
+
+
 @pytest.mark.parametrize("quant", [True, False])
 def test_onnx_init_reproduces_the_exported_model(tmp_path, quant):
     from lm_train.export import export_onnx
