@@ -66,6 +66,17 @@ def make_batch(ds, idx, size, stride, rng):
     return x, t
 
 
+def pair(text, flag):
+    """'a,b' -> (a, b) floats with a <= b, or a clear error naming the flag."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SystemExit(f"{flag} {text!r}: expected two numbers, min,max") from None
+    if not 0 <= lo <= hi:
+        raise SystemExit(f"{flag} {text!r}: expected 0 <= min <= max")
+    return lo, hi
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="run name, e.g. float or quant")
@@ -93,6 +104,13 @@ def main():
     ap.add_argument("--time-schedule", action="store_true",
                     help="cosine LR over whichever ends first, --steps or this run's --minutes (for a fixed GPU "
                          "budget whose speed is not known in advance)")
+    # other people pasted beside the target (lm_train/augment.py, paste_distractor); defaults as quant6 saw them
+    ap.add_argument("--p-distract", type=float, default=0.3, help="with --pack: share of views with other people")
+    ap.add_argument("--distract-offset", default="0.3,0.65",
+                    help="horizontal distance of their centres from the target's, in target sizes (min,max)")
+    ap.add_argument("--distract-zoom", default="0.8,1.25", help="their size relative to the target's (min,max)")
+    ap.add_argument("--distract-dy", type=float, default=0.15, help="vertical distance of the centres, up to")
+    ap.add_argument("--max-distract", type=int, default=1, help="up to this many other people in a view")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -104,8 +122,13 @@ def main():
     os.makedirs(run_dir, exist_ok=True)
     ckpt_path = os.path.join(run_dir, "last.pt")
 
+    aug = None
     if a.pack:
+        from lm_train import augment as A
         from lm_train import loader as LD
+        aug = A.AugConfig(p_distract=a.p_distract, distract_offset=pair(a.distract_offset, "--distract-offset"),
+                          distract_zoom=pair(a.distract_zoom, "--distract-zoom"), distract_dy=a.distract_dy,
+                          max_distract=a.max_distract)
         for f in a.pack.split(","):
             if not os.path.exists(f):
                 raise SystemExit(f"{f}: pack file not found (make it with training/pack_data.py)")
@@ -154,7 +177,7 @@ def main():
         tmp = ckpt_path + ".tmp"
         torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "opt": opt.state_dict(), "step": step,
                     "quantize": a.quantize, "stride": a.stride, "size": a.size, "run": a.run, "history": history,
-                    "device": a.device, "data": a.pack or a.data,
+                    "device": a.device, "data": a.pack or a.data, "aug": vars(aug) if aug else None,
                     "train_seconds": base_seconds + (time.time() - t0)}, tmp)
         os.replace(tmp, ckpt_path)
 
@@ -162,7 +185,7 @@ def main():
     rng = np.random.default_rng(a.seed + step)
     batches = None
     if a.pack:
-        stream = LD.BatchStream(a.pack.split(","), a.source_cap, a.size, a.stride, a.batch, a.seed, step)
+        stream = LD.BatchStream(a.pack.split(","), a.source_cap, a.size, a.stride, a.batch, a.seed, step, aug)
         batches = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=a.workers,
                                                    pin_memory=a.device == "cuda",
                                                    prefetch_factor=4 if a.workers else None,

@@ -18,6 +18,8 @@ Other people (`p_distract` 30 %, when the loader passes another sample): a secon
 dilated hull of their joints, is pasted beside the target at a similar size, in front of it (occluding) or
 behind it; only the target's joints are targets. On the human-labelled eval/ crops, 80 of quant5's 254 wrong
 joints (@0.2, lit crops) lay on another person's joint: the network must learn to stay on the centred person.
+The defaults are what quant6 saw; `train.py --p-distract --distract-offset --distract-zoom --distract-dy
+--max-distract` make crowds (quant7: half the views, up to two people, overlapping to a whole size away).
 """
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ class AugConfig:
     p_distract: float = 0.3          # another person pasted beside the target (lm_train/loader.py supplies one)
     distract_zoom: tuple = (0.8, 1.25)   # the other person's size relative to the target's
     distract_offset: tuple = (0.3, 0.65)  # horizontal distance of the centres, in the target's view sizes
+    distract_dy: float = 0.15        # vertical distance of the centres, up to this many target sizes
+    max_distract: int = 1            # up to this many other people (the loader draws 1..max_distract)
 
 
 def view_matrix(size, l_px, crop_px, scale=1.0, rot_deg=0.0, tx=0.0, ty=0.0, flip=False):
@@ -221,7 +225,7 @@ def paste_distractor(x, target, target_side, target_centre, other, rng, cfg: Aug
     img, joints, l_px = other
     side = target_side * float(rng.uniform(*cfg.distract_zoom))
     dx = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(*cfg.distract_offset)) * target_side
-    dy = float(rng.uniform(-0.15, 0.15)) * target_side
+    dy = float(rng.uniform(-cfg.distract_dy, cfg.distract_dy)) * target_side
     flip = bool(rng.random() < 0.5)
     m = view_matrix(size, l_px, img.shape[0], side / size, 0.0,
                     target_centre[0] - size / 2 + dx, target_centre[1] - size / 2 + dy, flip)
@@ -238,7 +242,8 @@ def augment(img, joints, size, l_px, rng, cfg: AugConfig | None = None, colour=T
     """(view float32 [size,size,3] 0..255, joints in view pixels). Outside the stored crop: a flat
     random grey, so that zoomed-out views do not all have black borders. With p_empty the view is
     `empty_view` instead and every joint's score is 0 (no targets). `other` (another sample: stored crop,
-    joints, L) is pasted beside the target (`paste_distractor`; the loader passes one with p_distract)."""
+    joints, L), or a list of them, is pasted beside the target (`paste_distractor`; the loader passes them
+    with p_distract)."""
     cfg = cfg or AugConfig()
     if colour and rng.random() < cfg.p_empty:
         return empty_view(size, rng), np.zeros_like(joints, dtype=np.float32)
@@ -252,7 +257,9 @@ def augment(img, joints, size, l_px, rng, cfg: AugConfig | None = None, colour=T
     if other is not None:
         side = float(np.sqrt(abs(np.linalg.det(m[:, :2])))) * l_px        # the target's L in view pixels
         centre = m[:, :2] @ np.full(2, img.shape[0] / 2) + m[:, 2]         # where the crop's centre lands
-        x = paste_distractor(x.astype(np.float32), j, side, centre, other, rng, cfg)
+        x = x.astype(np.float32)
+        for o in (other if isinstance(other, list) else [other]):
+            x = paste_distractor(x, j, side, centre, o, rng, cfg)
     x = photometric(x, rng, cfg)
     if rng.random() < cfg.p_occlude:
         x = occlude(x, rng, cfg)

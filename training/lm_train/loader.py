@@ -46,8 +46,11 @@ def make_batch(packs: Packs, idx, size, stride, rng, cfg=None):
     xs, ts = [], []
     for i in idx:
         img, j, l_px = packs.sample(int(i))
-        # another person to paste beside this one (augment.paste_distractor), drawn uniformly
-        other = packs.sample(int(rng.integers(len(packs)))) if rng.random() < cfg.p_distract else None
+        # other people to paste beside this one (augment.paste_distractor), drawn uniformly
+        other = None
+        if rng.random() < cfg.p_distract:
+            n = int(rng.integers(1, cfg.max_distract + 1)) if cfg.max_distract > 1 else 1
+            other = [packs.sample(int(rng.integers(len(packs)))) for _ in range(n)]
         x, jj = A.augment(img, j, size, l_px, rng, cfg, other=other)
         xs.append(x / 255.0)
         ts.append(heatmap_targets(jj, size, stride))

@@ -322,6 +322,66 @@ def test_distractor_is_pasted_beside_the_target_and_keeps_its_targets():
     assert A.AugConfig().p_distract == 0.3
 
 
+def test_crowd_settings_paste_several_people_where_the_config_says():
+    """A list of others pastes each of them (a green and a blue person), the targets stay the target's, and
+    distract_offset / distract_dy place them: offset 0 puts the other person on the target's centre line,
+    offset 0.4 beside it."""
+    crop_px = 320
+    j = np.zeros((17, 3), np.float32)
+    j[:, 0] = 160 + np.tile([-25, 25], 9)[:17]
+    j[:, 1] = np.linspace(90, 240, 17)
+    j[:, 2] = 0.9
+    black = np.zeros((crop_px, crop_px, 3), np.uint8)
+    green, blue = black.copy(), black.copy()
+    green[..., 1], blue[..., 2] = 255, 255
+    plain = dict(p_empty=0.0, p_occlude=0.0, p_dark=0.0, p_grey=0.0, p_blur=0.0, hue_deg=0.0, enhance=(1, 1),
+                 p_close=0.0, p_small=0.0, p_rot=0.0, shift=0.0, zoom=(1, 1), distract_zoom=(1, 1))
+    both, offsets = 0, {0.0: [], 0.4: []}
+    for seed in range(20):
+        x0, j0 = A.augment(black, j, 160, 200, np.random.default_rng(seed), A.AugConfig(**plain))
+        x, jj = A.augment(black, j, 160, 200, np.random.default_rng(seed), A.AugConfig(**plain),
+                          other=[(green, j, 200), (blue, j, 200)])
+        np.testing.assert_array_equal(jj, j0)
+        both += int((x[..., 1] > 128).any() and (x[..., 2] > 128).any())
+        for off in offsets:
+            cfg = A.AugConfig(**plain, distract_offset=(off, off), distract_dy=0.0)
+            x, jj = A.augment(black, j, 160, 200, np.random.default_rng(seed), cfg, other=(green, j, 200))
+            ys, xs = np.nonzero(x[..., 1] > 128)
+            if len(xs) < 20:      # behind the target, at the same place: hidden
+                continue
+            vis = jj[:, 2] > 0
+            offsets[off].append(abs(xs.mean() - jj[vis, 0].mean()) / np.ptp(jj[vis, 1]))
+    assert both >= 15                      # both people pasted (the one behind may hide under the target)
+    assert len(offsets[0.0]) >= 5 and len(offsets[0.4]) >= 15
+    assert np.median(offsets[0.0]) < 0.05  # on the target (behind it, only its edges show)
+    assert min(offsets[0.4]) > 0.3         # beside it
+
+
+def test_loader_draws_up_to_max_distract_other_people(monkeypatch):
+    """make_batch hands augment a list of 1..max_distract other samples in ~p_distract of the views."""
+    from lm_train import loader as LD
+
+    class FakePacks:
+        def __len__(self):
+            return 5
+
+        def sample(self, i):
+            return np.zeros((64, 64, 3), np.uint8), np.zeros((17, 3), np.float32), 32.0
+
+    seen = []
+
+    def fake_augment(img, j, size, l_px, rng, cfg, other=None):
+        seen.append(other)
+        return np.zeros((size, size, 3), np.float32), j
+
+    monkeypatch.setattr(LD.A, "augment", fake_augment)
+    LD.make_batch(FakePacks(), range(400), 32, 8, np.random.default_rng(0),
+                  A.AugConfig(p_distract=0.5, max_distract=2))
+    counts = [0 if o is None else len(o) for o in seen]
+    assert 0.4 < np.mean([c > 0 for c in counts]) < 0.6
+    assert set(counts) == {0, 1, 2}
+
+
 @pytest.mark.parametrize("quant", [True, False])
 def test_onnx_init_reproduces_the_exported_model(tmp_path, quant):
     from lm_train.export import export_onnx
