@@ -32,11 +32,13 @@ def load_persons(gt_path: str, min_joints: int = MIN_JOINTS):
         d = json.load(f)
     names = d.get("coco17_names")
     out = []
-    for p in d["persons"]:
-        kp = np.asarray(p["keypoints_coco17"], np.float32).reshape(17, 3)
+    kps = [np.asarray(p["keypoints_coco17"], np.float32).reshape(17, 3) for p in d["persons"]]
+    for i, (p, kp) in enumerate(zip(d["persons"], kps)):
         if (kp[:, 2] > 0).sum() >= min_joints:
+            # every other labelled person of the same picture, whatever their joint count (crowd confusions)
+            others = [k for o, (q, k) in enumerate(zip(d["persons"], kps)) if o != i and q["image"] == p["image"]]
             out.append({"image": p["image"], "dataset": p["dataset"], "bbox": np.asarray(p["bbox_xywh"], np.float32),
-                        "kp": kp})
+                        "kp": kp, "others": np.stack(others) if others else np.zeros((0, 17, 3), np.float32)})
     return out, names
 
 
@@ -60,6 +62,21 @@ def correct(pred_xy: np.ndarray, kp: np.ndarray, bbox, thr: float) -> np.ndarray
     size = float(max(bbox[2], bbox[3]))
     d = np.hypot(pred_xy[:, 0] - kp[:, 0], pred_xy[:, 1] - kp[:, 1])
     return np.where(kp[:, 2] > 0, (d <= thr * size).astype(np.float32), np.nan)
+
+
+def on_other_person(pred_xy: np.ndarray, person, thr: float = 0.2) -> np.ndarray:
+    """[17] bool: which predicted joints are wrong (not within thr x the box of their own label) but lie
+    within thr x the box of any labelled joint of another person in the same picture: the network followed a
+    neighbour. Unlabelled joints are False."""
+    size = float(max(person["bbox"][2], person["bbox"][3]))
+    wrong = correct(pred_xy, person["kp"], person["bbox"], thr) == 0
+    others = person.get("others", np.zeros((0, 17, 3), np.float32))
+    lab = others[..., 2] > 0
+    if not lab.any():
+        return np.zeros(17, bool)
+    pts = others[lab][:, :2]                                              # [M, 2]
+    d = np.hypot(pred_xy[:, None, 0] - pts[None, :, 0], pred_xy[:, None, 1] - pts[None, :, 1])
+    return wrong & (d.min(1) <= thr * size)
 
 
 def crops(persons, people_dir: str, px: int):
@@ -98,7 +115,10 @@ def summarise(persons, preds: dict, joint_names, dark=None):
             "per_joint": {joint_names[j]: {"pck0.2": _mean(c2[:, j]), "pck0.1": _mean(c1[:, j]),
                                            "joints": int(np.isfinite(c2[:, j]).sum())} for j in range(17)},
             "lit": {"pck0.2": _mean(c2[~dark]), "pck0.1": _mean(c1[~dark]), "persons": int((~dark).sum()),
-                    "joints": int(np.isfinite(c2[~dark]).sum())},
+                    "joints": int(np.isfinite(c2[~dark]).sum()),
+                    "wrong0.2": int((c2[~dark] == 0).sum()),
+                    "wrong0.2_on_other": int(sum(on_other_person(pr[i], p).sum()
+                                                 for i, p in enumerate(persons) if not dark[i]))},
         }
     return res
 
@@ -123,6 +143,8 @@ def markdown(res) -> str:
         md.append(f"| {d} ({v['persons']} persons, {v['joints']} joints) | " +
                   " | ".join(f"{res[n]['per_dataset'][d]['pck0.2']:.3f} / {res[n]['per_dataset'][d]['pck0.1']:.3f}"
                              for n in names) + " |")
+    md.append("| wrong joints @0.2 without the near-black crops, of which on another person's labelled joint | " +
+              " | ".join(f"{res[n]['lit']['wrong0.2']}, {res[n]['lit']['wrong0.2_on_other']}" for n in names) + " |")
     md += ["", "| joint (labelled) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for j, v in first["per_joint"].items():
         md.append(f"| {j} ({v['joints']}) | " +

@@ -430,6 +430,23 @@ def test_gt_eval_crop_and_pck():
     assert np.isnan(c2[3:]).all()
 
 
+def test_gt_eval_counts_joints_that_followed_another_person():
+    kp = np.zeros((17, 3), np.float32)
+    kp[:3] = [[10, 10, 2], [20, 20, 2], [30, 30, 2]]
+    other = np.zeros((17, 3), np.float32)
+    other[5] = [100, 20, 2]                       # another person's labelled shoulder
+    other[6] = [10, 100, 0]                       # not labelled: never a match
+    person = {"dataset": "a", "kp": kp, "bbox": np.array([0, 0, 40, 80], np.float32), "others": other[None]}
+    pred = kp[:, :2].copy()
+    pred[1] = [110, 20]                           # wrong, 10 px from the other's shoulder (<= 16): followed it
+    pred[2] = [10, 95]                            # wrong, near the other's unlabelled joint only
+    assert G.on_other_person(pred, person).tolist()[:3] == [False, True, False]
+    assert not G.on_other_person(pred, {**person, "others": np.zeros((0, 17, 3), np.float32)}).any()
+    res = G.summarise([person], {"m": pred[None]}, [f"j{i}" for i in range(17)])
+    assert res["m"]["lit"]["wrong0.2"] == 2 and res["m"]["lit"]["wrong0.2_on_other"] == 1
+    assert "of which on another person's labelled joint | 2, 1 |" in G.markdown(res)
+
+
 def test_gt_eval_near_black_crops_are_reported_apart():
     lit = np.random.default_rng(0).integers(0, 255, (20, 20, 3)).astype(np.uint8)
     dark = np.zeros((20, 20, 3), np.uint8)
