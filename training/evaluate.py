@@ -16,7 +16,9 @@
    the view; for each threshold the table gives precision / recall / F1 of "reported visible"
    (confidence = heatmap peak / 10 >= threshold) against that, where the views also include the 103
    pictures without anyone of `blank_pictures` (every joint reported there is a false one); the pick
-   maximises F1. Writes heldout.md / .json.
+   maximises F1. Also --crowd-views views per sample with one or two other held-out people pasted beside,
+   in front of or behind the target (CROWD: the crowd settings quant7 was trained with); PCK only, they
+   stay out of the threshold table. Writes heldout.md / .json.
 
 3. Otherwise: PCK@0.2 of the student(s) against the teacher on the held-out set, per joint and mean, plus
 overlay pictures of the held-out photos.
@@ -261,6 +263,20 @@ def student_predictors(a):
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
 
+KINDS = ("default", "augmented", "crowd")
+
+
+def _crowd_config():
+    from lm_train.augment import AugConfig
+    # every view gets other people (the settings of train.py's quant7 run, at p = 1), no photometric change
+    return AugConfig(p_distract=1.0, distract_offset=(0.15, 0.9), distract_zoom=(0.6, 1.5), distract_dy=0.35,
+                     max_distract=2, p_empty=0.0, p_dark=0.0, p_occlude=0.0, p_grey=0.0, p_blur=0.0, hue_deg=0.0,
+                     enhance=(1.0, 1.0))
+
+
+CROWD = _crowd_config()
+
+
 def eval_heldout_pack(a):
     from lm_train import augment as AU
     from lm_train.pack import Pack
@@ -277,6 +293,12 @@ def eval_heldout_pack(a):
         for k in range(a.views):
             v, jj = AU.augment(img, j, a.size, l_px, np.random.default_rng([7, i, k]), colour=False)
             views.append(v), tj.append(jj), kinds.append("augmented")
+        for k in range(a.crowd_views):
+            rng = np.random.default_rng([11, i, k])
+            others = [int(rng.integers(len(pk))) for _ in range(int(rng.integers(1, 3)))]
+            others = [(pk.image(o), pk.joints(o), pk.image(o).shape[0] / pk.context) for o in others]
+            v, jj = AU.augment(img, j, a.size, l_px, rng, CROWD, other=others)
+            views.append(v), tj.append(jj), kinds.append("crowd")
     tj, kinds = np.stack(tj), np.array(kinds)
     print(f"{a.pack}: {len(pk)} held-out samples ({', '.join(sorted(set(pk['source'])))}), {len(views)} views",
           flush=True)
@@ -291,11 +313,14 @@ def eval_heldout_pack(a):
                                                         for i in range(0, len(x), 64)]), a.size, stride))
         pr_flip = np.stack([decode(h, stride, subpixel=True) for h in hm_flip])
         # the threshold table on the heatmaps the runtime decodes: with --flip-test, the averaged ones
-        conf = (pr_flip if a.flip_test else pr)[:, :, 2] / D.PEAK
+        picks = kinds != "crowd"  # the threshold pick keeps its views: default + augmented + blank
+        conf = (pr_flip if a.flip_test else pr)[picks, :, 2] / D.PEAK
         conf_blank = peak_confidence((with_flip_test(f, a.size, stride) if a.flip_test else f)(blank))
-        vis = tj[:, :, 2] >= D.CONF
+        vis = tj[picks, :, 2] >= D.CONF
         r = {}
-        for kind in ("default", "augmented"):
+        for kind in KINDS:
+            if not (kinds == kind).any():
+                continue
             m = kinds == kind
             for key, p in ((kind, pr), (kind + " subpixel", pr_sub), (kind + " subpixel flip", pr_flip)):
                 c2 = pck_visible(p[m], tj[m], 0.2)
@@ -322,7 +347,7 @@ def eval_heldout_pack(a):
                "| views | PCK@0.2 | PCK@0.1 | PCK@0.05 |", "|---|---|---|---|"]
         md += [f"| {kind} | " + " | ".join(" / ".join(f"{r[kind + k][t]:.3f}" for k in ("", " subpixel", " subpixel flip"))
                                           for t in ("pck0.2", "pck0.1", "pck0.05")) + " |"
-               for kind in ("default", "augmented")]
+               for kind in KINDS if (kinds == kind).any()]
         md += ["",
                f"| threshold | precision | recall | F1 | joints visible per picture without anyone ({len(blank)}) |",
                "|---|---|---|---|---|"]
@@ -363,6 +388,8 @@ def main():
     ap.add_argument("--teacher", default=None, help="teacher ONNX (MoveNet) to score beside the models (mode 1)")
     ap.add_argument("--pack", default=None, help="pack file: evaluate on its held-out split (mode 2)")
     ap.add_argument("--views", type=int, default=3, help="augmented views per held-out sample (mode 2)")
+    ap.add_argument("--crowd-views", type=int, default=1,
+                    help="views per held-out sample with other people pasted beside the target (mode 2)")
     ap.add_argument("--subpixel", action="store_true",
                     help="decode the models' heatmaps as `subpixel: true` does (mode 1; mode 2 reports both)")
     ap.add_argument("--flip-test", action="store_true",
