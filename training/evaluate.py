@@ -45,6 +45,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lm_train import data as D  # noqa: E402
+from lm_train.augment import AugConfig  # noqa: E402
 from lm_train.model import LmSinglePose  # noqa: E402
 
 SKELETON = [(0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12),
@@ -266,15 +267,10 @@ THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 KINDS = ("default", "augmented", "crowd")
 
 
-def _crowd_config():
-    from lm_train.augment import AugConfig
-    # every view gets other people (the settings of train.py's quant7 run, at p = 1), no photometric change
-    return AugConfig(p_distract=1.0, distract_offset=(0.15, 0.9), distract_zoom=(0.6, 1.5), distract_dy=0.35,
-                     max_distract=2, p_empty=0.0, p_dark=0.0, p_occlude=0.0, p_grey=0.0, p_blur=0.0, hue_deg=0.0,
-                     enhance=(1.0, 1.0))
-
-
-CROWD = _crowd_config()
+# crowd views: every view gets other people (the settings of train.py's quant7 run, at p = 1), no photometric change
+CROWD = AugConfig(p_distract=1.0, distract_offset=(0.15, 0.9), distract_zoom=(0.6, 1.5), distract_dy=0.35,
+                  max_distract=2, p_empty=0.0, p_dark=0.0, p_occlude=0.0, p_grey=0.0, p_blur=0.0, hue_deg=0.0,
+                  enhance=(1.0, 1.0))
 
 
 def eval_heldout_pack(a):
@@ -295,8 +291,10 @@ def eval_heldout_pack(a):
             views.append(v), tj.append(jj), kinds.append("augmented")
         for k in range(a.crowd_views):
             rng = np.random.default_rng([11, i, k])
-            others = [int(rng.integers(len(pk))) for _ in range(int(rng.integers(1, 3)))]
-            others = [(pk.image(o), pk.joints(o), pk.image(o).shape[0] / pk.context) for o in others]
+            others = []
+            for o in (int(rng.integers(len(pk))) for _ in range(int(rng.integers(1, CROWD.max_distract + 1)))):
+                o_img = pk.image(o)
+                others.append((o_img, pk.joints(o), o_img.shape[0] / pk.context))
             v, jj = AU.augment(img, j, a.size, l_px, rng, CROWD, other=others)
             views.append(v), tj.append(jj), kinds.append("crowd")
     tj, kinds = np.stack(tj), np.array(kinds)
@@ -319,9 +317,9 @@ def eval_heldout_pack(a):
         vis = tj[picks, :, 2] >= D.CONF
         r = {}
         for kind in KINDS:
-            if not (kinds == kind).any():
-                continue
             m = kinds == kind
+            if not m.any():
+                continue
             for key, p in ((kind, pr), (kind + " subpixel", pr_sub), (kind + " subpixel flip", pr_flip)):
                 c2 = pck_visible(p[m], tj[m], 0.2)
                 c1 = pck_visible(p[m], tj[m], 0.1)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lm_train import augment as A  # noqa: E402
 from lm_train import data as D  # noqa: E402
 from lm_train import history as H  # noqa: E402
 from lm_train.model import LmSinglePose  # noqa: E402
@@ -104,13 +105,19 @@ def main():
     ap.add_argument("--time-schedule", action="store_true",
                     help="cosine LR over whichever ends first, --steps or this run's --minutes (for a fixed GPU "
                          "budget whose speed is not known in advance)")
-    # other people pasted beside the target (lm_train/augment.py, paste_distractor); defaults as quant6 saw them
-    ap.add_argument("--p-distract", type=float, default=0.3, help="with --pack: share of views with other people")
-    ap.add_argument("--distract-offset", default="0.3,0.65",
+    # other people pasted beside the target (lm_train/augment.py, paste_distractor); defaults: AugConfig's,
+    # what quant6 saw
+    aug_defaults = A.AugConfig()
+    ap.add_argument("--p-distract", type=float, default=aug_defaults.p_distract,
+                    help="with --pack: share of views with other people")
+    ap.add_argument("--distract-offset", default="%g,%g" % aug_defaults.distract_offset,
                     help="horizontal distance of their centres from the target's, in target sizes (min,max)")
-    ap.add_argument("--distract-zoom", default="0.8,1.25", help="their size relative to the target's (min,max)")
-    ap.add_argument("--distract-dy", type=float, default=0.15, help="vertical distance of the centres, up to")
-    ap.add_argument("--max-distract", type=int, default=1, help="up to this many other people in a view")
+    ap.add_argument("--distract-zoom", default="%g,%g" % aug_defaults.distract_zoom,
+                    help="their size relative to the target's (min,max)")
+    ap.add_argument("--distract-dy", type=float, default=aug_defaults.distract_dy,
+                    help="vertical distance of the centres, up to")
+    ap.add_argument("--max-distract", type=int, default=aug_defaults.max_distract,
+                    help="up to this many other people in a view")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -124,7 +131,6 @@ def main():
 
     aug = None
     if a.pack:
-        from lm_train import augment as A
         from lm_train import loader as LD
         aug = A.AugConfig(p_distract=a.p_distract, distract_offset=pair(a.distract_offset, "--distract-offset"),
                           distract_zoom=pair(a.distract_zoom, "--distract-zoom"), distract_dy=a.distract_dy,

@@ -49,6 +49,7 @@ def make_batch(packs: Packs, idx, size, stride, rng, cfg=None):
         # other people to paste beside this one (augment.paste_distractor), drawn uniformly
         other = None
         if rng.random() < cfg.p_distract:
+            # no extra draw for one person: quant6's random stream stays as it was
             n = int(rng.integers(1, cfg.max_distract + 1)) if cfg.max_distract > 1 else 1
             other = [packs.sample(int(rng.integers(len(packs)))) for _ in range(n)]
         x, jj = A.augment(img, j, size, l_px, rng, cfg, other=other)

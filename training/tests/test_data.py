@@ -382,6 +382,15 @@ def test_loader_draws_up_to_max_distract_other_people(monkeypatch):
     assert set(counts) == {0, 1, 2}
 
 
+def test_train_crowd_ranges_parse_or_name_the_flag():
+    import train
+    assert train.pair("0.15,0.9", "--distract-offset") == (0.15, 0.9)
+    with pytest.raises(SystemExit, match=r"--distract-zoom '0.6': expected two numbers, min,max"):
+        train.pair("0.6", "--distract-zoom")
+    with pytest.raises(SystemExit, match=r"--distract-offset '0.9,0.15': expected 0 <= min <= max"):
+        train.pair("0.9,0.15", "--distract-offset")
+
+
 @pytest.mark.parametrize("quant", [True, False])
 def test_onnx_init_reproduces_the_exported_model(tmp_path, quant):
     from lm_train.export import export_onnx
