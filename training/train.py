@@ -100,6 +100,10 @@ def main():
     ap.add_argument("--pack", default=None, help="comma list of pack files (pack_data.py); replaces --data")
     ap.add_argument("--source-cap", type=int, default=200,
                     help="with --pack: each source is drawn like one of at most this many samples (0: no cap)")
+    ap.add_argument("--pose-balance", type=float, default=0.0, metavar="ALPHA",
+                    help="with --pack: inside each source, draw a sample the teacher is sure of "
+                         "(pose rarity / median) ** ALPHA times as often, clipped to 0.25..8 "
+                         "(lm_train/pose_rarity.py; 0: off)")
     ap.add_argument("--workers", type=int, default=0, help="with --pack: DataLoader worker processes")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--time-schedule", action="store_true",
@@ -142,7 +146,7 @@ def main():
         n = len(packs)
         if n == 0:
             raise SystemExit(f"{a.pack}: no samples with split 'train'")
-        pr = LD.sampling_probs(packs, a.source_cap)
+        pr = LD.sampling_probs(packs, a.source_cap, a.pose_balance)
         src = packs.field("source")
         print(f"data: {n} train samples from {a.pack}; share of the draws per source (cap {a.source_cap}): "
               + ", ".join(f"{s} {int((src == s).sum())} -> {pr[src == s].sum():.2f}" for s in np.unique(src)),
@@ -184,6 +188,7 @@ def main():
         torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "opt": opt.state_dict(), "step": step,
                     "quantize": a.quantize, "stride": a.stride, "size": a.size, "run": a.run, "history": history,
                     "device": a.device, "data": a.pack or a.data, "aug": vars(aug) if aug else None,
+                    "pose_balance": a.pose_balance,
                     "train_seconds": base_seconds + (time.time() - t0)}, tmp)
         os.replace(tmp, ckpt_path)
 
@@ -191,7 +196,8 @@ def main():
     rng = np.random.default_rng(a.seed + step)
     batches = None
     if a.pack:
-        stream = LD.BatchStream(a.pack.split(","), a.source_cap, a.size, a.stride, a.batch, a.seed, step, aug)
+        stream = LD.BatchStream(a.pack.split(","), a.source_cap, a.size, a.stride, a.batch, a.seed, step, aug,
+                                  a.pose_balance)
         batches = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=a.workers,
                                                    pin_memory=a.device == "cuda",
                                                    prefetch_factor=4 if a.workers else None,

@@ -8,8 +8,12 @@ import numpy as np
 import torch
 
 from . import augment as A
+from . import pose_rarity
 from .data import heatmap_targets
 from .pack import Pack, balanced_probs
+
+
+SURE_MEAN = 0.5  # the mean teacher score above which a label gets full weight (lm_train/people.conf_weight)
 
 
 class Packs:
@@ -36,8 +40,16 @@ class Packs:
         return img, p.joints(int(self.local[i])), img.shape[0] / p.context
 
 
-def sampling_probs(packs: Packs, cap: int) -> np.ndarray:
+def sampling_probs(packs: Packs, cap: int, pose_alpha: float = 0.0) -> np.ndarray:
+    """Sources balanced (pack.balanced_probs: each source's share from its size, capped), drawn inside a
+    source by the label's confidence weight and, with pose_alpha > 0, by how rare the pose is
+    (lm_train/pose_rarity.py; only samples the teacher is sure of, mean score >= SURE_MEAN, are drawn
+    more often). The sources' shares do not change: boosting across sources handed a third of the draws
+    to the Pose2Sim lab videos (one room, three people)."""
     w = packs.field("weight") if all("weight" in p.meta for p in packs.packs) else np.ones(len(packs))
+    if pose_alpha:
+        sure = packs.field("mean_score") >= SURE_MEAN
+        w = w * pose_rarity.weights(packs.field("joints"), pose_alpha, trusted=sure)
     return balanced_probs(packs.field("source"), w, cap)
 
 
@@ -63,9 +75,9 @@ def make_batch(packs: Packs, idx, size, stride, rng, cfg=None):
 class BatchStream(torch.utils.data.IterableDataset):
     """Endless batches; each worker has its own generator seeded by (seed, start_step, worker id)."""
 
-    def __init__(self, paths, cap, size, stride, batch, seed, start_step, cfg=None):
+    def __init__(self, paths, cap, size, stride, batch, seed, start_step, cfg=None, pose_alpha=0.0):
         self.paths, self.cap, self.size, self.stride, self.batch = paths, cap, size, stride, batch
-        self.seed, self.start_step, self.cfg = seed, start_step, cfg
+        self.seed, self.start_step, self.cfg, self.pose_alpha = seed, start_step, cfg, pose_alpha
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -75,7 +87,7 @@ class BatchStream(torch.utils.data.IterableDataset):
             torch.set_num_threads(1)
             cv2.setNumThreads(1)
         packs = Packs(self.paths)
-        p = sampling_probs(packs, self.cap)
+        p = sampling_probs(packs, self.cap, self.pose_alpha)
         rng = np.random.default_rng([self.seed, self.start_step, wid])
         while True:
             idx = rng.choice(len(packs), self.batch, p=p)

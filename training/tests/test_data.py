@@ -129,6 +129,70 @@ def test_balanced_probs_caps_the_big_source():
     assert P.balanced_probs(src, np.ones(len(src)), cap=0)[0] == pytest.approx(1 / len(src))
 
 
+def _standing(rng, n):
+    """n standing people (COCO-17 joints, all labelled) with a little jitter, at random places and sizes."""
+    base = np.array([[50, 10], [48, 8], [52, 8], [46, 9], [54, 9], [42, 20], [58, 20], [40, 35], [60, 35],
+                     [40, 48], [60, 48], [45, 50], [55, 50], [45, 70], [55, 70], [45, 90], [55, 90]], float)
+    out = np.zeros((n, KP, 3), np.float32)
+    for i in range(n):
+        s, t = rng.uniform(0.5, 2.0), rng.uniform(-50, 50, 2)
+        out[i, :, :2] = (base + rng.normal(0, 0.8, base.shape)) * s + t
+        out[i, :, 2] = 0.9
+    return out
+
+
+def test_pose_rarity_finds_the_odd_pose_whatever_its_place_and_size():
+    from lm_train import pose_rarity as R
+    rng = np.random.default_rng(0)
+    j = _standing(rng, 40)
+    sit = j[0].copy()  # the same person sitting: thighs forward, shins down
+    sit[13, :2], sit[14, :2] = sit[11, :2] + [20, 2], sit[12, :2] + [20, 2]
+    sit[15, :2], sit[16, :2] = sit[13, :2] + [0, 20], sit[14, :2] + [0, 20]
+    j = np.concatenate([j, sit[None]])
+    # the descriptor ignores position and size
+    moved = j[:2].copy()
+    moved[:, :, :2] = moved[:, :, :2] * 3.0 + 100.0
+    np.testing.assert_allclose(R.descriptor(moved)[0], R.descriptor(j[:2])[0], atol=1e-5)
+    r = R.rarity(j, k=5)
+    assert np.argmax(r) == len(j) - 1 and r[-1] > 5 * np.median(r[:-1])
+    np.testing.assert_array_equal(R.weights(j, 0.0), np.ones(len(j)))
+    w = R.weights(j, 1.0, lo=0.5, hi=4.0, k=5)
+    assert w[-1] == 4.0 and w.min() >= 0.5 and np.median(w[:-1]) == pytest.approx(1.0, abs=0.3)
+    # a rare pose the labeller was unsure of is not drawn more often (it may be a wrong label)
+    unsure = np.ones(len(j), bool)
+    unsure[-1] = False
+    wt = R.weights(j, 1.0, lo=0.5, hi=4.0, trusted=unsure, k=5)
+    assert wt[-1] == 1.0 and np.array_equal(wt[:-1], w[:-1])
+    # too few labelled joints to compare (fewer than min_shared = 10): rarity unknown, weight 1
+    few = j.copy()
+    few[3, 9:, 2] = 0.0
+    assert np.isnan(R.rarity(few, k=5)[3]) and R.weights(few, 2.0, k=5)[3] == 1.0
+
+
+def test_pose_balance_draws_rare_poses_more_often_within_their_source(tmp_path):
+    from lm_train import loader as LD
+    rng = np.random.default_rng(1)
+    j = _standing(rng, 30)
+    j[-1, 9, :2] = j[-1, 5, :2] + [0, -25]  # the last one raises its left wrist above the head
+    j[-1, 7, :2] = j[-1, 5, :2] + [0, -12]
+    crop = np.zeros((64, 64, 3), np.uint8)
+    samples = [dict(crop=crop, joints=j[i], source="a" if i < 20 else "b", split="train", mean_score=0.8)
+               for i in range(30)]
+    out = str(tmp_path / "p.npz")
+    P.write(out, samples, context=2.0)
+    packs = LD.Packs([out])
+    p0 = LD.sampling_probs(packs, cap=0)
+    p1 = LD.sampling_probs(packs, cap=0, pose_alpha=1.0)
+    assert p1.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(p0, 1 / 30)
+    assert p1[-1] > 3 * p0[-1] and p1[-1] == p1.max()
+    assert p1[20:].sum() == pytest.approx(p0[20:].sum())  # the sources' shares stay
+    # the same pose labelled by an unsure teacher (mean score < SURE_MEAN) is not boosted
+    samples[-1]["mean_score"] = LD.SURE_MEAN - 0.1
+    P.write(out, samples, context=2.0)
+    assert LD.sampling_probs(LD.Packs([out]), cap=0, pose_alpha=1.0)[-1] <= p0[-1] * 1.2
+
+
 def test_split_by_video_and_gate():
     cam = "pypi:pose2sim==0.10.49:Pose2Sim/Demo_SinglePerson/videos/cam04.mp4"
     g = PE.video_group(cam + " frame 35 (t=0.583s of 100 frames @ 60fps)", "train/x/f00035.jpg")
