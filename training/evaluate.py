@@ -188,14 +188,19 @@ def eval_gt(a):
     x = np.stack(views).astype(np.float32) / np.float32(255.0)
     blank_names, blank = blank_pictures(a.size)
     blank_rows = {}
-    for name, f, stride in student_predictors(a):
+    students = student_predictors(a)
+    for name, f, stride in students:
         if a.flip_test:
             f = with_flip_test(f, a.size, stride)
         hm = f(x)
         preds[name] = np.stack([G.to_image(decode(h, stride, a.subpixel), *b, a.size)[:, :2]
                                 for h, b in zip(hm, boxes)])
         blank_rows[name] = visible_on_blank(f(blank), blank_names)
-    res = G.summarise(persons, preds, names, dark)
+    # differences (with paired intervals) against --baseline, by default the first student
+    baseline = a.baseline or (students[0][0] if students else None)
+    if baseline is not None and baseline not in preds:
+        raise SystemExit(f"--baseline {baseline}: no such model (models: {', '.join(preds)})")
+    res = G.summarise(persons, preds, names, dark, baseline=baseline)
     for n, r in res.items():
         print(f"{n}: PCK@0.2 {r['pck0.2']:.3f}, PCK@0.1 {r['pck0.1']:.3f} ({r['n_joints']} joints, "
               f"{r['n_persons']} persons)", flush=True)
@@ -382,6 +387,9 @@ def main():
     ap.add_argument("--gt", default=None, help="gt_coco17.json: evaluate against human labels (mode 1)")
     ap.add_argument("--people", default=None, help="folder the gt file's image paths are relative to "
                     "(default: the gt file's folder's parent, i.e. ../shared/people)")
+    ap.add_argument("--baseline", default=None,
+                    help="mode 1: the model the others are compared with (paired bootstrap; default: the first "
+                         "--onnx / --ckpt)")
     ap.add_argument("--onnx", action="append", default=[], help="NAME=path/to/model.onnx (repeatable, mode 1)")
     ap.add_argument("--teacher", default=None, help="teacher ONNX (MoveNet) to score beside the models (mode 1)")
     ap.add_argument("--pack", default=None, help="pack file: evaluate on its held-out split (mode 2)")

@@ -20,6 +20,9 @@ MIN_JOINTS = 8
 # A crop is "near-black" when 99 % of its pixel values are below this (of 255): nothing to see there
 # (ExLPose's low-light frames: 0-11), so a model scores on it only with the pose it draws on nothing.
 DARK_P99 = 16
+# Person-level bootstrap: how far the pooled PCK of 61 persons moves when other persons had been labelled.
+BOOT_N = 2000
+BOOT_SEED = 0
 
 
 def near_black(views) -> np.ndarray:
@@ -95,17 +98,41 @@ def crops(persons, people_dir: str, px: int):
     return views, boxes
 
 
-def summarise(persons, preds: dict, joint_names, dark=None):
+def bootstrap(cs, n: int = BOOT_N, seed: int = BOOT_SEED) -> np.ndarray:
+    """cs: one [P, 17] array per model from `correct` (nan = not labelled), the same P persons.
+    Resamples the persons with replacement n times (a person's joints stay together: they are not
+    independent draws) with the same draws for every model, so differences between models are paired.
+    Returns [len(cs), n] pooled PCKs."""
+    k = np.stack([np.nansum(c, axis=1) for c in cs])                  # [M, P] correct joints per person
+    m = np.isfinite(cs[0]).sum(axis=1)                                 # [P] labelled joints per person
+    idx = np.random.default_rng(seed).integers(0, len(m), (n, len(m)))
+    return k[:, idx].sum(axis=-1) / np.maximum(m[idx].sum(axis=-1), 1)
+
+
+def interval(samples) -> list:
+    """[2.5 %, 97.5 %] of bootstrap samples."""
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def summarise(persons, preds: dict, joint_names, dark=None, baseline=None):
     """preds: name -> [N, 17, 2] in image pixels; dark: [N] bool, near-black crops (near_black).
-    Returns {name: {"pck0.2", "pck0.1", "per_dataset", "per_joint", "n_joints", "lit"}}, "lit" being the
-    PCK over the persons whose crop is not near-black."""
+    Returns {name: {"pck0.2", "pck0.1", "per_dataset", "per_joint", "n_joints", "lit", "ci"}}, "lit" being
+    the PCK over the persons whose crop is not near-black and "ci" the 95 % bootstrap intervals (`bootstrap`)
+    of the all / lit PCKs; with `baseline` (a name in preds), every other model also gets "vs_baseline":
+    its PCK minus the baseline's, with the paired 95 % interval."""
     res = {}
     dark = np.zeros(len(persons), bool) if dark is None else np.asarray(dark, bool)
     datasets = sorted({p["dataset"] for p in persons})
-    for name, pr in preds.items():
-        c2 = np.stack([correct(pr[i], p["kp"], p["bbox"], 0.2) for i, p in enumerate(persons)])
-        c1 = np.stack([correct(pr[i], p["kp"], p["bbox"], 0.1) for i, p in enumerate(persons)])
-        ds = np.array([p["dataset"] for p in persons])
+    corr = {name: {thr: np.stack([correct(pr[i], p["kp"], p["bbox"], thr) for i, p in enumerate(persons)])
+                   for thr in (0.2, 0.1)} for name, pr in preds.items()}
+    names = list(preds)
+    parts = {"all": np.ones(len(persons), bool), "lit": ~dark}
+    boot = {(part, thr): bootstrap([corr[n][thr][sel] for n in names]) for part, sel in parts.items()
+            for thr in (0.2, 0.1)}
+    ds = np.array([p["dataset"] for p in persons])
+    for mi, (name, pr) in enumerate(preds.items()):
+        c2, c1 = corr[name][0.2], corr[name][0.1]
         res[name] = {
             "pck0.2": float(np.nanmean(c2)), "pck0.1": float(np.nanmean(c1)),
             "n_joints": int(np.isfinite(c2).sum()), "n_persons": len(persons),
@@ -119,7 +146,21 @@ def summarise(persons, preds: dict, joint_names, dark=None):
                     "wrong0.2": int((c2[~dark] == 0).sum()),
                     "wrong0.2_on_other": int(sum(on_other_person(pr[i], p).sum()
                                                  for i, p in enumerate(persons) if not dark[i]))},
+            "ci": {part: {f"pck{thr}": interval(boot[(part, thr)][mi]) for thr in (0.2, 0.1)}
+                   for part in parts},
         }
+    if baseline is not None:
+        b = names.index(baseline)
+        for mi, name in enumerate(names):
+            if mi == b:
+                continue
+            vs = {"baseline": baseline}
+            for part, sel in parts.items():
+                vs[part] = {}
+                for thr in (0.2, 0.1):
+                    d = float(np.nanmean(corr[name][thr][sel]) - np.nanmean(corr[baseline][thr][sel]))
+                    vs[part][f"pck{thr}"] = [d] + interval(boot[(part, thr)][mi] - boot[(part, thr)][b])
+            res[name]["vs_baseline"] = vs
     return res
 
 
@@ -145,6 +186,20 @@ def markdown(res) -> str:
                              for n in names) + " |")
     md.append("| wrong joints @0.2 without the near-black crops, of which on another person's labelled joint | " +
               " | ".join(f"{res[n]['lit']['wrong0.2']}, {res[n]['lit']['wrong0.2_on_other']}" for n in names) + " |")
+    md += ["", f"95 % intervals: the persons resampled {BOOT_N:,} times (`bootstrap`; a person's joints stay "
+           "together); a difference is paired (the same resamples for both models)", "",
+           "| | all PCK@0.2 | all PCK@0.1 | lit PCK@0.2 | lit PCK@0.1 |", "|---|---|---|---|---|"]
+    for n in names:
+        r = res[n]
+        md.append(f"| {n} | " + " | ".join(
+            f"{(r[part] if part == 'lit' else r)[k]:.3f} [{r['ci'][part][k][0]:.3f}, {r['ci'][part][k][1]:.3f}]"
+            for part in ("all", "lit") for k in ("pck0.2", "pck0.1")) + " |")
+    for n in names:
+        vs = res[n].get("vs_baseline")
+        if vs:
+            md.append(f"| {n} − {vs['baseline']} | " + " | ".join(
+                f"{vs[part][k][0]:+.3f} [{vs[part][k][1]:+.3f}, {vs[part][k][2]:+.3f}]"
+                for part in ("all", "lit") for k in ("pck0.2", "pck0.1")) + " |")
     md += ["", "| joint (labelled) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for j, v in first["per_joint"].items():
         md.append(f"| {j} ({v['joints']}) | " +

@@ -538,6 +538,51 @@ def test_gt_eval_near_black_crops_are_reported_apart():
     assert "all but the 1 near-black crops (1 persons, 2 joints) | 1.000 / 1.000" in G.markdown(res)
 
 
+def test_gt_eval_bootstrap_resamples_whole_persons_and_pairs_models():
+    nan = np.nan
+    # person 0: 10 labelled joints, all correct; person 1: 2 labelled, both wrong
+    a = np.full((2, 17), nan)
+    a[0, :10], a[1, :2] = 1.0, 0.0
+    b = a.copy()
+    b[0, :5] = 0.0                                   # model b: 5 of person 0's joints wrong
+    s = G.bootstrap([a, b], n=4000, seed=1)
+    assert s.shape == (2, 4000)
+    # a resample holds the persons {0,0}, {0,1} or {1,1}: pooled PCKs 1, 10/12, 0 with odds 1:2:1
+    vals, counts = np.unique(np.round(s[0], 6), return_counts=True)
+    np.testing.assert_allclose(vals, [0.0, round(10 / 12, 6), 1.0])
+    np.testing.assert_allclose(counts / 4000, [0.25, 0.5, 0.25], atol=0.03)
+    # paired: the same resamples for both models, so b - a is never positive
+    assert (s[1] - s[0] <= 0).all() and (s[1] - s[0] < 0).any()
+    np.testing.assert_array_equal(G.bootstrap([a], n=50, seed=3), G.bootstrap([a], n=50, seed=3))
+    lo, hi = G.interval(s[0])
+    assert lo == 0.0 and hi == 1.0
+
+
+def test_gt_eval_reports_intervals_and_differences_to_a_baseline():
+    rng = np.random.default_rng(0)
+    persons, good, worse = [], [], []
+    for i in range(30):
+        kp = np.zeros((17, 3), np.float32)
+        kp[:, :2] = rng.uniform(0, 80, (17, 2))
+        kp[:, 2] = 2
+        persons.append({"dataset": "a", "kp": kp, "bbox": np.array([0, 0, 80, 80], np.float32)})
+        g = kp[:, :2] + np.where(rng.random((17, 1)) < 0.7, 0.0, 40.0)  # ~70 % correct
+        w = g.copy()
+        w[:2] += 40.0                                                     # two more wrong joints per person
+        good.append(g)
+        worse.append(w)
+    names = [f"j{i}" for i in range(17)]
+    res = G.summarise(persons, {"good": np.stack(good), "worse": np.stack(worse)}, names, baseline="good")
+    lo, hi = res["good"]["ci"]["all"]["pck0.2"]
+    assert lo < res["good"]["pck0.2"] < hi and hi - lo < 0.2
+    d, dlo, dhi = res["worse"]["vs_baseline"]["all"]["pck0.2"]
+    assert d == pytest.approx(res["worse"]["pck0.2"] - res["good"]["pck0.2"]) and d < 0
+    assert dlo <= d <= dhi < 0                     # paired: the two extra wrong joints always show
+    assert "vs_baseline" not in res["good"]
+    md = G.markdown(res)
+    assert "| worse − good | " in md and f"[{lo:.3f}, {hi:.3f}]" in md
+
+
 def test_blank_pictures_and_the_joints_reported_on_them():
     import evaluate as E
     names, pics = E.blank_pictures(32, n=5)
