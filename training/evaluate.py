@@ -189,6 +189,12 @@ def eval_gt(a):
     blank_names, blank = blank_pictures(a.size)
     blank_rows = {}
     students = student_predictors(a)
+    # differences (with paired intervals) against --baseline, by default the first student; checked before
+    # the models run
+    baseline = a.baseline or (students[0][0] if students else None)
+    known = list(preds) + [n for n, _, _ in students]
+    if baseline is not None and baseline not in known:
+        raise SystemExit(f"--baseline {baseline}: no such model (models: {', '.join(known)})")
     for name, f, stride in students:
         if a.flip_test:
             f = with_flip_test(f, a.size, stride)
@@ -196,10 +202,6 @@ def eval_gt(a):
         preds[name] = np.stack([G.to_image(decode(h, stride, a.subpixel), *b, a.size)[:, :2]
                                 for h, b in zip(hm, boxes)])
         blank_rows[name] = visible_on_blank(f(blank), blank_names)
-    # differences (with paired intervals) against --baseline, by default the first student
-    baseline = a.baseline or (students[0][0] if students else None)
-    if baseline is not None and baseline not in preds:
-        raise SystemExit(f"--baseline {baseline}: no such model (models: {', '.join(preds)})")
     res = G.summarise(persons, preds, names, dark, baseline=baseline)
     for n, r in res.items():
         print(f"{n}: PCK@0.2 {r['pck0.2']:.3f}, PCK@0.1 {r['pck0.1']:.3f} ({r['n_joints']} joints, "

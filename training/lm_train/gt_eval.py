@@ -121,6 +121,8 @@ def summarise(persons, preds: dict, joint_names, dark=None, baseline=None):
     the PCK over the persons whose crop is not near-black and "ci" the 95 % bootstrap intervals (`bootstrap`)
     of the all / lit PCKs; with `baseline` (a name in preds), every other model also gets "vs_baseline":
     its PCK minus the baseline's, with the paired 95 % interval."""
+    if baseline is not None and baseline not in preds:
+        raise ValueError(f"baseline {baseline}: no such model (models: {', '.join(preds)})")
     res = {}
     dark = np.zeros(len(persons), bool) if dark is None else np.asarray(dark, bool)
     datasets = sorted({p["dataset"] for p in persons})

@@ -11,9 +11,7 @@ from . import augment as A
 from . import pose_rarity
 from .data import heatmap_targets
 from .pack import Pack, balanced_probs
-
-
-SURE_MEAN = 0.5  # the mean teacher score above which a label gets full weight (lm_train/people.conf_weight)
+from .people import SURE_MEAN
 
 
 class Packs:

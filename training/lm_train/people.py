@@ -30,6 +30,7 @@ HELDOUT_VIDEOS = {
     "pypi:pose2sim==0.10.49:Pose2Sim/Demo_SinglePerson/videos/cam04.mp4",
     "pypi:pose2sim==0.10.49:Pose2Sim/Demo_MultiPerson/videos/cam04.mp4",
 }
+SURE_MEAN = 0.5  # a label whose mean teacher score reaches this gets full sampling weight (conf_weight)
 HELDOUT_PERCENT = 10  # ... and ~10 % of the other groups (photo = own group, video = one group), by hash
 
 
@@ -63,7 +64,7 @@ def is_heldout(group: str) -> bool:
     return int(hashlib.sha1(group.encode()).hexdigest(), 16) % 100 < HELDOUT_PERCENT
 
 
-def conf_weight(mean: np.ndarray, full: float = 0.5, floor: float = 0.25) -> np.ndarray:
+def conf_weight(mean: np.ndarray, full: float = SURE_MEAN, floor: float = 0.25) -> np.ndarray:
     """Sampling weight from the teacher's mean score: 1 at >= `full`, falling linearly to `floor`."""
     return np.clip(np.asarray(mean, np.float32) / full, floor, 1.0)
 

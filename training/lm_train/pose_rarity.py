@@ -38,19 +38,26 @@ def descriptor(joints: np.ndarray, conf: float = 0.3):
     return d, vis
 
 
-def rarity(joints: np.ndarray, k: int = 10, min_shared: int = 10, conf: float = 0.3) -> np.ndarray:
-    """[N] RMS descriptor distance to the k nearest other samples; NaN where no sample is comparable."""
+def rarity(joints: np.ndarray, k: int = 10, min_shared: int = 10, conf: float = 0.3,
+           max_ref: int = 5000, seed: int = 0) -> np.ndarray:
+    """[N] RMS descriptor distance to the k nearest other samples; NaN where no sample is comparable.
+    The cost grows as N x the reference set: above `max_ref` samples (a COCO-sized pack) the neighbours are
+    looked for among a fixed random `max_ref` of them, which keeps it to seconds."""
     d, vis = descriptor(joints, conf)
     vf = vis.astype(np.float64)
+    ref = np.arange(len(d))
+    if len(d) > max_ref:
+        ref = np.sort(np.random.default_rng(seed).choice(len(d), max_ref, replace=False))
+    rd, rv = d[ref], vf[ref]
     out = np.full(len(d), np.nan)
     for i in range(len(d)):
         if vis[i].sum() < min_shared:
             continue
-        shared = vf * vf[i]
+        shared = rv * vf[i]
         ns = shared.sum(axis=1)
-        dist = (((d - d[i]) ** 2).sum(axis=-1) * shared).sum(axis=1) / np.maximum(ns, 1)
+        dist = (((rd - d[i]) ** 2).sum(axis=-1) * shared).sum(axis=1) / np.maximum(ns, 1)
         dist[ns < min_shared] = np.inf
-        dist[i] = np.inf
+        dist[ref == i] = np.inf
         near = np.sort(dist)[:k]
         near = near[np.isfinite(near)]
         if len(near):

@@ -155,6 +155,9 @@ def test_pose_rarity_finds_the_odd_pose_whatever_its_place_and_size():
     np.testing.assert_allclose(R.descriptor(moved)[0], R.descriptor(j[:2])[0], atol=1e-5)
     r = R.rarity(j, k=5)
     assert np.argmax(r) == len(j) - 1 and r[-1] > 5 * np.median(r[:-1])
+    # a big pack: neighbours among a random reference subset, the odd pose still stands out
+    rs = R.rarity(j, k=5, max_ref=20)
+    assert np.argmax(rs) == len(j) - 1 and np.isfinite(rs).all()
     np.testing.assert_array_equal(R.weights(j, 0.0), np.ones(len(j)))
     w = R.weights(j, 1.0, lo=0.5, hi=4.0, k=5)
     assert w[-1] == 4.0 and w.min() >= 0.5 and np.median(w[:-1]) == pytest.approx(1.0, abs=0.3)
@@ -581,6 +584,8 @@ def test_gt_eval_reports_intervals_and_differences_to_a_baseline():
     assert "vs_baseline" not in res["good"]
     md = G.markdown(res)
     assert "| worse − good | " in md and f"[{lo:.3f}, {hi:.3f}]" in md
+    with pytest.raises(ValueError, match="baseline best: no such model \\(models: good, worse\\)"):
+        G.summarise(persons, {"good": np.stack(good), "worse": np.stack(worse)}, names, baseline="best")
 
 
 def test_blank_pictures_and_the_joints_reported_on_them():
