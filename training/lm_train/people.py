@@ -30,8 +30,8 @@ HELDOUT_VIDEOS = {
     "pypi:pose2sim==0.10.49:Pose2Sim/Demo_SinglePerson/videos/cam04.mp4",
     "pypi:pose2sim==0.10.49:Pose2Sim/Demo_MultiPerson/videos/cam04.mp4",
 }
-SURE_MEAN = 0.5  # a label whose mean teacher score reaches this gets full sampling weight (conf_weight)
 HELDOUT_PERCENT = 10  # ... and ~10 % of the other groups (photo = own group, video = one group), by hash
+SURE_MEAN = 0.5  # a label whose mean teacher score reaches this gets full sampling weight (conf_weight)
 
 
 def read_manifest(people_dir: str):
