@@ -197,7 +197,7 @@ def main():
     batches = None
     if a.pack:
         stream = LD.BatchStream(a.pack.split(","), a.source_cap, a.size, a.stride, a.batch, a.seed, step, aug,
-                                  a.pose_balance)
+                                a.pose_balance)
         batches = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=a.workers,
                                                    pin_memory=a.device == "cuda",
                                                    prefetch_factor=4 if a.workers else None,

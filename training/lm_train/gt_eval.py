@@ -157,13 +157,19 @@ def summarise(persons, preds: dict, joint_names, dark=None, baseline=None):
             if mi == b:
                 continue
             vs = {"baseline": baseline}
-            for part, sel in parts.items():
+            for part in parts:
                 vs[part] = {}
                 for thr in (0.2, 0.1):
-                    d = float(np.nanmean(corr[name][thr][sel]) - np.nanmean(corr[baseline][thr][sel]))
-                    vs[part][f"pck{thr}"] = [d] + interval(boot[(part, thr)][mi] - boot[(part, thr)][b])
+                    k = f"pck{thr}"
+                    d = pooled(res[name], part, k) - pooled(res[baseline], part, k)
+                    vs[part][k] = [d] + interval(boot[(part, thr)][mi] - boot[(part, thr)][b])
             res[name]["vs_baseline"] = vs
     return res
+
+
+def pooled(r, part: str, key: str) -> float:
+    """A model's pooled PCK (key "pck0.2" / "pck0.1") over "all" persons or the "lit" ones, from summarise."""
+    return r[key] if part == "all" else r["lit"][key]
 
 
 def _mean(x):
@@ -194,7 +200,7 @@ def markdown(res) -> str:
     for n in names:
         r = res[n]
         md.append(f"| {n} | " + " | ".join(
-            f"{(r[part] if part == 'lit' else r)[k]:.3f} [{r['ci'][part][k][0]:.3f}, {r['ci'][part][k][1]:.3f}]"
+            f"{pooled(r, part, k):.3f} [{r['ci'][part][k][0]:.3f}, {r['ci'][part][k][1]:.3f}]"
             for part in ("all", "lit") for k in ("pck0.2", "pck0.1")) + " |")
     for n in names:
         vs = res[n].get("vs_baseline")
