@@ -1,7 +1,7 @@
 //! `lm bench`: how long loading and each stage take, and where the model
 //! spends its time.
 
-use crate::model::Backend;
+use crate::backend::Backend;
 use crate::output::json::Stats;
 use crate::pipeline::{load_image, Pipeline};
 use anyhow::Result;
@@ -192,7 +192,7 @@ pub fn bench(opts: &BenchOptions) -> Result<String> {
             ms(total_time),
             total_ops as f64 / total_time.max(1e-12) / 1e9
         )?;
-        if let crate::model::Backend::Cpu(cpu) = &m.backend {
+        if let crate::backend::Backend::Cpu(cpu) = &m.backend {
             let peak = crate::kernels::peak_binary_ops_per_second(cpu.kernel, cpu.threads);
             writeln!(
                 out,

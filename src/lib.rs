@@ -7,6 +7,7 @@
 //! [`pipeline`] ties them together; the `lm` binary is a thin CLI over it.
 
 pub mod accel;
+pub mod backend;
 pub mod bench;
 pub mod board;
 pub mod config;

@@ -9,10 +9,9 @@
 //! them; they follow the heatmaps in the plan's outputs and are checked by
 //! the post-processor's own `check_outputs`.
 
-use crate::accel::FpgaExecutor;
+use crate::backend::Backend;
 use crate::config::{DataFormat, Meta, PostProcessor};
 use crate::onnx::OnnxLoader;
-use crate::ops::qconv2d::{CpuExecutor, Executor};
 use crate::passes::fold_weights::fold_weights;
 use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
 use crate::passes::fuse_packed_float_conv::fuse_packed_float_conv;
@@ -28,49 +27,6 @@ use tract_core::plan::SimpleState;
 use tract_hir::infer::Factoid;
 use tract_hir::internal::DimLike;
 use tract_hir::prelude::*;
-
-/// Where the quantised blocks of a QONNX model run.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// tract's float evaluation of the fake-quant graph (the reference).
-    Float,
-    /// Fused integer blocks on the bit-serial CPU kernels.
-    Cpu(CpuExecutor),
-    /// Fused integer blocks on the FPGA accelerator (or a simulation of
-    /// it), each layer falling back to the CPU kernels on any driver error.
-    Fpga(Arc<FpgaExecutor>),
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        Backend::Cpu(CpuExecutor::default())
-    }
-}
-
-impl Backend {
-    /// What runs the fused layers; `None` for the float reference.
-    pub fn executor(&self) -> Option<Arc<dyn Executor>> {
-        match self {
-            Backend::Float => None,
-            Backend::Cpu(c) => Some(Arc::new(*c)),
-            Backend::Fpga(f) => Some(f.clone()),
-        }
-    }
-
-    pub fn name(&self) -> String {
-        self.executor().map_or_else(|| "float".into(), |e| e.name())
-    }
-
-    /// Threads of the CPU work around the quantised layers (the float input block); the
-    /// FPGA backend's are its CPU fallback's.
-    pub fn cpu_threads(&self) -> usize {
-        match self {
-            Backend::Float => 1,
-            Backend::Cpu(c) => c.threads,
-            Backend::Fpga(f) => f.fallback().threads,
-        }
-    }
-}
 
 /// A compiled, runnable pose model.
 pub struct Model {

@@ -1,7 +1,8 @@
 //! One meta.yaml + one model = a [`Pipeline`] that turns images into poses.
 
+use crate::backend::Backend;
 use crate::config::Meta;
-use crate::model::{Backend, Model};
+use crate::model::Model;
 use crate::postprocess::{decode, decode_flip_test, Heatmaps, Joint, Point};
 use crate::preprocess::preprocess;
 use anyhow::{ensure, Context, Result};

@@ -6,8 +6,9 @@ mod common;
 
 use common::*;
 use lm::accel::{Accelerator, DriverConfig, FpgaExecutor, LayerRun, ModelOptions, SimOptions};
+use lm::backend::Backend;
 use lm::config::Meta;
-use lm::model::{Backend, Model};
+use lm::model::Model;
 use lm::ops::qconv2d::CpuExecutor;
 use lm::preprocess::InputImage;
 use std::sync::Arc;

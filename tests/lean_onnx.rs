@@ -6,8 +6,9 @@
 mod common;
 
 use common::*;
+use lm::backend::Backend;
 use lm::config::Meta;
-use lm::model::{Backend, Model};
+use lm::model::Model;
 use lm::onnx::OnnxLoader;
 use std::path::Path;
 

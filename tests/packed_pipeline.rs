@@ -6,8 +6,9 @@
 mod common;
 
 use common::*;
+use lm::backend::Backend;
 use lm::config::Meta;
-use lm::model::{load_typed, Backend, Model};
+use lm::model::{load_typed, Model};
 use lm::ops::pack::PackLevels;
 use lm::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
 use std::path::PathBuf;

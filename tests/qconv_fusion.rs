@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
+use lm::backend::Backend;
 use lm::config::Meta;
 use lm::kernels::KernelKind;
-use lm::model::{Backend, Model};
+use lm::model::Model;
 use lm::ops::qconv2d::CpuExecutor;
 
 fn tiny() -> (Meta, std::path::PathBuf) {

@@ -183,7 +183,8 @@ fn tiny_fixture_matches_tensorflow_per_quantiser() {
 
 #[test]
 fn tiny_fixture_runs_through_model_loading_on_every_backend() {
-    use lm::model::{Backend, Model};
+    use lm::backend::Backend;
+    use lm::model::Model;
     use lm::ops::qconv2d::CpuExecutor;
     let tmp = tempfile::tempdir().unwrap();
     let meta = tiny_meta(tmp.path(), &fixture(TINY), 16);
@@ -392,11 +393,11 @@ fn converted(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn backends() -> Vec<(
-    lm::model::Backend,
+    lm::backend::Backend,
     Option<std::sync::Arc<lm::accel::FpgaExecutor>>,
 )> {
     use lm::accel::{Accelerator, DriverConfig, FpgaExecutor, ModelOptions, SimOptions};
-    use lm::model::Backend;
+    use lm::backend::Backend;
     use lm::ops::qconv2d::CpuExecutor;
     let sim = Accelerator::open_model(
         SimOptions::default(),
@@ -629,7 +630,7 @@ fn converted_fixture_gives_the_graphs_outputs_on_every_backend() {
                 );
             }
             assert_eq!(Some(&from_onnx.fusion.fused), fused_on_cpu.as_ref());
-        } else if !matches!(backend, lm::model::Backend::Float) {
+        } else if !matches!(backend, lm::backend::Backend::Float) {
             assert_eq!(from_onnx.fusion.fused.len(), 4);
             fused_on_cpu = Some(from_onnx.fusion.fused.clone());
         }

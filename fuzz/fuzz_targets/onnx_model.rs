@@ -8,7 +8,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use lm::model::{Backend, Model};
+use lm::backend::Backend;
+use lm::model::Model;
 use lm::onnx::proto::ModelProto;
 use lm::onnx::OnnxLoader;
 use prost::Message;

@@ -9,7 +9,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use lm::model::{Backend, Model};
+use lm::backend::Backend;
+use lm::model::Model;
 
 fuzz_target!(|data: &[u8]| {
     // tract-onnx reads the model from its path.

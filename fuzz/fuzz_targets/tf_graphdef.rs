@@ -10,7 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use lm::config::Meta;
-use lm::model::{Backend, Model};
+use lm::backend::Backend;
+use lm::model::Model;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -183,6 +183,23 @@ where
     Ok((captures, persons))
 }
 
+/// The indicator on the board's real pins (`lm run`/`lm stream` `--led`, `--button`): a clear
+/// error off the board or for a pin that does not open.
+pub fn open_board_indicator(
+    led: Option<&super::gpio::PinSpec>,
+    button: Option<&super::gpio::PinSpec>,
+    min_visible_joints: usize,
+) -> anyhow::Result<Indicator<super::gpio::BoardOutput, super::gpio::BoardInput>> {
+    let config = IndicatorConfig {
+        min_visible_joints,
+        led_active_low: led.is_some_and(|p| p.active_low),
+        button_active_low: button.is_some_and(|p| p.active_low),
+    };
+    let led = led.map(super::gpio::open_output).transpose()?;
+    let button = button.map(super::gpio::open_input).transpose()?;
+    Ok(Indicator::new(led, button, config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

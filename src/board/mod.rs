@@ -1,6 +1,5 @@
 //! Board support: what each supported board offers.
 //!
-//! * [`app`]: what the `lm` binary calls (`lm doctor`, `lm run --led/--button`).
 //! * [`doctor`]: `lm doctor`, a report of the CPU (NEON), the FPGA accelerator (UIO device,
 //!   permissions, ID register through a driver hook), u-dma-buf buffers and GPIO, with the fix
 //!   for each problem.
@@ -12,7 +11,6 @@
 //! Board files (descriptions, device-tree overlay, setup guides, cross builds) live in
 //! `boards/` at the top of the repository.
 
-pub mod app;
 pub mod doctor;
 pub mod gpio;
 pub mod indicator;

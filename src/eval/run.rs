@@ -15,13 +15,35 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// What the model sees of each annotated instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CropMode {
     /// A square of `margin ×` the box's longer side, centred on the box.
     Box,
     /// The whole image (every instance of an image gets the same prediction).
     None,
+}
+
+impl CropMode {
+    pub const ALL: [CropMode; 2] = [CropMode::Box, CropMode::None];
+
+    /// The name `--crop` takes (and the report writes).
+    pub fn name(self) -> &'static str {
+        match self {
+            CropMode::Box => "box",
+            CropMode::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for CropMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<CropMode, String> {
+        CropMode::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown crop mode `{s}` (expected box, none)"))
+    }
 }
 
 /// What `lm eval` was asked to do.

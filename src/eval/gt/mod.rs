@@ -13,13 +13,12 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 /// The ground-truth formats `lm eval` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// COCO `person_keypoints_*.json` (images, annotations, categories).
     Coco,
     /// The project's `gt_coco17.json` index (`persons[]`, see ../shared/people/README.md).
-    #[value(name = "coco17-index")]
     Coco17Index,
     /// MPII as the json that mmpose and HRNet use (`joints`, `joints_vis`, `center`, `scale`).
     Mpii,
@@ -31,7 +30,33 @@ pub enum Format {
     StanfordExtra,
 }
 
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown ground-truth format `{s}` (expected {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Coco,
+        Format::Coco17Index,
+        Format::Mpii,
+        Format::BboxText,
+        Format::Csv,
+        Format::StanfordExtra,
+    ];
+
+    /// The name `--format` takes (and the report writes).
     pub fn name(self) -> &'static str {
         match self {
             Format::Coco => "coco",

@@ -1,14 +1,12 @@
-//! Glue for the `lm` binary: `lm doctor`, and the GPIO options of `lm run` (status LED, trigger
-//! button, capture loop) and of `lm stream` (the same pins, per frame: src/stream/runner.rs). Kept here so that `src/main.rs` only forwards arguments.
+//! The GPIO flags: status LED, trigger button and capture loop of `lm run`, and the same pins
+//! per frame for `lm stream` (src/stream/runner.rs).
 
-use super::doctor::{diagnose, DoctorOptions, IdProbe, Level};
-use super::gpio::{open_input, open_output, BoardInput, BoardOutput, PinSpec};
-use super::indicator::{capture_loop, Indicator, IndicatorConfig};
-use anyhow::{bail, Result};
-use std::path::Path;
+use anyhow::Result;
+use lm::board::gpio::{BoardInput, BoardOutput, PinSpec};
+use lm::board::indicator::{capture_loop, open_board_indicator, Indicator};
 use std::time::Duration;
 
-/// GPIO options of `lm run` (flatten into the subcommand with `#[command(flatten)]`).
+/// GPIO flags of `lm run`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct GpioArgs {
     /// Status LED, lit while a person is detected: rpi:<bcm>, gpiochipN:<line> or
@@ -44,13 +42,26 @@ impl GpioArgs {
         self.led.is_some() || self.button.is_some() || self.max_captures() != Some(1)
     }
 
-    /// Opens the pins (a clear error off the board).
-    pub fn open(&self) -> Result<Indicator<BoardOutput, BoardInput>> {
-        open_indicator(self.led.as_ref(), self.button.as_ref(), self.min_joints)
+    /// `lm run` with these options: `run_once` runs the images once and returns the number of
+    /// visible joints of the frame to show (e.g. the last image). Without any GPIO option and
+    /// without `--captures` this is just `run_once()`.
+    pub fn run(&self, mut run_once: impl FnMut() -> Result<usize>) -> Result<()> {
+        if !self.loops() {
+            return run_once().map(|_| ());
+        }
+        let mut indicator =
+            open_board_indicator(self.led.as_ref(), self.button.as_ref(), self.min_joints)?;
+        capture_loop(
+            &mut indicator,
+            Duration::from_millis(20),
+            self.max_captures(),
+            run_once,
+        )?;
+        Ok(())
     }
 }
 
-/// GPIO options of `lm stream` (the LED and button of `lm run`, per frame).
+/// GPIO flags of `lm stream` (the LED and button of `lm run`, per frame).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct StreamGpioArgs {
     /// Status LED, lit while the latest frame shows a person: rpi:<bcm>, gpiochipN:<line> or
@@ -72,53 +83,8 @@ impl StreamGpioArgs {
         if self.led.is_none() && self.button.is_none() {
             return Ok(None);
         }
-        open_indicator(self.led.as_ref(), self.button.as_ref(), self.min_joints).map(Some)
+        open_board_indicator(self.led.as_ref(), self.button.as_ref(), self.min_joints).map(Some)
     }
-}
-
-fn open_indicator(
-    led: Option<&PinSpec>,
-    button: Option<&PinSpec>,
-    min_joints: usize,
-) -> Result<Indicator<BoardOutput, BoardInput>> {
-    let config = IndicatorConfig {
-        min_visible_joints: min_joints,
-        led_active_low: led.is_some_and(|p| p.active_low),
-        button_active_low: button.is_some_and(|p| p.active_low),
-    };
-    let led = led.map(open_output).transpose()?;
-    let button = button.map(open_input).transpose()?;
-    Ok(Indicator::new(led, button, config))
-}
-
-/// `lm run` with the GPIO options: `run_once` runs the images once and returns the number of
-/// visible joints of the frame to show (e.g. the last image). Without any GPIO option and without
-/// `--captures` this is just `run_once()`.
-pub fn run_with_gpio(gpio: &GpioArgs, mut run_once: impl FnMut() -> Result<usize>) -> Result<()> {
-    if !gpio.loops() {
-        return run_once().map(|_| ());
-    }
-    let mut indicator = gpio.open()?;
-    capture_loop(
-        &mut indicator,
-        Duration::from_millis(20),
-        gpio.max_captures(),
-        run_once,
-    )?;
-    Ok(())
-}
-
-/// `lm doctor`: prints the report for the board mounted at `root` (`/` normally); with `strict`,
-/// fails when something is missing or wrong. `probe` reads the accelerator's ID register (the
-/// FPGA driver's hook, see [`super::doctor`]).
-pub fn doctor_command(root: &Path, strict: bool, probe: Option<IdProbe>) -> Result<()> {
-    let report = diagnose(&DoctorOptions::new(root), probe);
-    print!("{report}");
-    let bad = report.count(Level::Missing) + report.count(Level::Warn);
-    if strict && bad > 0 {
-        bail!("{bad} problem(s) found (see the fixes above)");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -165,18 +131,19 @@ mod tests {
     #[test]
     fn without_gpio_runs_once_and_with_captures_runs_n_times() {
         let mut n = 0;
-        run_with_gpio(&GpioArgs::default(), || {
-            n += 1;
-            Ok(3)
-        })
-        .unwrap();
+        GpioArgs::default()
+            .run(|| {
+                n += 1;
+                Ok(3)
+            })
+            .unwrap();
         assert_eq!(n, 1);
         let g = GpioArgs {
             captures: Some(3),
             ..Default::default()
         };
         let mut n = 0;
-        run_with_gpio(&g, || {
+        g.run(|| {
             n += 1;
             Ok(3)
         })
@@ -190,14 +157,7 @@ mod tests {
             led: Some("/nonexistent/gpiochip7:1".parse().unwrap()),
             ..Default::default()
         };
-        let e = run_with_gpio(&g, || Ok(0)).unwrap_err();
+        let e = g.run(|| Ok(0)).unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent/gpiochip7"), "{e:#}");
-    }
-
-    #[test]
-    fn doctor_strict_fails_on_empty_root() {
-        let t = tempfile::tempdir().unwrap();
-        assert!(doctor_command(t.path(), false, None).is_ok());
-        assert!(doctor_command(t.path(), true, None).is_err());
     }
 }

@@ -1,0 +1,73 @@
+//! `lm run`: poses of image files → OUTDIR/output.json and overlays.
+
+use super::engine::EngineArgs;
+use super::gpio::GpioArgs;
+use anyhow::Result;
+use lm::pipeline::Pipeline;
+use lm::run::{failure_summary, run_images, RunOptions};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Input image(s): PNG, JPEG or BMP.
+    #[arg(short = 'i', long = "image", required = true, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// Blueoil meta.yaml.
+    #[arg(short = 'c', long = "config")]
+    meta: PathBuf,
+    /// Model (ONNX/QONNX, or Blueoil's TensorFlow .pb); default: meta.yaml's MODEL.file.
+    #[arg(short, long)]
+    model: Option<PathBuf>,
+    /// Output folder.
+    #[arg(short, long, default_value = "output")]
+    output: PathBuf,
+    /// Timed trials per image (after one untimed warm-up).
+    #[arg(long = "trial", default_value_t = 1)]
+    trials: usize,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    gpio: GpioArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let pipeline = Pipeline::load_with(&args.meta, args.model.as_deref(), &args.engine.backend()?)?;
+    let json_path = args.output.join("output.json");
+    // Failed images of the latest capture: the exit status and error line.
+    let mut failed: Option<String> = None;
+    let loops = args.gpio.loops();
+    args.gpio.run(|| {
+        let opts = RunOptions {
+            images: args.images.clone(),
+            out_dir: args.output.clone(),
+            trials: args.trials,
+        };
+        let out = run_images(&pipeline, &opts)?;
+        let per_image: Vec<usize> = out
+            .results
+            .iter()
+            .map(|r| {
+                r.prediction
+                    .as_ref()
+                    .map_or(0, |p| p.keypoints.iter().filter(|k| k.visible).count())
+            })
+            .collect();
+        let visible: usize = per_image.iter().sum();
+        println!(
+            "{} image(s), {visible} visible joint(s); run {:.2} ms/frame (mean); \
+             peak heap {:.1} MiB; wrote {}",
+            out.results.len(),
+            out.benchmark.run.mean * 1e3,
+            lm::heap::peak_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+            json_path.display()
+        );
+        failed = failure_summary(&out, &json_path);
+        if let (Some(why), true) = (&failed, loops) {
+            // The capture loop goes on: say so now, not only at the end.
+            tracing::warn!("{why}");
+        }
+        // The status LED shows the last image.
+        Ok(per_image.last().copied().unwrap_or(0))
+    })?;
+    failed.map_or(Ok(()), |why| Err(anyhow::anyhow!(why)))
+}
