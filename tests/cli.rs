@@ -522,3 +522,53 @@ fn a_huge_image_header_is_refused_before_allocating() {
     let json = output_json(&dir.path().join("out/output.json"));
     assert!(json["results"][2]["prediction"].is_object());
 }
+
+#[test]
+fn log_lines_to_a_pipe_carry_no_colour_codes() {
+    // `--backend auto` without an accelerator warns and goes on: one log line on stderr, which
+    // here is a pipe (as for journald or a log file).
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "out",
+            "--backend",
+            "auto",
+            "--fpga-device",
+            "uio:/nonexistent/uio9",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("no FPGA") && e.contains("WARN"), "{e}");
+    assert!(!e.contains('\u{1b}'), "ANSI escape in {e:?}");
+}
+
+#[test]
+fn an_unavailable_kernel_is_named_with_the_available_ones_as_typed() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    let missing = if cfg!(target_arch = "x86_64") {
+        "neon"
+    } else {
+        "avx2"
+    };
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "-c",
+            "meta.yaml",
+            "--kernel",
+            missing,
+        ],
+        dir.path(),
+    );
+    assert_fails(&o, &[missing, "available: reference, portable"]);
+}
