@@ -8,6 +8,7 @@
 //! The YAML parser is `serde_norway`, the maintained fork of the deprecated
 //! `serde_yaml`.
 
+pub use crate::postprocess::PostProcessor;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -101,279 +102,6 @@ pub enum PreProcessor {
     Rescale(Rescale),
 }
 
-fn default_threshold_scale() -> f64 {
-    10.0
-}
-
-/// Blueoil's `GaussianHeatmapToJoints`, with opt-in extensions whose defaults
-/// keep Blueoil's behaviour.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GaussianHeatmapToJoints {
-    pub confidence_threshold: f64,
-    #[serde(default = "default_num_dimensions")]
-    pub num_dimensions: u32,
-    #[serde(default = "default_stride")]
-    pub stride: u32,
-    /// Peak value of a confident joint: the raw cut-off is
-    /// `threshold_scale × confidence_threshold`. Blueoil's training heatmaps
-    /// peak at 10; use 1.0 for sigmoid heatmaps in 0..1.
-    #[serde(default = "default_threshold_scale")]
-    pub threshold_scale: f64,
-    /// Layout of the heatmap tensor (Blueoil: NHWC).
-    #[serde(default)]
-    pub data_format: DataFormat,
-    /// Every joint moves a quarter cell towards its larger neighbour on each
-    /// axis (off in Blueoil).
-    #[serde(default)]
-    pub subpixel: bool,
-    /// Also run the picture mirrored left–right and average the heatmaps
-    /// (mirrored back, left/right joints swapped) before decoding: a second
-    /// inference per picture (off in Blueoil; `postprocess::flip_test`).
-    #[serde(default)]
-    pub flip_test: bool,
-    /// Which stack's heatmaps to decode, for stacked hourglasses trained with
-    /// intermediate supervision (negative: from the end, `-1` = the last):
-    /// an index into the model's outputs when it has one output per stack,
-    /// or along axis 1 of a 5-D output `[1, stacks, ...]`. Off in Blueoil.
-    #[serde(default)]
-    pub stack: Option<i64>,
-}
-
-fn default_num_dimensions() -> u32 {
-    2
-}
-fn default_stride() -> u32 {
-    1
-}
-
-/// How the `2 × joints` channels of an offset tensor are ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[allow(non_camel_case_types)]
-pub enum OffsetLayout {
-    /// PoseNet: all y offsets, then all x offsets (`y0..yK-1, x0..xK-1`).
-    #[default]
-    planar_yx,
-    /// Per joint, y then x (`y0, x0, y1, x1, ...`).
-    interleaved_yx,
-    /// Per joint, x then y (`x0, y0, x1, y1, ...`).
-    interleaved_xy,
-}
-
-/// Our extension (PoseNet-style heads): per joint, the argmax cell of the
-/// heatmap, refined by a second output holding a pixel offset per joint and
-/// cell: `position = cell × stride + offset`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeatmapOffsetToJoints {
-    /// Cut-off on the score (after the sigmoid, if any); inclusive.
-    pub confidence_threshold: f64,
-    /// Output stride: heatmaps have `ceil(IMAGE_SIZE / stride)` cells.
-    pub stride: u32,
-    /// Name of the offset output tensor (the heatmaps are `MODEL.output`).
-    pub offsets_output: String,
-    #[serde(default)]
-    pub offset_layout: OffsetLayout,
-    /// Score = sigmoid(heatmap peak) for heatmaps that are logits (PoseNet).
-    #[serde(default)]
-    pub sigmoid: bool,
-    /// Layout of both the heatmap and the offset tensors.
-    #[serde(default)]
-    pub data_format: DataFormat,
-}
-
-/// What each joint's slice of a coordinate-regression output holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[allow(non_camel_case_types)]
-pub enum Component {
-    x,
-    y,
-    /// A per-joint confidence or visibility.
-    score,
-}
-
-fn default_components() -> Vec<Component> {
-    vec![Component::x, Component::y]
-}
-
-fn default_true() -> bool {
-    true
-}
-
-/// Our extension (direct coordinate regression, e.g. a MobileNetV2 with a
-/// dense head): one output vector holding, per joint, the `components` in
-/// order (`x0, y0, x1, y1, ...`), or component by component with `planar`
-/// (`x0..xK-1, y0..yK-1`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CoordinateRegressionToJoints {
-    #[serde(default = "default_components")]
-    pub components: Vec<Component>,
-    #[serde(default)]
-    pub planar: bool,
-    /// Coordinates are fractions of the input's width and height (keras-io's
-    /// `keypoints / IMG_SIZE`); `false`: network-input pixels.
-    #[serde(default = "default_true")]
-    pub normalized: bool,
-    /// Coordinates are logits: x = sigmoid(value).
-    #[serde(default)]
-    pub sigmoid: bool,
-    /// The score is a logit: score = sigmoid(value).
-    #[serde(default)]
-    pub score_sigmoid: bool,
-    /// Cut-off on the score, inclusive; only with a `score` component
-    /// (without one, every joint is visible).
-    #[serde(default)]
-    pub confidence_threshold: Option<f64>,
-}
-
-/// Channel order of a grid detector's cells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[allow(non_camel_case_types)]
-pub enum GridChannels {
-    /// `[dx, dy, class 0, ..., class K-1]`.
-    #[default]
-    offsets_first,
-    /// `[class 0, ..., class K-1, dx, dy]`.
-    offsets_last,
-}
-
-/// Order of the two offset channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[allow(non_camel_case_types)]
-pub enum AxisOrder {
-    #[default]
-    xy,
-    yx,
-}
-
-/// What an offset of 1 means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[allow(non_camel_case_types)]
-pub enum OffsetUnit {
-    /// One cell: `x = (cell_x + dx) × stride`.
-    #[default]
-    cell,
-    /// One network-input pixel: `x = cell_x × stride + dx`.
-    pixel,
-}
-
-/// Where an offset of 0 lies in its cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[allow(non_camel_case_types)]
-pub enum OffsetOrigin {
-    #[default]
-    corner,
-    center,
-}
-
-/// Applied to the class channels before the threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[allow(non_camel_case_types)]
-pub enum ScoreActivation {
-    /// The channels are probabilities already.
-    #[default]
-    none,
-    sigmoid,
-    /// Over the class channels of a cell (and the background channel).
-    softmax,
-}
-
-/// Our extension (grid keypoint detectors): one cell per `stride × stride`
-/// pixels with an offset `(dx, dy)` and a score per class (a class per
-/// `KEYPOINTS.names` entry); every cell whose class score reaches the
-/// threshold is a point of that class, and points of a class closer than
-/// `nms_distance` to a better one are dropped.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GridOffsetToPoints {
-    /// Cut-off on the class score (after `score_activation`); inclusive.
-    pub confidence_threshold: f64,
-    /// Cell size in network-input pixels: `ceil(IMAGE_SIZE / stride)` cells.
-    pub stride: u32,
-    /// Points of one class closer than this (network-input pixels) to a
-    /// higher-scoring kept point are suppressed; default: `stride`; 0: none.
-    #[serde(default)]
-    pub nms_distance: Option<f64>,
-    #[serde(default)]
-    pub channels: GridChannels,
-    #[serde(default)]
-    pub offset_order: AxisOrder,
-    #[serde(default)]
-    pub offset_unit: OffsetUnit,
-    #[serde(default)]
-    pub offset_origin: OffsetOrigin,
-    #[serde(default)]
-    pub score_activation: ScoreActivation,
-    /// One more class channel after the named classes ("no point"): part of
-    /// the softmax, never reported.
-    #[serde(default)]
-    pub background: bool,
-    #[serde(default)]
-    pub data_format: DataFormat,
-}
-
-impl GridOffsetToPoints {
-    /// `nms_distance`, or its default (one cell).
-    pub fn nms_distance(&self) -> f64 {
-        self.nms_distance.unwrap_or(self.stride as f64)
-    }
-}
-
-/// One entry of `POST_PROCESSOR`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PostProcessor {
-    GaussianHeatmapToJoints(GaussianHeatmapToJoints),
-    HeatmapOffsetToJoints(HeatmapOffsetToJoints),
-    CoordinateRegressionToJoints(CoordinateRegressionToJoints),
-    GridOffsetToPoints(GridOffsetToPoints),
-}
-
-impl PostProcessor {
-    pub fn name(&self) -> &'static str {
-        match self {
-            PostProcessor::GaussianHeatmapToJoints(_) => "GaussianHeatmapToJoints",
-            PostProcessor::HeatmapOffsetToJoints(_) => "HeatmapOffsetToJoints",
-            PostProcessor::CoordinateRegressionToJoints(_) => "CoordinateRegressionToJoints",
-            PostProcessor::GridOffsetToPoints(_) => "GridOffsetToPoints",
-        }
-    }
-
-    /// Layout of the (first) output tensor; NHWC for a regression vector.
-    pub fn data_format(&self) -> DataFormat {
-        match self {
-            PostProcessor::GaussianHeatmapToJoints(p) => p.data_format,
-            PostProcessor::HeatmapOffsetToJoints(p) => p.data_format,
-            PostProcessor::CoordinateRegressionToJoints(_) => DataFormat::NHWC,
-            PostProcessor::GridOffsetToPoints(p) => p.data_format,
-        }
-    }
-
-    /// Output stride of the grid the post-processor reads (1 for a vector).
-    pub fn stride(&self) -> u32 {
-        match self {
-            PostProcessor::GaussianHeatmapToJoints(p) => p.stride,
-            PostProcessor::HeatmapOffsetToJoints(p) => p.stride,
-            PostProcessor::CoordinateRegressionToJoints(_) => 1,
-            PostProcessor::GridOffsetToPoints(p) => p.stride,
-        }
-    }
-
-    /// Output tensors needed besides the heatmaps (`MODEL.output`), with the
-    /// meta.yaml field naming each.
-    pub fn extra_outputs(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            PostProcessor::GaussianHeatmapToJoints(_)
-            | PostProcessor::CoordinateRegressionToJoints(_)
-            | PostProcessor::GridOffsetToPoints(_) => vec![],
-            PostProcessor::HeatmapOffsetToJoints(p) => vec![(
-                "POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output",
-                p.offsets_output.as_str(),
-            )],
-        }
-    }
-}
-
 /// A processor list entry is a one-key map `Name: attributes` (Blueoil's
 /// layout). serde's own enum support in serde_norway wants YAML tags
 /// (`!Name`), so entries are read by hand; attribute errors keep their
@@ -456,26 +184,13 @@ impl Processor for PreProcessor {
 }
 
 impl Processor for PostProcessor {
-    const NAMES: &'static [&'static str] = &[
-        "GaussianHeatmapToJoints",
-        "HeatmapOffsetToJoints",
-        "CoordinateRegressionToJoints",
-        "GridOffsetToPoints",
-    ];
+    const NAMES: &'static [&'static str] = PostProcessor::NAMES;
 
     fn from_entry<'de, A: serde::de::MapAccess<'de>>(
         name: &str,
         map: &mut A,
     ) -> Result<Self, A::Error> {
-        Ok(match name {
-            "GaussianHeatmapToJoints" => PostProcessor::GaussianHeatmapToJoints(map.next_value()?),
-            "HeatmapOffsetToJoints" => PostProcessor::HeatmapOffsetToJoints(map.next_value()?),
-            "CoordinateRegressionToJoints" => {
-                PostProcessor::CoordinateRegressionToJoints(map.next_value()?)
-            }
-            "GridOffsetToPoints" => PostProcessor::GridOffsetToPoints(map.next_value()?),
-            _ => unreachable!("checked against NAMES"),
-        })
+        PostProcessor::parse_entry(name, map)
     }
 }
 
@@ -723,7 +438,8 @@ impl Meta {
                     location: locate(text, "POST_PROCESSOR"),
                     file: path,
                     message: format!(
-                        "POST_PROCESSOR: expected exactly one post-processor (GaussianHeatmapToJoints, HeatmapOffsetToJoints, CoordinateRegressionToJoints or GridOffsetToPoints), found {}",
+                        "POST_PROCESSOR: expected exactly one post-processor ({}), found {}",
+                        one_of(PostProcessor::NAMES),
                         other.len()
                     ),
                 })
@@ -785,13 +501,8 @@ impl Meta {
                 format!("[{h}, {w}]: lm runs networks of at most {MAX_INPUT_SIDE} pixels a side"),
             ));
         }
-        match &self.post {
-            PostProcessor::GaussianHeatmapToJoints(p) => self.validate_gaussian(p)?,
-            PostProcessor::HeatmapOffsetToJoints(p) => self.validate_heatmap_offset(p)?,
-            PostProcessor::CoordinateRegressionToJoints(p) => self.validate_regression(p)?,
-            PostProcessor::GridOffsetToPoints(p) => self.validate_grid(p)?,
-        }
-        let stride = self.post.stride();
+        self.post.head().validate(self)?;
+        let stride = self.post.head().stride();
         for pre in &self.pre_processors {
             match pre {
                 PreProcessor::ResizeWithJoints(r) if r.image_size != self.image_size => {
@@ -914,172 +625,11 @@ impl Meta {
 
     /// The score at and above which the post-processor calls a joint visible.
     pub fn confidence_threshold(&self) -> f64 {
-        match &self.post {
-            PostProcessor::GaussianHeatmapToJoints(p) => p.confidence_threshold,
-            PostProcessor::HeatmapOffsetToJoints(p) => p.confidence_threshold,
-            // Without a score component every joint is visible.
-            PostProcessor::CoordinateRegressionToJoints(p) => p.confidence_threshold.unwrap_or(0.0),
-            PostProcessor::GridOffsetToPoints(p) => p.confidence_threshold,
-        }
-    }
-
-    fn validate_gaussian(&self, p: &GaussianHeatmapToJoints) -> Result<(), ConfigError> {
-        let [h, w] = self.image_size;
-        let field = "POST_PROCESSOR.GaussianHeatmapToJoints";
-        if !(0.0..=1.0).contains(&p.confidence_threshold) {
-            return Err(self.error(
-                &format!("{field}.confidence_threshold"),
-                format!("{} is outside 0..=1", p.confidence_threshold),
-            ));
-        }
-        if p.num_dimensions != 2 {
-            return Err(self.error(
-                &format!("{field}.num_dimensions"),
-                format!("{} is not supported (only 2)", p.num_dimensions),
-            ));
-        }
-        if p.stride == 0 {
-            return Err(self.error(&format!("{field}.stride"), "must be positive"));
-        }
-        if !(p.threshold_scale.is_finite() && p.threshold_scale > 0.0) {
-            return Err(self.error(
-                &format!("{field}.threshold_scale"),
-                format!("{} must be a positive number", p.threshold_scale),
-            ));
-        }
-        if h % p.stride != 0 || w % p.stride != 0 {
-            return Err(self.error(
-                &format!("{field}.stride"),
-                format!("{} does not divide IMAGE_SIZE [{h}, {w}]", p.stride),
-            ));
-        }
-        if p.flip_test {
-            crate::postprocess::flip_test::mirror_pairs(&self.keypoints.names).map_err(|e| {
-                self.error(
-                    &format!("{field}.flip_test"),
-                    format!("{e} (KEYPOINTS.names, default COCO-17)"),
-                )
-            })?;
-        }
-        Ok(())
-    }
-
-    fn validate_heatmap_offset(&self, p: &HeatmapOffsetToJoints) -> Result<(), ConfigError> {
-        let field = "POST_PROCESSOR.HeatmapOffsetToJoints";
-        if !(0.0..=1.0).contains(&p.confidence_threshold) && p.sigmoid {
-            return Err(self.error(
-                &format!("{field}.confidence_threshold"),
-                format!(
-                    "{} is outside 0..=1 (the score is a sigmoid)",
-                    p.confidence_threshold
-                ),
-            ));
-        }
-        if !p.confidence_threshold.is_finite() {
-            return Err(self.error(
-                &format!("{field}.confidence_threshold"),
-                "must be a finite number",
-            ));
-        }
-        if p.stride == 0 {
-            return Err(self.error(&format!("{field}.stride"), "must be positive"));
-        }
-        if p.offsets_output.is_empty() {
-            return Err(self.error(
-                &format!("{field}.offsets_output"),
-                "must name the model's offset output tensor",
-            ));
-        }
-        if self.model.output.as_deref() == Some(p.offsets_output.as_str()) {
-            return Err(self.error(
-                &format!("{field}.offsets_output"),
-                format!(
-                    "{:?} is also MODEL.output (the heatmaps): name the offset tensor",
-                    p.offsets_output
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_regression(&self, p: &CoordinateRegressionToJoints) -> Result<(), ConfigError> {
-        let field = "POST_PROCESSOR.CoordinateRegressionToJoints";
-        let count = |c: Component| p.components.iter().filter(|&&d| d == c).count();
-        if count(Component::x) != 1 || count(Component::y) != 1 || count(Component::score) > 1 {
-            return Err(self.error(
-                &format!("{field}.components"),
-                format!(
-                    "{:?} must hold x and y once each and score at most once",
-                    p.components
-                ),
-            ));
-        }
-        let has_score = count(Component::score) == 1;
-        match (p.confidence_threshold, has_score) {
-            (Some(_), false) => {
-                return Err(self.error(
-                    &format!("{field}.confidence_threshold"),
-                    "needs a `score` in `components` (without one every joint is visible)",
-                ))
-            }
-            (None, true) => {
-                return Err(self.error(
-                    &format!("{field}.components"),
-                    "a `score` component needs `confidence_threshold`",
-                ))
-            }
-            (Some(t), true) if !t.is_finite() || (p.score_sigmoid && !(0.0..=1.0).contains(&t)) => {
-                return Err(self.error(
-                    &format!("{field}.confidence_threshold"),
-                    format!("{t} must be finite (and within 0..=1 with score_sigmoid)"),
-                ))
-            }
-            _ => {}
-        }
-        if p.score_sigmoid && !has_score {
-            return Err(self.error(
-                &format!("{field}.score_sigmoid"),
-                "there is no `score` in `components` to apply it to",
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_grid(&self, p: &GridOffsetToPoints) -> Result<(), ConfigError> {
-        let field = "POST_PROCESSOR.GridOffsetToPoints";
-        let t = p.confidence_threshold;
-        let bounded = p.score_activation != ScoreActivation::none;
-        if !t.is_finite() || (bounded && !(0.0..=1.0).contains(&t)) {
-            return Err(self.error(
-                &format!("{field}.confidence_threshold"),
-                format!(
-                    "{t} must be finite (and within 0..=1 with score_activation {:?})",
-                    p.score_activation
-                ),
-            ));
-        }
-        if p.stride == 0 {
-            return Err(self.error(&format!("{field}.stride"), "must be positive"));
-        }
-        if let Some(d) = p.nms_distance {
-            if !(d.is_finite() && d >= 0.0) {
-                return Err(self.error(
-                    &format!("{field}.nms_distance"),
-                    format!("{d} must be a distance in pixels, ≥ 0"),
-                ));
-            }
-        }
-        if p.background && p.score_activation != ScoreActivation::softmax {
-            return Err(self.error(
-                &format!("{field}.background"),
-                "a background channel only makes sense with score_activation: softmax",
-            ));
-        }
-        Ok(())
+        self.post.head().confidence_threshold()
     }
 
     /// The GaussianHeatmapToJoints post-processor, if that is the one.
-    pub fn gaussian(&self) -> Option<&GaussianHeatmapToJoints> {
+    pub fn gaussian(&self) -> Option<&crate::postprocess::GaussianHeatmapToJoints> {
         match &self.post {
             PostProcessor::GaussianHeatmapToJoints(p) => Some(p),
             _ => None,
@@ -1096,6 +646,15 @@ impl Meta {
     /// Network input (height, width).
     pub fn input_hw(&self) -> (usize, usize) {
         (self.image_size[0] as usize, self.image_size[1] as usize)
+    }
+}
+
+/// `a, b or c`.
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }
 

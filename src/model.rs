@@ -7,10 +7,10 @@
 //! loading fails with a message naming the meta.yaml field. Post-processors
 //! that need more outputs (the offsets of `HeatmapOffsetToJoints`) name
 //! them; they follow the heatmaps in the plan's outputs and are checked by
-//! the post-processor's own `check_outputs`.
+//! the post-processor's own `Head::check_outputs`.
 
 use crate::backend::Backend;
-use crate::config::{DataFormat, Meta, PostProcessor};
+use crate::config::{DataFormat, Meta};
 use crate::onnx::OnnxLoader;
 use crate::passes::fold_weights::fold_weights;
 use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
@@ -126,7 +126,8 @@ pub fn load_typed_using(
     }
 
     // Output tensors: the heatmaps, then what the post-processor needs.
-    let extra = meta.post.extra_outputs();
+    let head = meta.post.head();
+    let extra = head.extra_outputs();
     let find = |model: &InferenceModel, field: &str, name: &str| {
         model.find_outlet_label(name).ok_or_else(|| {
             meta.error(
@@ -140,8 +141,7 @@ pub fn load_typed_using(
     };
     // A stacked hourglass with one output per stack keeps them all: `stack`
     // picks one (src/postprocess/gaussian_heatmap_to_joints.rs).
-    let per_stack =
-        matches!(&meta.post, PostProcessor::GaussianHeatmapToJoints(g) if g.stack.is_some());
+    let per_stack = head.picks_among_outputs();
     let heatmaps = match &meta.model.output {
         Some(name) => Some(find(&model, "MODEL.output", name)?),
         None if outputs.len() == 1 || per_stack => None,
@@ -214,8 +214,8 @@ pub fn load_typed_using(
     Ok((typed, input_type))
 }
 
-/// Checks the typed model's outputs against meta.yaml (each post-processor's
-/// `check_outputs`); returns the index and shape of the main output (the
+/// Checks the typed model's outputs against meta.yaml (the head's
+/// [`crate::postprocess::Head::check_outputs`]); returns the index and shape of the main output (the
 /// heatmaps, the regression vector or the grid).
 fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<(usize, Vec<usize>)> {
     let mut shapes = vec![];
@@ -240,27 +240,7 @@ fn check_output(typed: &TypedModel, meta: &Meta, path: &Path) -> Result<(usize, 
             .to_vec();
         shapes.push(shape);
     }
-    use crate::postprocess::{
-        coordinate_regression_to_joints as regression, gaussian_heatmap_to_joints as gaussian,
-        grid_offset_to_points as grid, heatmap_offset_to_joints as offset,
-    };
-    match &meta.post {
-        PostProcessor::GaussianHeatmapToJoints(p) => {
-            gaussian::check_outputs(meta, p, &shapes, path)
-        }
-        PostProcessor::HeatmapOffsetToJoints(p) => {
-            offset::check_outputs(meta, p, &shapes, path)?;
-            Ok((0, shapes.swap_remove(0)))
-        }
-        PostProcessor::CoordinateRegressionToJoints(p) => {
-            regression::check_outputs(meta, p, &shapes, path)?;
-            Ok((0, shapes.swap_remove(0)))
-        }
-        PostProcessor::GridOffsetToPoints(p) => {
-            grid::check_outputs(meta, p, &shapes, path)?;
-            Ok((0, shapes.swap_remove(0)))
-        }
-    }
+    meta.post.head().check_outputs(meta, &shapes, path)
 }
 
 impl Model {
@@ -344,7 +324,7 @@ impl Model {
             input_shape,
             input_format: meta.data_format,
             output_shape,
-            output_format: meta.post.data_format(),
+            output_format: meta.post.head().data_format(),
             output_name,
             backend: Backend::Float,
             fusion: FusionReport::default(),

@@ -241,7 +241,8 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 #[test]
 fn heatmap_offset_post_processor_parses_with_defaults() {
-    use lm::config::{OffsetLayout, PostProcessor};
+    use lm::config::PostProcessor;
+    use lm::postprocess::heatmap_offset_to_joints::OffsetLayout;
     let m = parse(&offset_meta("    offsets_output: offsets\n")).unwrap();
     assert!(m.gaussian().is_none());
     match &m.post {
@@ -415,7 +416,8 @@ fn head_meta(post: &str, names: usize) -> String {
 
 #[test]
 fn coordinate_regression_parses_with_defaults_and_options() {
-    use lm::config::{Component, PostProcessor};
+    use lm::config::PostProcessor;
+    use lm::postprocess::coordinate_regression_to_joints::Component;
     let m = parse(&head_meta("- CoordinateRegressionToJoints: {}\n", 24)).unwrap();
     let PostProcessor::CoordinateRegressionToJoints(p) = &m.post else {
         panic!("{:?}", m.post)
@@ -529,8 +531,9 @@ fn coordinate_regression_output_is_checked_against_the_joints() {
 
 #[test]
 fn grid_detector_parses_with_defaults_and_options() {
-    use lm::config::{
-        AxisOrder, GridChannels, OffsetOrigin, OffsetUnit, PostProcessor, ScoreActivation,
+    use lm::config::PostProcessor;
+    use lm::postprocess::grid_offset_to_points::{
+        AxisOrder, GridChannels, OffsetOrigin, OffsetUnit, ScoreActivation,
     };
     let m = parse(&head_meta(
         "- GridOffsetToPoints:\n    confidence_threshold: 0.5\n    stride: 4\n",

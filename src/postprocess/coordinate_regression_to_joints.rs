@@ -17,10 +17,130 @@
 //! f32 arithmetic in this order, so that a float32 numpy decoding gives the
 //! same bits (tests/python/check_heads.py).
 
-use super::{Joint, OutputTensor};
-use crate::config::{Component, CoordinateRegressionToJoints, Meta};
+use super::head::{main_output, Head};
+use super::{Decoded, Joint, OutputTensor};
+use crate::config::{ConfigError, Meta};
 use anyhow::{bail, ensure, Result};
+use serde::Deserialize;
 use std::path::Path;
+
+/// What each joint's slice of a coordinate-regression output holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[allow(non_camel_case_types)]
+pub enum Component {
+    x,
+    y,
+    /// A per-joint confidence or visibility.
+    score,
+}
+
+fn default_components() -> Vec<Component> {
+    vec![Component::x, Component::y]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Our extension (direct coordinate regression, e.g. a MobileNetV2 with a
+/// dense head): one output vector holding, per joint, the `components` in
+/// order (`x0, y0, x1, y1, ...`), or component by component with `planar`
+/// (`x0..xK-1, y0..yK-1`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinateRegressionToJoints {
+    #[serde(default = "default_components")]
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub planar: bool,
+    /// Coordinates are fractions of the input's width and height (keras-io's
+    /// `keypoints / IMG_SIZE`); `false`: network-input pixels.
+    #[serde(default = "default_true")]
+    pub normalized: bool,
+    /// Coordinates are logits: x = sigmoid(value).
+    #[serde(default)]
+    pub sigmoid: bool,
+    /// The score is a logit: score = sigmoid(value).
+    #[serde(default)]
+    pub score_sigmoid: bool,
+    /// Cut-off on the score, inclusive; only with a `score` component
+    /// (without one, every joint is visible).
+    #[serde(default)]
+    pub confidence_threshold: Option<f64>,
+}
+
+impl Head for CoordinateRegressionToJoints {
+    fn confidence_threshold(&self) -> f64 {
+        // Without a score component every joint is visible.
+        self.confidence_threshold.unwrap_or(0.0)
+    }
+
+    fn validate(&self, meta: &Meta) -> Result<(), ConfigError> {
+        let field = "POST_PROCESSOR.CoordinateRegressionToJoints";
+        let count = |c: Component| self.components.iter().filter(|&&d| d == c).count();
+        if count(Component::x) != 1 || count(Component::y) != 1 || count(Component::score) > 1 {
+            return Err(meta.error(
+                &format!("{field}.components"),
+                format!(
+                    "{:?} must hold x and y once each and score at most once",
+                    self.components
+                ),
+            ));
+        }
+        let has_score = count(Component::score) == 1;
+        match (self.confidence_threshold, has_score) {
+            (Some(_), false) => {
+                return Err(meta.error(
+                    &format!("{field}.confidence_threshold"),
+                    "needs a `score` in `components` (without one every joint is visible)",
+                ))
+            }
+            (None, true) => {
+                return Err(meta.error(
+                    &format!("{field}.components"),
+                    "a `score` component needs `confidence_threshold`",
+                ))
+            }
+            (Some(t), true)
+                if !t.is_finite() || (self.score_sigmoid && !(0.0..=1.0).contains(&t)) =>
+            {
+                return Err(meta.error(
+                    &format!("{field}.confidence_threshold"),
+                    format!("{t} must be finite (and within 0..=1 with score_sigmoid)"),
+                ))
+            }
+            _ => {}
+        }
+        if self.score_sigmoid && !has_score {
+            return Err(meta.error(
+                &format!("{field}.score_sigmoid"),
+                "there is no `score` in `components` to apply it to",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_outputs(
+        &self,
+        meta: &Meta,
+        shapes: &[Vec<usize>],
+        path: &Path,
+    ) -> Result<(usize, Vec<usize>)> {
+        check_outputs(meta, self, shapes, path)?;
+        main_output(shapes, path)
+    }
+
+    fn decode(&self, meta: &Meta, outputs: &[OutputTensor]) -> Result<Decoded> {
+        let Some(vector) = outputs.first() else {
+            bail!("the model returned no output");
+        };
+        Ok(Decoded {
+            heatmaps: None,
+            joints: coordinate_regression_to_joints(vector, self, meta.input_hw())?,
+            points: None,
+        })
+    }
+}
 
 fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())

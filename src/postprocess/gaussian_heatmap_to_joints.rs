@@ -15,10 +15,136 @@
 //! stack's heatmaps to decode, among one output per stack or along axis 1
 //! of a 5-D output `[1, stacks, ...]`.
 
-use super::{Heatmaps, Joint, OutputTensor};
-use crate::config::{DataFormat, GaussianHeatmapToJoints, Meta};
+use super::head::Head;
+use super::{Decoded, Heatmaps, Joint, OutputTensor};
+use crate::config::{ConfigError, DataFormat, Meta};
 use anyhow::{bail, ensure, Result};
+use serde::Deserialize;
 use std::path::Path;
+
+fn default_threshold_scale() -> f64 {
+    10.0
+}
+
+/// Blueoil's `GaussianHeatmapToJoints`, with opt-in extensions whose defaults
+/// keep Blueoil's behaviour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaussianHeatmapToJoints {
+    pub confidence_threshold: f64,
+    #[serde(default = "default_num_dimensions")]
+    pub num_dimensions: u32,
+    #[serde(default = "default_stride")]
+    pub stride: u32,
+    /// Peak value of a confident joint: the raw cut-off is
+    /// `threshold_scale × confidence_threshold`. Blueoil's training heatmaps
+    /// peak at 10; use 1.0 for sigmoid heatmaps in 0..1.
+    #[serde(default = "default_threshold_scale")]
+    pub threshold_scale: f64,
+    /// Layout of the heatmap tensor (Blueoil: NHWC).
+    #[serde(default)]
+    pub data_format: DataFormat,
+    /// Every joint moves a quarter cell towards its larger neighbour on each
+    /// axis (off in Blueoil).
+    #[serde(default)]
+    pub subpixel: bool,
+    /// Also run the picture mirrored left–right and average the heatmaps
+    /// (mirrored back, left/right joints swapped) before decoding: a second
+    /// inference per picture (off in Blueoil; `postprocess::flip_test`).
+    #[serde(default)]
+    pub flip_test: bool,
+    /// Which stack's heatmaps to decode, for stacked hourglasses trained with
+    /// intermediate supervision (negative: from the end, `-1` = the last):
+    /// an index into the model's outputs when it has one output per stack,
+    /// or along axis 1 of a 5-D output `[1, stacks, ...]`. Off in Blueoil.
+    #[serde(default)]
+    pub stack: Option<i64>,
+}
+
+fn default_num_dimensions() -> u32 {
+    2
+}
+fn default_stride() -> u32 {
+    1
+}
+
+impl Head for GaussianHeatmapToJoints {
+    fn data_format(&self) -> DataFormat {
+        self.data_format
+    }
+
+    fn stride(&self) -> u32 {
+        self.stride
+    }
+
+    fn confidence_threshold(&self) -> f64 {
+        self.confidence_threshold
+    }
+
+    fn picks_among_outputs(&self) -> bool {
+        self.stack.is_some()
+    }
+
+    fn validate(&self, meta: &Meta) -> Result<(), ConfigError> {
+        let [h, w] = meta.image_size;
+        let field = "POST_PROCESSOR.GaussianHeatmapToJoints";
+        if !(0.0..=1.0).contains(&self.confidence_threshold) {
+            return Err(meta.error(
+                &format!("{field}.confidence_threshold"),
+                format!("{} is outside 0..=1", self.confidence_threshold),
+            ));
+        }
+        if self.num_dimensions != 2 {
+            return Err(meta.error(
+                &format!("{field}.num_dimensions"),
+                format!("{} is not supported (only 2)", self.num_dimensions),
+            ));
+        }
+        if self.stride == 0 {
+            return Err(meta.error(&format!("{field}.stride"), "must be positive"));
+        }
+        if !(self.threshold_scale.is_finite() && self.threshold_scale > 0.0) {
+            return Err(meta.error(
+                &format!("{field}.threshold_scale"),
+                format!("{} must be a positive number", self.threshold_scale),
+            ));
+        }
+        if h % self.stride != 0 || w % self.stride != 0 {
+            return Err(meta.error(
+                &format!("{field}.stride"),
+                format!("{} does not divide IMAGE_SIZE [{h}, {w}]", self.stride),
+            ));
+        }
+        if self.flip_test {
+            crate::postprocess::flip_test::mirror_pairs(&meta.keypoints.names).map_err(|e| {
+                meta.error(
+                    &format!("{field}.flip_test"),
+                    format!("{e} (KEYPOINTS.names, default COCO-17)"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn check_outputs(
+        &self,
+        meta: &Meta,
+        shapes: &[Vec<usize>],
+        path: &Path,
+    ) -> Result<(usize, Vec<usize>)> {
+        check_outputs(meta, self, shapes, path)
+    }
+
+    fn decode(&self, _meta: &Meta, outputs: &[OutputTensor]) -> Result<Decoded> {
+        let heatmaps = heatmaps_of(outputs, self)?;
+        let joints = gaussian_heatmap_to_joints(&heatmaps, self);
+        Ok(Decoded {
+            heatmaps: Some(heatmaps),
+            joints,
+            points: None,
+        })
+    }
+}
 
 /// `stack` as an index into `count` stacks (negative: from the end).
 pub fn resolve_stack(stack: i64, count: usize) -> Option<usize> {

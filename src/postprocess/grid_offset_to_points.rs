@@ -22,13 +22,174 @@
 //! order, so that a float32 numpy decoding gives the same bits
 //! (tests/python/check_heads.py).
 
-use super::{Joint, OutputTensor};
-use crate::config::{
-    AxisOrder, DataFormat, GridChannels, GridOffsetToPoints, Meta, OffsetOrigin, OffsetUnit,
-    ScoreActivation,
-};
+use super::head::{main_output, Head};
+use super::{Decoded, Joint, OutputTensor};
+use crate::config::{ConfigError, DataFormat, Meta};
 use anyhow::{bail, Result};
+use serde::Deserialize;
 use std::path::Path;
+
+/// Channel order of a grid detector's cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum GridChannels {
+    /// `[dx, dy, class 0, ..., class K-1]`.
+    #[default]
+    offsets_first,
+    /// `[class 0, ..., class K-1, dx, dy]`.
+    offsets_last,
+}
+
+/// Order of the two offset channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum AxisOrder {
+    #[default]
+    xy,
+    yx,
+}
+
+/// What an offset of 1 means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum OffsetUnit {
+    /// One cell: `x = (cell_x + dx) × stride`.
+    #[default]
+    cell,
+    /// One network-input pixel: `x = cell_x × stride + dx`.
+    pixel,
+}
+
+/// Where an offset of 0 lies in its cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum OffsetOrigin {
+    #[default]
+    corner,
+    center,
+}
+
+/// Applied to the class channels before the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum ScoreActivation {
+    /// The channels are probabilities already.
+    #[default]
+    none,
+    sigmoid,
+    /// Over the class channels of a cell (and the background channel).
+    softmax,
+}
+
+/// Our extension (grid keypoint detectors): one cell per `stride × stride`
+/// pixels with an offset `(dx, dy)` and a score per class (a class per
+/// `KEYPOINTS.names` entry); every cell whose class score reaches the
+/// threshold is a point of that class, and points of a class closer than
+/// `nms_distance` to a better one are dropped.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridOffsetToPoints {
+    /// Cut-off on the class score (after `score_activation`); inclusive.
+    pub confidence_threshold: f64,
+    /// Cell size in network-input pixels: `ceil(IMAGE_SIZE / stride)` cells.
+    pub stride: u32,
+    /// Points of one class closer than this (network-input pixels) to a
+    /// higher-scoring kept point are suppressed; default: `stride`; 0: none.
+    #[serde(default)]
+    pub nms_distance: Option<f64>,
+    #[serde(default)]
+    pub channels: GridChannels,
+    #[serde(default)]
+    pub offset_order: AxisOrder,
+    #[serde(default)]
+    pub offset_unit: OffsetUnit,
+    #[serde(default)]
+    pub offset_origin: OffsetOrigin,
+    #[serde(default)]
+    pub score_activation: ScoreActivation,
+    /// One more class channel after the named classes ("no point"): part of
+    /// the softmax, never reported.
+    #[serde(default)]
+    pub background: bool,
+    #[serde(default)]
+    pub data_format: DataFormat,
+}
+
+impl GridOffsetToPoints {
+    /// `nms_distance`, or its default (one cell).
+    pub fn nms_distance(&self) -> f64 {
+        self.nms_distance.unwrap_or(self.stride as f64)
+    }
+}
+
+impl Head for GridOffsetToPoints {
+    fn data_format(&self) -> DataFormat {
+        self.data_format
+    }
+
+    fn stride(&self) -> u32 {
+        self.stride
+    }
+
+    fn confidence_threshold(&self) -> f64 {
+        self.confidence_threshold
+    }
+
+    fn validate(&self, meta: &Meta) -> Result<(), ConfigError> {
+        let field = "POST_PROCESSOR.GridOffsetToPoints";
+        let t = self.confidence_threshold;
+        let bounded = self.score_activation != ScoreActivation::none;
+        if !t.is_finite() || (bounded && !(0.0..=1.0).contains(&t)) {
+            return Err(meta.error(
+                &format!("{field}.confidence_threshold"),
+                format!(
+                    "{t} must be finite (and within 0..=1 with score_activation {:?})",
+                    self.score_activation
+                ),
+            ));
+        }
+        if self.stride == 0 {
+            return Err(meta.error(&format!("{field}.stride"), "must be positive"));
+        }
+        if let Some(d) = self.nms_distance {
+            if !(d.is_finite() && d >= 0.0) {
+                return Err(meta.error(
+                    &format!("{field}.nms_distance"),
+                    format!("{d} must be a distance in pixels, ≥ 0"),
+                ));
+            }
+        }
+        if self.background && self.score_activation != ScoreActivation::softmax {
+            return Err(meta.error(
+                &format!("{field}.background"),
+                "a background channel only makes sense with score_activation: softmax",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_outputs(
+        &self,
+        meta: &Meta,
+        shapes: &[Vec<usize>],
+        path: &Path,
+    ) -> Result<(usize, Vec<usize>)> {
+        check_outputs(meta, self, shapes, path)?;
+        main_output(shapes, path)
+    }
+
+    fn decode(&self, _meta: &Meta, outputs: &[OutputTensor]) -> Result<Decoded> {
+        let Some(grid) = outputs.first() else {
+            bail!("the model returned no output");
+        };
+        let (joints, points) = grid_offset_to_points(grid, self)?;
+        Ok(Decoded {
+            heatmaps: None,
+            joints,
+            points: Some(points),
+        })
+    }
+}
 
 /// One detected point, in network-input pixels (or an image's, once scaled).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -11,10 +11,133 @@
 //! The arithmetic is f32 in this order so that a numpy decoding in float32
 //! gives the same bits (see `tests/python/check_posenet.py`).
 
-use super::{Heatmaps, Joint};
-use crate::config::{DataFormat, HeatmapOffsetToJoints, Meta, OffsetLayout};
+use super::head::{main_output, Head};
+use super::{Decoded, Heatmaps, Joint, OutputTensor};
+use crate::config::{ConfigError, DataFormat, Meta};
 use anyhow::{bail, ensure, Result};
+use serde::Deserialize;
 use std::path::Path;
+
+/// How the `2 × joints` channels of an offset tensor are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[allow(non_camel_case_types)]
+pub enum OffsetLayout {
+    /// PoseNet: all y offsets, then all x offsets (`y0..yK-1, x0..xK-1`).
+    #[default]
+    planar_yx,
+    /// Per joint, y then x (`y0, x0, y1, x1, ...`).
+    interleaved_yx,
+    /// Per joint, x then y (`x0, y0, x1, y1, ...`).
+    interleaved_xy,
+}
+
+/// Our extension (PoseNet-style heads): per joint, the argmax cell of the
+/// heatmap, refined by a second output holding a pixel offset per joint and
+/// cell: `position = cell × stride + offset`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeatmapOffsetToJoints {
+    /// Cut-off on the score (after the sigmoid, if any); inclusive.
+    pub confidence_threshold: f64,
+    /// Output stride: heatmaps have `ceil(IMAGE_SIZE / stride)` cells.
+    pub stride: u32,
+    /// Name of the offset output tensor (the heatmaps are `MODEL.output`).
+    pub offsets_output: String,
+    #[serde(default)]
+    pub offset_layout: OffsetLayout,
+    /// Score = sigmoid(heatmap peak) for heatmaps that are logits (PoseNet).
+    #[serde(default)]
+    pub sigmoid: bool,
+    /// Layout of both the heatmap and the offset tensors.
+    #[serde(default)]
+    pub data_format: DataFormat,
+}
+
+impl Head for HeatmapOffsetToJoints {
+    fn data_format(&self) -> DataFormat {
+        self.data_format
+    }
+
+    fn stride(&self) -> u32 {
+        self.stride
+    }
+
+    fn confidence_threshold(&self) -> f64 {
+        self.confidence_threshold
+    }
+
+    fn extra_outputs(&self) -> Vec<(&'static str, &str)> {
+        vec![(
+            "POST_PROCESSOR.HeatmapOffsetToJoints.offsets_output",
+            self.offsets_output.as_str(),
+        )]
+    }
+
+    fn validate(&self, meta: &Meta) -> Result<(), ConfigError> {
+        let field = "POST_PROCESSOR.HeatmapOffsetToJoints";
+        if !(0.0..=1.0).contains(&self.confidence_threshold) && self.sigmoid {
+            return Err(meta.error(
+                &format!("{field}.confidence_threshold"),
+                format!(
+                    "{} is outside 0..=1 (the score is a sigmoid)",
+                    self.confidence_threshold
+                ),
+            ));
+        }
+        if !self.confidence_threshold.is_finite() {
+            return Err(meta.error(
+                &format!("{field}.confidence_threshold"),
+                "must be a finite number",
+            ));
+        }
+        if self.stride == 0 {
+            return Err(meta.error(&format!("{field}.stride"), "must be positive"));
+        }
+        if self.offsets_output.is_empty() {
+            return Err(meta.error(
+                &format!("{field}.offsets_output"),
+                "must name the model's offset output tensor",
+            ));
+        }
+        if meta.model.output.as_deref() == Some(self.offsets_output.as_str()) {
+            return Err(meta.error(
+                &format!("{field}.offsets_output"),
+                format!(
+                    "{:?} is also MODEL.output (the heatmaps): name the offset tensor",
+                    self.offsets_output
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_outputs(
+        &self,
+        meta: &Meta,
+        shapes: &[Vec<usize>],
+        path: &Path,
+    ) -> Result<(usize, Vec<usize>)> {
+        check_outputs(meta, self, shapes, path)?;
+        main_output(shapes, path)
+    }
+
+    fn decode(&self, _meta: &Meta, outputs: &[OutputTensor]) -> Result<Decoded> {
+        let [heatmaps, offsets] = outputs else {
+            bail!(
+                "HeatmapOffsetToJoints needs 2 model outputs (heatmaps, offsets), got {}",
+                outputs.len()
+            );
+        };
+        let heatmaps = Heatmaps::from_tensor(&heatmaps.shape, &heatmaps.data, self.data_format)?;
+        let offsets = Offsets::from_tensor(&offsets.shape, &offsets.data, self)?;
+        let joints = heatmap_offset_to_joints(&heatmaps, &offsets, self)?;
+        Ok(Decoded {
+            heatmaps: Some(heatmaps),
+            joints,
+            points: None,
+        })
+    }
+}
 
 /// Per-joint offsets of one image, normalised to `height × width × joints`
 /// for each axis.

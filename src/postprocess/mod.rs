@@ -9,22 +9,77 @@
 //! - [`grid_offset_to_points`]: a grid detector's cells (offset + class
 //!   scores) → any number of points per class, with a distance NMS.
 //!
-//! Each file also checks its outputs' shapes against meta.yaml
-//! (`check_outputs`), naming the field at fault.
+//! Each file holds its head's parameters (a serde struct with its defaults) and implements
+//! [`Head`] for them: validation against meta.yaml, the check of the model's outputs (naming
+//! the field at fault) and decoding. [`heads!`] below registers them.
 
 pub mod coordinate_regression_to_joints;
 pub mod flip_test;
 pub mod gaussian_heatmap_to_joints;
 pub mod grid_offset_to_points;
+pub mod head;
 pub mod heatmap_offset_to_joints;
 
-pub use coordinate_regression_to_joints::coordinate_regression_to_joints;
-pub use gaussian_heatmap_to_joints::gaussian_heatmap_to_joints;
-pub use grid_offset_to_points::{grid_offset_to_points, Point};
-pub use heatmap_offset_to_joints::{heatmap_offset_to_joints, Offsets};
+pub use coordinate_regression_to_joints::{
+    coordinate_regression_to_joints, CoordinateRegressionToJoints,
+};
+pub use gaussian_heatmap_to_joints::{gaussian_heatmap_to_joints, GaussianHeatmapToJoints};
+pub use grid_offset_to_points::{grid_offset_to_points, GridOffsetToPoints, Point};
+pub use head::Head;
+pub use heatmap_offset_to_joints::{heatmap_offset_to_joints, HeatmapOffsetToJoints, Offsets};
 
-use crate::config::{DataFormat, Meta, PostProcessor};
+use crate::config::{DataFormat, Meta};
 use anyhow::{bail, ensure, Result};
+
+/// Declares [`PostProcessor`], one variant per head, named as in meta.yaml and holding the
+/// head's parameters.
+macro_rules! heads {
+    ($($name:ident),+ $(,)?) => {
+        /// One entry of `POST_PROCESSOR`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum PostProcessor {
+            $($name($name)),+
+        }
+
+        impl PostProcessor {
+            /// The meta.yaml names, in registration order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
+
+            /// The meta.yaml name.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(PostProcessor::$name(_) => stringify!($name)),+
+                }
+            }
+
+            /// What the head knows of itself.
+            pub fn head(&self) -> &dyn Head {
+                match self {
+                    $(PostProcessor::$name(p) => p),+
+                }
+            }
+
+            /// Reads the attributes of the entry `name` (one of [`PostProcessor::NAMES`]).
+            pub(crate) fn parse_entry<'de, A: serde::de::MapAccess<'de>>(
+                name: &str,
+                map: &mut A,
+            ) -> Result<Self, A::Error> {
+                $(if name == stringify!($name) {
+                    return Ok(PostProcessor::$name(map.next_value()?));
+                })+
+                Err(serde::de::Error::unknown_variant(name, Self::NAMES))
+            }
+        }
+    };
+}
+
+// Every head, in the order meta.yaml errors list them.
+heads!(
+    GaussianHeatmapToJoints,
+    HeatmapOffsetToJoints,
+    CoordinateRegressionToJoints,
+    GridOffsetToPoints,
+);
 
 /// Heatmaps of one image, normalised to `height × width × joints` (HWC).
 #[derive(Debug, Clone, PartialEq)]
@@ -158,46 +213,8 @@ pub fn decode_flip_test(
 
 /// Runs meta.yaml's post-processor on the model's outputs: the main output
 /// (`MODEL.output`) first, then the post-processor's extra outputs in the
-/// order of [`PostProcessor::extra_outputs`].
+/// order of [`Head::extra_outputs`].
 pub fn decode(meta: &Meta, outputs: &[OutputTensor]) -> Result<Decoded> {
-    let post = &meta.post;
-    let Some(first) = outputs.first() else {
-        bail!("the model returned no output");
-    };
-    let heatmap_head = |heatmaps: Heatmaps, joints| Decoded {
-        heatmaps: Some(heatmaps),
-        joints,
-        points: None,
-    };
-    Ok(match post {
-        PostProcessor::GaussianHeatmapToJoints(p) => {
-            let heatmaps = gaussian_heatmap_to_joints::heatmaps_of(outputs, p)?;
-            let joints = gaussian_heatmap_to_joints(&heatmaps, p);
-            heatmap_head(heatmaps, joints)
-        }
-        PostProcessor::HeatmapOffsetToJoints(p) => {
-            ensure!(
-                outputs.len() == 2,
-                "HeatmapOffsetToJoints needs 2 model outputs (heatmaps, offsets), got {}",
-                outputs.len()
-            );
-            let heatmaps = Heatmaps::from_tensor(&first.shape, &first.data, p.data_format)?;
-            let offsets = Offsets::from_tensor(&outputs[1].shape, &outputs[1].data, p)?;
-            let joints = heatmap_offset_to_joints(&heatmaps, &offsets, p)?;
-            heatmap_head(heatmaps, joints)
-        }
-        PostProcessor::CoordinateRegressionToJoints(p) => Decoded {
-            heatmaps: None,
-            joints: coordinate_regression_to_joints(first, p, meta.input_hw())?,
-            points: None,
-        },
-        PostProcessor::GridOffsetToPoints(p) => {
-            let (joints, points) = grid_offset_to_points(first, p)?;
-            Decoded {
-                heatmaps: None,
-                joints,
-                points: Some(points),
-            }
-        }
-    })
+    ensure!(!outputs.is_empty(), "the model returned no output");
+    meta.post.head().decode(meta, outputs)
 }
