@@ -4,7 +4,7 @@
 #   (b) tools: verilator, iverilog, yosys    apt-get install if missing (root only; idempotent)
 #   (c) Verilator C++ harness, 2 configs     make -C fpga/sim ci
 #   (d) yosys synthesis + DE10-Nano fit      fpga/synth/run.sh
-#   (e) Rust driver over the RTL             cargo test --features verilator --test accel_verilator
+#   (e) Rust driver over the RTL             cargo test --features verilator --test integration accel_verilator::
 #   (q) Quartus project consistency          python3 fpga/quartus/check_project.py (+ build.sh's
 #       no-Quartus failure); the Quartus flow itself cannot run here
 # Skip steps with FPGA_CI_SKIP="synth sim" (words: regmap quartus tools sim synth rust).
@@ -65,8 +65,8 @@ if ! skip synth; then
 fi
 
 if ! skip rust; then
-    step "rust: cargo test --features verilator --test accel_verilator"
-    nice -n 10 cargo test --features verilator --test accel_verilator
+    step "rust: cargo test --features verilator --test integration accel_verilator::"
+    nice -n 10 cargo test --features verilator --test integration accel_verilator::
 fi
 
 step "fpga/ci.sh: all passed"

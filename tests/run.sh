@@ -73,7 +73,7 @@ cargo clippy --all-targets --no-default-features --quiet -- -D warnings
 
 section "rust tests"
 if [ ! -f ../shared/README.md ]; then
-    echo "note: ../shared is absent: the MoveNet/EfficientPose tests (tests/shared_models.rs) skip"
+    echo "note: ../shared is absent: the MoveNet/EfficientPose tests (tests/integration/shared_models.rs) skip"
 fi
 cargo test 2>&1 | tee /tmp/lm-cargo-test.$$.log
 grep -q "test result: ok" /tmp/lm-cargo-test.$$.log

@@ -58,7 +58,7 @@ const fn l(
 /// stride 8: the 21 live convs. The laterals c1 (80×80) and c2 (40×40) are in the export
 /// but only feed top-down blocks of smaller output strides, so they are dead code at
 /// stride 8 (tract drops them): `count` 0, listed only so that tests still exercise their
-/// shapes. `tests/accel_model.rs` checks this list against the fused layers of the
+/// shapes. `tests/integration/accel_model.rs` checks this list against the fused layers of the
 /// shipped model.
 pub const MODEL_LAYERS: &[LayerShape] = &[
     l("80x80 128->32 3x3", 80, 128, 32, 3, 1),   // conv2

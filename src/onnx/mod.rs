@@ -11,7 +11,7 @@
 //! * `tract_onnx::Onnx` (feature `all-onnx-ops`, on by default): every ONNX
 //!   operator tract knows, plus ours (`ops::tract_onnx`).
 //!
-//! `tests/lean_onnx.rs` checks that both give bit-identical results on the
+//! `tests/integration/lean_onnx.rs` checks that both give bit-identical results on the
 //! shipped models and the test fixtures.
 
 mod arity;

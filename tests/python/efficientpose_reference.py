@@ -2,7 +2,7 @@
 """Prints onnxruntime's per-joint argmax (network pixels, 368×368) of
 ../shared/models/efficientpose_mpii16.onnx on tests/images/astronaut.png,
 pre-processed as meta/efficientpose_mpii16.yaml says (bilinear resize,
-x/127.5 - 1). tests/shared_models.rs compares the runtime with these numbers.
+x/127.5 - 1). tests/integration/shared_models.rs compares the runtime with these numbers.
 Needs pillow besides tests/python/requirements.txt."""
 import os
 

@@ -5,7 +5,7 @@ use lm::config::Meta;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The fixtures' meta.yaml (32×32 input, stride 4), as tests/common/mod.rs writes it.
+/// The fixtures' meta.yaml (32×32 input, stride 4), as tests/integration/common.rs writes it.
 const META: &str = "CLASSES:
 - person
 DATA_FORMAT: NHWC

@@ -7,7 +7,7 @@
 //!
 //! Each parser builds the same tract ops as tract-onnx's does for the attribute
 //! values our exports use (`Resize` excepted: nearest modes only, on our
-//! [`super::nearest_resize::NearestResize`]); `tests/lean_onnx.rs` checks that
+//! [`super::nearest_resize::NearestResize`]); `tests/integration/lean_onnx.rs` checks that
 //! both loaders give bit-identical outputs on the shipped models and the test
 //! fixtures.
 

@@ -1,9 +1,7 @@
 //! meta.yaml parsing: Blueoil's file loads unchanged, and every kind of bad
 //! file gets an error naming the file, the place and the field.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::config::{DataFormat, Meta, PreProcessor, Resample, COCO17_NAMES};
 
 fn parse(text: &str) -> Result<Meta, lm::config::ConfigError> {

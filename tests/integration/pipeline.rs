@@ -1,9 +1,7 @@
 //! Image → joints → output.json + overlay, on the hand-made colour_blocks
 //! model whose right answer is known (see tests/fixtures/make_fixtures.py).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use image::{Rgb, RgbImage};
 use lm::output::json::OutputJson;
 use lm::output::overlay::{LEFT_COLOUR, LIMB_COLOUR, RIGHT_COLOUR};

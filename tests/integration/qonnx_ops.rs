@@ -1,9 +1,7 @@
 //! The QONNX operators: hand-computed values, and the qonnx executor's output
 //! on every rounding mode (reference arrays made by make_fixtures.py).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::ops::bipolar_quant::BipolarQuant;
 use lm::ops::quant::{Quant, RoundingMode};
 use tract_onnx::prelude::*;

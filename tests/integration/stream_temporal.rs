@@ -3,9 +3,7 @@
 //! falls back to the whole frame when the torso is lost, maps joints back to frame pixels and
 //! finds them more precisely than the whole frame; smoothing steadies jitter.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use image::{Rgb, RgbImage};
 use lm::pipeline::Pipeline;
 use lm::stream::runner::{run_stream, StreamOptions};

@@ -4,9 +4,7 @@
 //! (tests/fixtures/make_fixtures.py, training/make_fixture.py), so these
 //! tests need no Python.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::config::Meta;
 use lm::model::Model;
 

@@ -1,8 +1,6 @@
 //! The `lm` binary: exit codes and one-line errors for bad input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,9 +1,7 @@
 //! `lm stream` end to end: the binary on an image folder (`--frames N --jsonl`), stdin MJPEG
 //! with a corrupt frame, `--record`, SIGTERM, and the library runner with `--http`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};

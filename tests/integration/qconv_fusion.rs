@@ -1,9 +1,7 @@
 //! The fused integer engine against tract's float fake-quant evaluation of
 //! the same QONNX file, and against the qonnx executor's stored output.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::backend::Backend;
 use lm::config::Meta;
 use lm::kernels::KernelKind;

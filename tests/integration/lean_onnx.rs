@@ -3,9 +3,7 @@
 //! heatmaps on every backend, the same nearest Resize in every mode; bad files
 //! and other models refused with errors naming them.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::backend::Backend;
 use lm::config::Meta;
 use lm::model::Model;

@@ -2,8 +2,6 @@
 //! bit-exact with the reference kernel on random shapes and on every quantised conv of the
 //! default model, and every error path (fault injection) ends in a clear, bounded error.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use lm::accel::dma::{CacheMode, SimSdram, UdmaBuf};
@@ -91,7 +89,7 @@ fn random_shapes_bit_exact_with_reference() {
 #[test]
 fn default_model_layers_bit_exact_with_reference() {
     let mut acc = open(DriverConfig::default());
-    let stats = common::model_layers_bit_exact(&mut acc);
+    let stats = crate::common::model_layers_bit_exact(&mut acc);
     assert_eq!(stats.len(), MODEL_LAYERS.len());
 }
 

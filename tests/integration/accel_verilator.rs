@@ -3,11 +3,8 @@
 //! shapes and on every quantised conv of the default model; soft reset mid-job; bus errors and
 //! hung bus; busy core; bad geometry rejected before START.
 //!
-//! `cargo test --features verilator --test accel_verilator` (needs verilator >= 5; run by
-//! `fpga/ci.sh`).
-#![cfg(feature = "verilator")]
-
-mod common;
+//! `cargo test --features verilator --test integration accel_verilator::` (needs
+//! verilator >= 5; run by `fpga/ci.sh`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -132,7 +129,7 @@ fn default_model_layers_bit_exact_with_reference() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut acc = open(DriverConfig::default());
     sim(&mut acc).set_timing(10, 0, 1);
-    for (l, stats) in common::model_layers_bit_exact(&mut acc) {
+    for (l, stats) in crate::common::model_layers_bit_exact(&mut acc) {
         eprintln!(
             "{:<24} {:>8} cycles {:>7.3} ms util {:>5.1} %",
             l.name,

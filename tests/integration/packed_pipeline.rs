@@ -3,9 +3,7 @@
 //! and the fused input block (`ConvQuantPack`) gives exactly the levels of
 //! tract's float evaluation of conv1 → BatchNorm → Quant.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::backend::Backend;
 use lm::config::Meta;
 use lm::model::{load_typed, Model};

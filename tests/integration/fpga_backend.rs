@@ -2,9 +2,7 @@
 //! results as the CPU kernels, and a per-layer CPU fallback when the device
 //! misbehaves (here: a core that never raises DONE).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::accel::{Accelerator, DriverConfig, FpgaExecutor, LayerRun, ModelOptions, SimOptions};
 use lm::backend::Backend;
 use lm::config::Meta;

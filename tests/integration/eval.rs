@@ -3,9 +3,7 @@
 //! real files of ../shared/people/eval; an end-to-end evaluation with the
 //! colour_blocks fixture model, whose answer is known, scored by hand.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::eval::gt::{read, Format};
 use lm::eval::metric_list::parse_metrics;
 use lm::eval::run::{fail_on_errors, CropMode};

@@ -3,9 +3,7 @@
 //! generated fixtures (tests/fixtures/blueoil_*, made by
 //! tests/fixtures/make_blueoil_fixture.py with TensorFlow).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::tf::check::{check_dir, Comparison};
 use std::path::PathBuf;
 

@@ -3,9 +3,7 @@
 //! generic: int32 NHWC input, NCHW sigmoid heatmaps, multi-output graphs,
 //! stride 1, 4 and 16, non-COCO joints, a heatmap + offset head (PoseNet).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lm::pipeline::{load_image, Pipeline};
 use tract_onnx::prelude::*;
 
