@@ -15,7 +15,7 @@ fn main() -> Result<()> {
     let src = args.get(5).cloned().unwrap_or_else(|| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/images/astronaut.png").into()
     });
-    let base = lm::pipeline::load_image(std::path::Path::new(&src))?;
+    let base = lm::image_file::load_image(std::path::Path::new(&src))?;
     let base =
         image::imageops::resize(&base, w + 16, h + 16, image::imageops::FilterType::Triangle);
     let mut out = std::io::BufWriter::new(

@@ -2,8 +2,9 @@
 //! spends its time.
 
 use crate::backend::Backend;
+use crate::image_file::load_image;
 use crate::output::json::Stats;
-use crate::pipeline::{load_image, Pipeline};
+use crate::pipeline::Pipeline;
 use anyhow::Result;
 use image::RgbImage;
 use std::collections::HashMap;

@@ -14,6 +14,7 @@ pub mod config;
 #[cfg(feature = "eval")]
 pub mod eval;
 pub mod heap;
+pub mod image_file;
 pub mod kernels;
 pub mod model;
 pub mod onnx;
@@ -22,6 +23,7 @@ pub mod output;
 pub mod parallel;
 pub mod passes;
 pub mod pipeline;
+pub mod pose;
 pub mod postprocess;
 pub mod preprocess;
 pub mod run;

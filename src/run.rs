@@ -1,11 +1,12 @@
 //! `lm run`: images → `OUTDIR/output.json` + `OUTDIR/images/<name>.png`.
 
+use crate::image_file::load_image;
 use crate::output::atomic::{save_png_atomic, write_atomic};
-use crate::output::json::{
-    Benchmark, ImageResult, Keypoint, MeanStd, OutputJson, PointOut, Prediction,
-};
+use crate::output::blueoil::image_result;
+use crate::output::json::{Benchmark, ImageResult, MeanStd, OutputJson};
 use crate::output::overlay::draw_inference;
-use crate::pipeline::{load_image, Inference, Pipeline, StageTimes};
+use crate::pipeline::Pipeline;
+use crate::pose::{Inference, StageTimes};
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,7 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
         let mut picture = image;
         draw_inference(&mut picture, &inference.pose, &pipeline.meta.keypoints);
         let png = image_dir.join(overlay_name(path, ix));
-        let mut result = image_result(pipeline, path, &inference);
+        let mut result = image_result(&pipeline.meta, path, &inference);
         // The pose is good even when its overlay cannot be written (disk full, a folder in the
         // way): keep it, and fail the image with the reason.
         if let Err(e) = save_png_atomic(&picture, &png) {
@@ -154,52 +155,5 @@ fn overlay_name(path: &Path, ix: usize) -> String {
     match path.file_stem().and_then(|s| s.to_str()) {
         Some(stem) if !stem.is_empty() => format!("{stem}.png"),
         _ => format!("image_{ix}.png"),
-    }
-}
-
-/// The output.json entry of one image.
-pub fn image_result(pipeline: &Pipeline, path: &Path, inference: &Inference) -> ImageResult {
-    ImageResult {
-        file_path: path.display().to_string(),
-        prediction: Some(prediction(pipeline, inference)),
-        error: None,
-    }
-}
-
-/// Blueoil's `prediction` of one inference: planar `joints` and named
-/// `keypoints` (also the pose of each JSON Lines record of `lm stream`).
-pub fn prediction(pipeline: &Pipeline, inference: &Inference) -> Prediction {
-    let names = &pipeline.meta.keypoints.names;
-    let keypoints = inference
-        .pose
-        .joints
-        .iter()
-        .zip(names)
-        .map(|(j, name)| Keypoint {
-            name: name.clone(),
-            x: j.x,
-            y: j.y,
-            score: j.score,
-            visible: j.visible,
-        })
-        .collect();
-    let points = inference.pose.points.as_ref().map(|points| {
-        points
-            .iter()
-            .map(|p| PointOut {
-                name: names.get(p.class).cloned().unwrap_or_default(),
-                class: p.class,
-                x: p.x,
-                y: p.y,
-                score: p.score,
-            })
-            .collect()
-    });
-    Prediction {
-        joints: inference
-            .pose
-            .blueoil_joints(&inference.network_joints, pipeline.meta.input_hw()),
-        keypoints,
-        points,
     }
 }

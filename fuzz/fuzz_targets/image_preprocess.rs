@@ -1,4 +1,4 @@
-//! Image file bytes → lm's decoding (`pipeline::decode_image_bytes`: format
+//! Image file bytes → lm's decoding (`image_file::decode_image_bytes`: format
 //! guess, size limits, RGB conversion) and meta.yaml's pre-processing to the
 //! 160×160 network input: an input tensor or an error, never a panic or an
 //! allocation past the limits.
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         let text = include_str!("../../meta/lm_single_pose_v1_quantize.yaml");
         Meta::parse(text, "/fuzz/meta.yaml").unwrap()
     });
-    let Ok(image) = lm::pipeline::decode_image_bytes(data, Path::new("/fuzz/image")) else {
+    let Ok(image) = lm::image_file::decode_image_bytes(data, Path::new("/fuzz/image")) else {
         return;
     };
     let input = lm::preprocess::preprocess(meta, &image).unwrap();

@@ -6,7 +6,7 @@
 //! planar `joints` list as interleaved pairs, joints are taken by index.
 
 use crate::config::KeypointsSection;
-use crate::pipeline::Pose;
+use crate::pose::Pose;
 use crate::postprocess::{Joint, Point};
 use image::{Rgb, RgbImage};
 

@@ -113,7 +113,7 @@ impl FrameSource for FolderSource {
         self.next += 1;
         let number = self.number;
         self.number += 1;
-        Ok(match crate::pipeline::load_image(path) {
+        Ok(match crate::image_file::load_image(path) {
             Ok(image) => {
                 self.good_this_pass += 1;
                 Next::Frame(Frame::new(image, number))

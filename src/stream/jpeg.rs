@@ -333,7 +333,7 @@ pub fn with_default_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [
 /// header before any pixel is allocated.
 pub fn decode_jpeg(jpeg: &[u8]) -> Result<RgbImage> {
     let full = with_default_huffman_tables(jpeg)?;
-    crate::pipeline::decode_image_bytes(&full, std::path::Path::new("(JPEG frame)"))
+    crate::image_file::decode_image_bytes(&full, std::path::Path::new("(JPEG frame)"))
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 
 use super::temporal::crop::Region;
 use crate::output::json::{Keypoint, PointOut};
-use crate::pipeline::{Inference, Pipeline};
+use crate::pipeline::Pipeline;
+use crate::pose::Inference;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -52,7 +53,7 @@ impl FrameRecord {
         queue: Duration,
         latency: Duration,
     ) -> FrameRecord {
-        let prediction = crate::run::prediction(pipeline, inference);
+        let prediction = crate::output::blueoil::prediction(&pipeline.meta, inference);
         let (width, height) = frame.image.dimensions();
         FrameRecord {
             frame: frame.number,
@@ -81,7 +82,7 @@ impl FrameRecord {
     /// For a pose from [`super::temporal::Temporal`]: Blueoil's `joints` list from the pose
     /// itself (it was found on `crop`, or filtered), and the crop.
     pub fn with_temporal(mut self, inference: &Inference, crop: Option<Region>) -> FrameRecord {
-        self.joints = inference.pose.planar_joints();
+        self.joints = crate::output::blueoil::planar_joints(&inference.pose);
         self.crop = crop;
         self
     }

@@ -8,7 +8,7 @@
 use super::source::{Frame, FrameSource, Next};
 use super::uri::SourceUri;
 use super::yuv::{planar_to_rgb, Range};
-use crate::pipeline::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
+use crate::image_file::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};

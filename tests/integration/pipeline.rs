@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use image::{Rgb, RgbImage};
+use lm::output::blueoil::scaled_planar_joints;
 use lm::output::json::OutputJson;
 use lm::output::overlay::{LEFT_COLOUR, LIMB_COLOUR, RIGHT_COLOUR};
 use lm::pipeline::Pipeline;
@@ -57,9 +58,7 @@ fn joints_land_on_the_coloured_blocks_in_original_pixels() {
         assert_eq!((j.x, j.y), want, "joint {i}");
         assert!((j.score - 1.0).abs() < 1e-5, "score {}", j.score);
     }
-    let planar = inf
-        .pose
-        .blueoil_joints(&inf.network_joints, p.meta.input_hw());
+    let planar = scaled_planar_joints(&inf.network_joints, inf.pose.image_size, p.meta.input_hw());
     assert_eq!(planar.len(), 51);
     assert_eq!(&planar[0..4], &[40, 8, 40, 8]);
     assert_eq!(&planar[17..21], &[24, 72, 24, 72]);
@@ -76,7 +75,7 @@ fn editing_confidence_threshold_changes_the_next_run() {
     let strict = pipeline(0.6, dir.path()).infer(&image).unwrap();
     assert!(!strict.pose.joints[1].visible);
     assert!(strict.pose.joints[0].visible, "red joints stay visible");
-    let planar = strict.pose.blueoil_joints(&strict.network_joints, (32, 32));
+    let planar = scaled_planar_joints(&strict.network_joints, strict.pose.image_size, (32, 32));
     assert_eq!(
         (planar[1], planar[17 + 1], planar[34 + 1]),
         (0, 0, 0),

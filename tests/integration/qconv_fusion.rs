@@ -128,7 +128,7 @@ fn default_model_fuses_every_live_binary_conv_and_matches_float() {
     // The shipped 160×160 model: 21 live binary convs, whose weights reach
     // the fusion pass as BipolarQuant nodes (tract never folds them).
     let meta_path = repo().join("meta/lm_single_pose_v1_quantize.yaml");
-    let image = lm::pipeline::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
+    let image = lm::image_file::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
     let float = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::Float).unwrap();
     let fused = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::default()).unwrap();
     assert_eq!(
@@ -140,7 +140,7 @@ fn default_model_fuses_every_live_binary_conv_and_matches_float() {
     assert!(fused.model.fusion.fused.iter().any(|n| n == "conv13/Conv"));
     let a = float.infer(&image).unwrap();
     let b = fused.infer(&image).unwrap();
-    let heat = |i: &lm::pipeline::Inference| i.heatmaps.clone().expect("a heatmap head");
+    let heat = |i: &lm::pose::Inference| i.heatmaps.clone().expect("a heatmap head");
     let d = max_abs_diff(&heat(&a).data, &heat(&b).data);
     assert!(d <= 1e-4, "max abs diff {d}");
     assert_same_joints(&a.network_joints, &b.network_joints, 1e-5, "astronaut");

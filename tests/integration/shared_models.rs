@@ -4,7 +4,8 @@
 //! stride 1, 4 and 16, non-COCO joints, a heatmap + offset head (PoseNet).
 
 use crate::common::*;
-use lm::pipeline::{load_image, Pipeline};
+use lm::image_file::load_image;
+use lm::pipeline::Pipeline;
 use tract_onnx::prelude::*;
 
 fn shared_or_skip(test: &str) -> Option<std::path::PathBuf> {

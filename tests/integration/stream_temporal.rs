@@ -193,7 +193,7 @@ fn smoothing_steadies_jitter_and_keeps_visibility() {
 
 /// A 480×360 frame: astronaut.png scaled to 200×200 at (x, y) on a grey background.
 fn astronaut_frames(path: &[(u32, u32)]) -> Vec<RgbImage> {
-    let photo = lm::pipeline::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
+    let photo = lm::image_file::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
     let small = image::imageops::resize(&photo, 200, 200, image::imageops::FilterType::Triangle);
     path.iter()
         .map(|&(x, y)| {

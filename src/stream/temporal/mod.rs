@@ -14,7 +14,8 @@ pub mod one_euro;
 pub mod smooth;
 
 use crate::config::Meta;
-use crate::pipeline::{Inference, Pipeline};
+use crate::pipeline::Pipeline;
+use crate::pose::Inference;
 use anyhow::Result;
 use crop::{CropTracker, Region};
 use image::RgbImage;
