@@ -12,11 +12,7 @@
 use crate::backend::Backend;
 use crate::config::{DataFormat, Meta};
 use crate::onnx::OnnxLoader;
-use crate::passes::fold_weights::fold_weights;
-use crate::passes::fuse_conv_quant_pack::fuse_conv_quant_pack;
-use crate::passes::fuse_packed_float_conv::fuse_packed_float_conv;
-use crate::passes::fuse_qconv::{fuse_qconv, FusionReport};
-use crate::passes::packed_layout::packed_layout;
+use crate::passes::fuse_qconv::FusionReport;
 use crate::postprocess::{Heatmaps, OutputTensor};
 use crate::preprocess::InputImage;
 use anyhow::{bail, ensure, Context, Result};
@@ -264,31 +260,8 @@ impl Model {
         backend: &Backend,
     ) -> Result<Model> {
         let (mut typed, input_type) = load_typed_using(onnx, path, meta)?;
-        let fusion = match backend.executor() {
-            None => FusionReport::default(),
-            Some(executor) => {
-                let fusion = fuse_qconv(&mut typed, executor).with_context(|| {
-                    format!("cannot fuse the quantised layers of {}", path.display())
-                })?;
-                let packing =
-                    packed_layout(&mut typed, backend.cpu_threads()).with_context(|| {
-                        format!("cannot pack the activations of {}", path.display())
-                    })?;
-                tracing::debug!(packed = ?packing.packed, float = ?packing.float, "packed layout");
-                let input_blocks = fuse_conv_quant_pack(&mut typed, backend.cpu_threads())?;
-                tracing::debug!(
-                    ?input_blocks,
-                    "float input blocks writing packed activations"
-                );
-                let heads = fuse_packed_float_conv(&mut typed, backend.cpu_threads())?;
-                tracing::debug!(?heads, "float convs reading packed activations");
-                fusion
-            }
-        };
-        tracing::debug!(fused = ?fusion.fused, skipped = ?fusion.skipped, "quantised-conv fusion");
-        let folded = fold_weights(&mut typed)
-            .with_context(|| format!("cannot fold the binary weights of {}", path.display()))?;
-        tracing::debug!(folded, "binary weights left to tract, folded");
+        let fusion =
+            crate::passes::rewrite(&mut typed, backend.executor(), backend.cpu_threads(), path)?;
         let mut model = Model::from_typed(typed, input_type, path, meta)?;
         model.backend = backend.clone();
         model.fusion = fusion;
