@@ -9,6 +9,7 @@
 //! Sources are named by one URI syntax ([`uri`]); each source is one module behind the
 //! [`FrameSource`] trait: [`folder`] (image folder or glob), [`mjpeg`] (concatenated JPEGs from a
 //! file or stdin), [`y4m`] (YUV4MPEG2 video) and [`v4l2`] (Linux cameras, direct ioctls).
+//! Outputs are [`sink::FrameSink`]s ([`sink`]: JSON Lines, `--record`, the web view's hub).
 //! [`runner`] wires the threads; [`stats`] measures rates and latency; [`temporal`] holds the
 //! opt-in crop tracking and smoothing (meta.yaml `TEMPORAL`).
 
@@ -21,6 +22,7 @@ pub mod queue;
 pub mod reconnect;
 pub mod runner;
 pub mod signal;
+pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod temporal;

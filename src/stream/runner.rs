@@ -1,8 +1,8 @@
 //! [`run_stream`]: the capture, inference and outputs threads of `lm stream`.
 //!
 //! Capture (its own thread) → [`LatestFrame`] → inference (the calling thread, on the
-//! [`Pipeline`]) → a bounded channel → outputs (its own thread: JSON Lines, `--record`, the HTTP
-//! hub). Outputs are never dropped: a slow disk slows inference, and a live source then drops
+//! [`Pipeline`]) → a bounded channel → outputs (its own thread: the [`super::sink`]s, JSON Lines,
+//! `--record`, the HTTP hub). Outputs are never dropped: a slow disk slows inference, and a live source then drops
 //! frames in the latest-frame queue instead. Stops at the end of the source, after `frames`
 //! frames, on SIGINT/SIGTERM, or on an output error; then the JSON Lines are flushed and the
 //! summary printed before any error is returned.
@@ -14,16 +14,13 @@
 use super::http::{HttpServer, Hub};
 use super::jsonl::FrameRecord;
 use super::queue::LatestFrame;
+use super::sink::{open_sinks, Processed, SinkFrame};
 use super::source::{Frame, FrameSource, Next};
 use super::stats::{Report, StreamStats};
-use super::temporal::{crop::Region, Temporal};
+use super::temporal::Temporal;
 use crate::board::indicator::Indicator;
-use crate::output::atomic::save_png_atomic;
-use crate::output::overlay::{draw_inference, draw_line};
 use crate::pipeline::Pipeline;
-use crate::pose::Inference;
 use anyhow::{Context, Result};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -104,16 +101,6 @@ pub struct StreamSummary {
     pub http: Option<std::net::SocketAddr>,
 }
 
-struct Done {
-    frame: Frame,
-    inference: Inference,
-    /// The region inferred on (meta.yaml `TEMPORAL.crop`), drawn on the overlay.
-    crop: Option<Region>,
-    /// The frame's JSON Lines record.
-    line: String,
-    latency: Duration,
-}
-
 /// Warns about the first corrupt frames, then every 100th, so a broken stream does not flood
 /// the log.
 fn warn_corrupt(count: u64, error: &anyhow::Error) {
@@ -166,94 +153,6 @@ fn capture_loop(
     result
 }
 
-struct Outputs {
-    jsonl: Vec<(PathBuf, Box<dyn Write + Send>)>,
-    frames_dir: Option<PathBuf>,
-    hub: Option<Arc<Hub>>,
-    jpeg_quality: u8,
-}
-
-impl Outputs {
-    fn open(opts: &StreamOptions, hub: Option<Arc<Hub>>) -> Result<Outputs> {
-        let mut jsonl: Vec<(PathBuf, Box<dyn Write + Send>)> = vec![];
-        let file = |p: &PathBuf| -> Result<Box<dyn Write + Send>> {
-            let f = std::fs::File::create(p)
-                .with_context(|| format!("cannot create {}", p.display()))?;
-            Ok(Box::new(std::io::BufWriter::new(f)))
-        };
-        if let Some(p) = &opts.jsonl {
-            if p.as_os_str() == "-" {
-                jsonl.push((p.clone(), Box::new(std::io::stdout())));
-            } else {
-                jsonl.push((p.clone(), file(p)?));
-            }
-        }
-        let mut frames_dir = None;
-        if let Some(dir) = &opts.record {
-            let frames = dir.join("frames");
-            std::fs::create_dir_all(&frames)
-                .with_context(|| format!("cannot create {}", frames.display()))?;
-            let p = dir.join("stream.jsonl");
-            jsonl.push((p.clone(), file(&p)?));
-            frames_dir = Some(frames);
-        }
-        Ok(Outputs {
-            jsonl,
-            frames_dir,
-            hub,
-            jpeg_quality: opts.jpeg_quality,
-        })
-    }
-
-    fn write(&mut self, kp: &crate::config::KeypointsSection, done: &Done) -> Result<()> {
-        let line = &done.line;
-        for (path, w) in &mut self.jsonl {
-            // One whole line per frame, flushed: a reader (or a crash) sees complete records.
-            w.write_all(line.as_bytes())
-                .and_then(|_| w.write_all(b"\n"))
-                .and_then(|_| w.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        let wants_jpeg = self.hub.as_ref().is_some_and(|h| h.wants_jpeg());
-        if self.frames_dir.is_some() || wants_jpeg {
-            let mut picture = done.frame.image.clone();
-            if let Some(r) = &done.crop {
-                draw_region(&mut picture, r);
-            }
-            draw_inference(&mut picture, &done.inference.pose, kp);
-            if let Some(dir) = &self.frames_dir {
-                save_png_atomic(&picture, &dir.join(format!("{:08}.png", done.frame.number)))?;
-            }
-            if let (true, Some(hub)) = (wants_jpeg, &self.hub) {
-                let mut jpeg = Vec::with_capacity(32 << 10);
-                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, self.jpeg_quality)
-                    .encode_image(&picture)
-                    .context("cannot encode the overlay as JPEG")?;
-                hub.publish_jpeg(jpeg);
-            }
-        }
-        if let Some(hub) = &self.hub {
-            hub.publish_pose(line.to_string());
-        }
-        Ok(())
-    }
-}
-
-/// The crop's outline, thin and grey, under the skeleton.
-fn draw_region(image: &mut image::RgbImage, r: &Region) {
-    let (x0, y0) = (r.x as f32, r.y as f32);
-    let (x1, y1) = (x0 + r.width as f32 - 1.0, y0 + r.height as f32 - 1.0);
-    let grey = image::Rgb([160, 160, 160]);
-    for (a, b) in [
-        ((x0, y0), (x1, y0)),
-        ((x1, y0), (x1, y1)),
-        ((x1, y1), (x0, y1)),
-        ((x0, y1), (x0, y0)),
-    ] {
-        draw_line(image, a, b, 0, grey);
-    }
-}
-
 /// Runs the stream until it ends; prints the stats line every `report_every` and the summary
 /// on stderr. An error of the source or an output is returned after the summary.
 pub fn run_stream(
@@ -293,7 +192,7 @@ pub fn run_stream_gpio(
     if let Some(a) = http_addr {
         eprintln!("lm stream: web view on http://{a}/");
     }
-    let mut outputs = Outputs::open(opts, server.as_ref().map(|s| s.hub.clone()))?;
+    let mut sinks = open_sinks(opts, server.as_ref().map(|s| s.hub.clone()))?;
     on_start(http_addr);
 
     let stats = Arc::new(Mutex::new(StreamStats::default()));
@@ -306,7 +205,7 @@ pub fn run_stream_gpio(
             .spawn(move || capture_loop(source, q, s, st))?
     };
 
-    let (tx, rx) = sync_channel::<Done>(2);
+    let (tx, rx) = sync_channel::<Processed>(2);
     let output_thread = {
         let (stats, stop) = (stats.clone(), stop.clone());
         let keypoints = pipeline.meta.keypoints.clone();
@@ -314,7 +213,8 @@ pub fn run_stream_gpio(
             .name("outputs".into())
             .spawn(move || -> Result<()> {
                 for done in rx {
-                    if let Err(e) = outputs.write(&keypoints, &done) {
+                    let frame = SinkFrame::new(&done, &keypoints);
+                    if let Err(e) = sinks.iter_mut().try_for_each(|sink| sink.write(&frame)) {
                         stop.store(true, Ordering::SeqCst);
                         return Err(e);
                     }
@@ -420,7 +320,7 @@ pub fn run_stream_gpio(
                 };
                 let line = serde_json::to_string(&record)?;
                 if tx
-                    .send(Done {
+                    .send(Processed {
                         frame,
                         inference,
                         crop,
