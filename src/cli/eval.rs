@@ -3,7 +3,7 @@
 use super::engine::EngineArgs;
 use anyhow::Result;
 use lm::eval::gt::Format;
-use lm::eval::run::CropMode;
+use lm::eval::CropMode;
 use lm::pipeline::Pipeline;
 use std::path::PathBuf;
 

@@ -4,7 +4,8 @@ use super::engine::EngineArgs;
 use super::gpio::StreamGpioArgs;
 use anyhow::Result;
 use lm::pipeline::Pipeline;
-use lm::stream::runner::{run_stream_gpio, StreamGpio, StreamOptions};
+use lm::stream::runner::{run_stream_gpio, StreamGpio};
+use lm::stream::StreamOptions;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

@@ -8,19 +8,24 @@
 //! truth's by name; [`crop`] cuts the square crop a single-person model sees
 //! and maps joints back; [`metrics`] scores (PCK, PCKh, COCO OKS AP/AR, pixel
 //! error), [`metric_list`] picks the columns shown (`--metric`); [`report`]
-//! prints the tables and writes `report.json`, the COCO results files and
-//! [`plot`]'s PCK curve.
+//! prints the tables; [`files`] writes `report.json`, the COCO results files and
+//! [`plot`]'s PCK curve. [`run`] drives it all ([`options`] in, [`prediction`]s through).
 
 pub mod crop;
+pub mod files;
 pub mod gt;
 pub mod joints;
 pub mod metric_list;
 pub mod metrics;
+pub mod options;
 pub mod plot;
+pub mod prediction;
 pub mod report;
 pub mod run;
 
-pub use run::{evaluate, EvalOptions, EvalOutcome};
+pub use options::{CropMode, EvalOptions};
+pub use prediction::{Failure, Prediction};
+pub use run::{evaluate, EvalOutcome};
 
 use std::path::PathBuf;
 

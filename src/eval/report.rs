@@ -9,12 +9,11 @@ use super::metrics::{
     coco_keypoint_eval, pck, pixel_error, CocoDet, CocoGt, CocoStats, JointError, Norm,
     COCO17_SIGMAS,
 };
-use super::run::{CropMode, EvalOptions, Failure, Prediction};
+use super::options::{CropMode, EvalOptions};
+use super::prediction::{Failure, Prediction};
 use super::{GroundTruth, GtJoint};
 use crate::config::COCO17_NAMES;
-use crate::output::atomic::write_atomic;
 use crate::pipeline::Pipeline;
-use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -560,42 +559,6 @@ impl Report {
         }
         t
     }
-}
-
-/// Writes report.json, pck.png, and (when OKS applies) coco_gt.json and
-/// coco_results.json into `dir`; returns the files written.
-pub fn write_all(
-    dir: &Path,
-    report: &Report,
-    truth: &GroundTruth,
-    map: &JointMap,
-    predictions: &[Prediction],
-) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create report folder {}", dir.display()))?;
-    let mut written = vec![];
-    let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
-        let path = dir.join(name);
-        write_atomic(&path, bytes)?;
-        written.push(path);
-        Ok(())
-    };
-    let text = serde_json::to_string_pretty(report)?;
-    put("report.json", (text + "\n").as_bytes())?;
-    if let Some(v) = coco_view(truth, map, predictions) {
-        let (gt, results) = coco_files(&v);
-        put("coco_gt.json", serde_json::to_string(&gt)?.as_bytes())?;
-        put(
-            "coco_results.json",
-            serde_json::to_string(&results)?.as_bytes(),
-        )?;
-    }
-    let png = super::plot::pck_plot(report);
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    png.write_to(&mut bytes, image::ImageFormat::Png)
-        .context("cannot encode pck.png")?;
-    put("pck.png", bytes.get_ref())?;
-    Ok(written)
 }
 
 /// COCO ground truth and results json for pycocotools.

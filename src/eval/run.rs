@@ -3,9 +3,11 @@
 //! be read or run is recorded as a failure and the others go on.
 
 use super::crop::CropWindow;
-use super::gt::{self, Format};
+use super::gt;
 use super::joints::JointMap;
-use super::report::{self, Report};
+use super::options::{CropMode, EvalOptions};
+use super::prediction::{Failure, PredictedJoint, Prediction};
+use super::report::Report;
 use super::{GroundTruth, Sample};
 use crate::image_file::load_image;
 use crate::pipeline::Pipeline;
@@ -14,91 +16,6 @@ use image::RgbImage;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// What the model sees of each annotated instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CropMode {
-    /// A square of `margin ×` the box's longer side, centred on the box.
-    Box,
-    /// The whole image (every instance of an image gets the same prediction).
-    None,
-}
-
-impl CropMode {
-    pub const ALL: [CropMode; 2] = [CropMode::Box, CropMode::None];
-
-    /// The name `--crop` takes (and the report writes).
-    pub fn name(self) -> &'static str {
-        match self {
-            CropMode::Box => "box",
-            CropMode::None => "none",
-        }
-    }
-}
-
-impl std::str::FromStr for CropMode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<CropMode, String> {
-        CropMode::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown crop mode `{s}` (expected box, none)"))
-    }
-}
-
-/// What `lm eval` was asked to do.
-#[derive(Debug, Clone)]
-pub struct EvalOptions {
-    pub gt: PathBuf,
-    /// Guessed from the file when None.
-    pub format: Option<Format>,
-    /// Where images are; default: beside the ground truth (or a folder above it).
-    pub images: Option<PathBuf>,
-    pub crop: CropMode,
-    pub margin: f64,
-    /// Instances with fewer labelled joints (among those the model predicts) are skipped.
-    pub min_joints: usize,
-    /// Report folder (report.json, pck.png, COCO files); None: terminal only.
-    pub out_dir: Option<PathBuf>,
-    /// Progress on stderr.
-    pub progress: bool,
-    /// The tables' columns (`--metric`); empty: [`super::metric_list::DEFAULT_METRICS`].
-    pub metrics: Vec<super::metric_list::Metric>,
-}
-
-/// One predicted joint in original-image pixels: (x, y, score, visible).
-pub type PredictedJoint = (f64, f64, f64, bool);
-
-/// The model's joints for one sample, in original-image pixels, in the
-/// model's order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub sample: usize,
-    /// (x, y, score, visible)
-    pub joints: Vec<PredictedJoint>,
-}
-
-impl Prediction {
-    /// COCOeval's instance score for a single-person prediction: the mean
-    /// score of the joints the model calls visible (0 when none is).
-    pub fn score(&self) -> f64 {
-        let vis: Vec<f64> = self.joints.iter().filter(|j| j.3).map(|j| j.2).collect();
-        if vis.is_empty() {
-            0.0
-        } else {
-            vis.iter().sum::<f64>() / vis.len() as f64
-        }
-    }
-}
-
-/// A sample that could not be evaluated.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Failure {
-    pub sample: usize,
-    pub image: PathBuf,
-    pub error: String,
-}
 
 /// Everything an evaluation produced.
 #[derive(Debug)]
@@ -232,7 +149,7 @@ pub fn evaluate(pipeline: &Pipeline, opts: &EvalOptions) -> Result<EvalOutcome> 
     let table = report.table();
     let mut written = vec![];
     if let Some(dir) = &opts.out_dir {
-        written = report::write_all(dir, &report, &truth, &map, &predictions)?;
+        written = super::files::write_all(dir, &report, &truth, &map, &predictions)?;
     }
     Ok(EvalOutcome {
         report,

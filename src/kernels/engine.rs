@@ -390,7 +390,7 @@ thread_local! {
 /// `popcount(a_0) + 2·popcount(a_1)` of each pixel of `words` (`pixel_words` words a pixel).
 fn pixel_counts(words: &[u32], pixel_words: usize, out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
-    if super::x86::has_popcnt() {
+    if is_x86_feature_detected!("popcnt") {
         // SAFETY: the feature was just checked.
         return unsafe { pixel_counts_popcnt(words, pixel_words, out) };
     }

@@ -18,6 +18,8 @@ pub mod http;
 pub mod jpeg;
 pub mod jsonl;
 pub mod mjpeg;
+pub mod open;
+pub mod options;
 pub mod queue;
 pub mod reconnect;
 pub mod runner;
@@ -31,5 +33,7 @@ pub mod v4l2;
 pub mod y4m;
 pub mod yuv;
 
-pub use source::{open_source, Frame, FrameSource, Next};
+pub use open::open_source;
+pub use options::StreamOptions;
+pub use source::{Frame, FrameSource, Next};
 pub use uri::SourceUri;

@@ -13,6 +13,7 @@
 
 use super::http::{HttpServer, Hub};
 use super::jsonl::FrameRecord;
+use super::options::StreamOptions;
 use super::queue::LatestFrame;
 use super::sink::{open_sinks, Processed, SinkFrame};
 use super::source::{Frame, FrameSource, Next};
@@ -21,44 +22,10 @@ use super::temporal::Temporal;
 use crate::board::indicator::Indicator;
 use crate::pipeline::Pipeline;
 use anyhow::{Context, Result};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// What `lm stream` was asked to do.
-#[derive(Debug, Clone)]
-pub struct StreamOptions {
-    /// The source's name in the JSON Lines.
-    pub source_name: String,
-    /// `-` = stdout.
-    pub jsonl: Option<PathBuf>,
-    /// Writes `DIR/stream.jsonl` and `DIR/frames/<frame>.png` overlays.
-    pub record: Option<PathBuf>,
-    /// Stop after this many frames are output.
-    pub frames: Option<u64>,
-    /// `ADDR:PORT` of the web view.
-    pub http: Option<String>,
-    /// Interval of the stats line on stderr (`None`: summary only).
-    pub report_every: Option<Duration>,
-    /// JPEG quality of `/stream.mjpg`.
-    pub jpeg_quality: u8,
-}
-
-impl Default for StreamOptions {
-    fn default() -> Self {
-        StreamOptions {
-            source_name: String::new(),
-            jsonl: None,
-            record: None,
-            frames: None,
-            http: None,
-            report_every: Some(Duration::from_secs(5)),
-            jpeg_quality: 80,
-        }
-    }
-}
 
 /// The status LED and trigger button as `lm stream` uses them; implemented by
 /// [`Indicator`] (`src/board`: real pins, or mocks in tests).

@@ -1,6 +1,5 @@
 //! The [`FrameSource`] trait and [`open_source`], which opens the source a URI names.
 
-use super::uri::{SourceKind, SourceUri};
 use anyhow::Result;
 use image::RgbImage;
 use std::time::{Instant, SystemTime};
@@ -52,56 +51,6 @@ pub trait FrameSource: Send {
     /// Times the source was reopened after losing its device ([`super::reconnect`]).
     fn reconnects(&self) -> u64 {
         0
-    }
-}
-
-/// Opens the source `uri` names (see [`super::uri`] for the syntax).
-pub fn open_source(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
-    let source: Box<dyn FrameSource> = match &uri.kind {
-        SourceKind::Folder(_) | SourceKind::Glob(_) => {
-            Box::new(super::folder::FolderSource::open(uri)?)
-        }
-        SourceKind::Mjpeg(path) => Box::new(super::mjpeg::MjpegSource::open_file(path, uri)?),
-        SourceKind::Y4m(path) => Box::new(super::y4m::Y4mSource::open_file(path, uri)?),
-        SourceKind::Stdin => open_stdin(uri)?,
-        SourceKind::V4l2(path) => {
-            let camera: Box<dyn FrameSource> = Box::new(super::v4l2::V4l2Source::open(path, uri)?);
-            match uri.reconnect {
-                None => camera,
-                Some(give_up) => {
-                    let (path, again) = (path.clone(), uri.clone());
-                    let open: super::reconnect::Opener = Box::new(move || {
-                        Ok(Box::new(super::v4l2::V4l2Source::open(&path, &again)?) as _)
-                    });
-                    Box::new(super::reconnect::Reconnecting::new(
-                        &uri.text, camera, open, give_up,
-                    ))
-                }
-            }
-        }
-    };
-    Ok(match uri.fps {
-        Some(fps) if !source.is_live() => Box::new(Paced::new(source, fps)),
-        _ => source,
-    })
-}
-
-/// Stdin carries Y4M (starts with `YUV4MPEG2`) or concatenated JPEGs.
-fn open_stdin(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
-    use std::io::BufRead;
-    let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
-    let head = input.fill_buf()?;
-    if head.starts_with(b"YUV4MPEG2") {
-        Ok(Box::new(super::y4m::Y4mSource::new(
-            Box::new(input),
-            "stdin".into(),
-        )?))
-    } else {
-        let _ = uri;
-        Ok(Box::new(super::mjpeg::MjpegSource::new(
-            Box::new(input),
-            "stdin".into(),
-        )))
     }
 }
 

@@ -6,7 +6,8 @@
 use crate::common::*;
 use lm::eval::gt::{read, Format};
 use lm::eval::metric_list::parse_metrics;
-use lm::eval::run::{fail_on_errors, CropMode};
+use lm::eval::run::fail_on_errors;
+use lm::eval::CropMode;
 use lm::eval::{evaluate, EvalOptions, GroundTruth};
 use lm::pipeline::Pipeline;
 use std::path::{Path, PathBuf};

@@ -232,7 +232,7 @@ fn library_runner_serves_the_overlay_stream_and_pose() {
     let pipeline = lm::pipeline::Pipeline::load(&fixture("lm_tiny_quantize.yaml"), None).unwrap();
     let uri = lm::stream::SourceUri::parse(&format!("{}?fps=25&loop", frames.display())).unwrap();
     let source = lm::stream::open_source(&uri).unwrap();
-    let opts = lm::stream::runner::StreamOptions {
+    let opts = lm::stream::StreamOptions {
         source_name: uri.text.clone(),
         http: Some("127.0.0.1:0".into()),
         frames: Some(50),
@@ -336,7 +336,7 @@ fn with_a_button_a_folder_that_has_ended_ends_the_stream() {
             presses: 10,
             shown: 0,
         };
-        let opts = lm::stream::runner::StreamOptions {
+        let opts = lm::stream::StreamOptions {
             source_name: uri.text.clone(),
             report_every: None,
             ..Default::default()
@@ -389,7 +389,7 @@ fn led_shows_each_frames_person_and_each_button_press_lets_one_frame_through() {
         },
     );
     let jsonl = d.path().join("gpio.jsonl");
-    let opts = lm::stream::runner::StreamOptions {
+    let opts = lm::stream::StreamOptions {
         source_name: uri.text.clone(),
         jsonl: Some(jsonl.clone()),
         frames: Some(persons.len() as u64),
@@ -432,7 +432,7 @@ fn a_failing_led_stops_the_stream_after_the_summary() {
         Mock::new(&[T::set(State::High).with_error(MockError::Io(std::io::ErrorKind::BrokenPipe))]);
     let mut ind: Indicator<Mock, Mock> =
         Indicator::new(Some(led), None, IndicatorConfig::default());
-    let opts = lm::stream::runner::StreamOptions {
+    let opts = lm::stream::StreamOptions {
         source_name: uri.text.clone(),
         report_every: None,
         ..Default::default()

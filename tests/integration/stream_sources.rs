@@ -660,7 +660,7 @@ fn the_stream_names_a_lost_camera_and_counts_reconnections() {
     let meta = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/lm_tiny_quantize.yaml");
     let pipeline = lm::pipeline::Pipeline::load(&meta, None).unwrap();
-    let opts = lm::stream::runner::StreamOptions {
+    let opts = lm::stream::StreamOptions {
         source_name: "v4l2:/dev/fake".into(),
         report_every: None,
         ..Default::default()
@@ -677,7 +677,7 @@ fn the_stream_names_a_lost_camera_and_counts_reconnections() {
     let calls = Arc::new(AtomicUsize::new(0));
     let src = Reconnecting::new("v4l2:/dev/fake", plugged(2), replug(1, 3, calls), None)
         .with_backoff(Duration::from_millis(10), Duration::from_millis(10));
-    let opts = lm::stream::runner::StreamOptions {
+    let opts = lm::stream::StreamOptions {
         frames: Some(5),
         ..opts
     };

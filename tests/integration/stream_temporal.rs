@@ -6,7 +6,8 @@
 use crate::common::*;
 use image::{Rgb, RgbImage};
 use lm::pipeline::Pipeline;
-use lm::stream::runner::{run_stream, StreamOptions};
+use lm::stream::runner::run_stream;
+use lm::stream::StreamOptions;
 use lm::stream::{open_source, SourceUri};
 use std::path::{Path, PathBuf};
 

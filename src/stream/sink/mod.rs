@@ -7,7 +7,7 @@ pub mod hub;
 pub mod jsonl;
 pub mod record;
 
-use super::runner::StreamOptions;
+use super::options::StreamOptions;
 use super::temporal::crop::Region;
 use super::Frame;
 use crate::config::KeypointsSection;
