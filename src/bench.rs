@@ -30,7 +30,11 @@ pub struct BenchOptions {
 /// Runs the benchmark and returns the report as text.
 pub fn bench(opts: &BenchOptions) -> Result<String> {
     let t0 = Instant::now();
-    let pipeline = Pipeline::load_with(&opts.meta, opts.model.as_deref(), &opts.backend)?;
+    let pipeline = Pipeline::load(
+        &opts.meta,
+        opts.model.as_deref(),
+        &crate::model::LoadOptions::on(&opts.backend),
+    )?;
     let load = t0.elapsed();
     let image = match &opts.image {
         Some(p) => load_image(p)?,

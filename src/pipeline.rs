@@ -1,8 +1,7 @@
 //! One meta.yaml + one model = a [`Pipeline`] that turns images into poses.
 
-use crate::backend::Backend;
 use crate::config::Meta;
-use crate::model::Model;
+use crate::model::{LoadOptions, Model};
 use crate::pose::{Inference, Pose, StageTimes};
 use crate::postprocess::{decode, decode_flip_test, Joint, Point};
 use crate::preprocess::preprocess;
@@ -19,21 +18,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads meta.yaml and the model: `model` if given, else meta.yaml's
-    /// `MODEL.file`; quantised blocks run on the default backend.
-    pub fn load(meta_path: &Path, model: Option<&Path>) -> Result<Pipeline> {
-        Pipeline::load_with(meta_path, model, &Backend::default())
-    }
-
-    /// [`Pipeline::load`] with quantised blocks on `backend`.
-    pub fn load_with(
-        meta_path: &Path,
-        model: Option<&Path>,
-        backend: &Backend,
-    ) -> Result<Pipeline> {
+    /// Loads meta.yaml and the model: `model` if given, else meta.yaml's `MODEL.file`.
+    pub fn load(meta_path: &Path, model: Option<&Path>, opts: &LoadOptions) -> Result<Pipeline> {
         let meta = Meta::load(meta_path)?;
         let path = Pipeline::model_path(&meta, model)?;
-        let model = Model::load_with(&path, &meta, backend)?;
+        let model = Model::load(&path, &meta, opts)?;
         Ok(Pipeline { meta, model })
     }
 

@@ -1,4 +1,4 @@
-//! ONNX bytes → the whole of `Model::load_using` with the lean loader and the
+//! ONNX bytes → the whole of `Model::load` with the lean loader and the
 //! CPU backend: meta.yaml checks against the graph, quantised-conv fusion,
 //! packed layout, weight folding, tract's typing and optimisation. A model or
 //! an error, never a panic. Slower per input than `onnx_lean`.
@@ -32,6 +32,12 @@ impl OnnxLoader for InMemory<'_> {
 
 fuzz_target!(|data: &[u8]| {
     let path = common::model_file("onnx-model", data);
-    let backend = Backend::default();
-    let _ = Model::load_using(&InMemory(data), path, common::meta(), &backend);
+    let _ = Model::load(
+        path,
+        common::meta(),
+        &lm::model::LoadOptions {
+            backend: Backend::default(),
+            onnx: Some(&InMemory(data)),
+        },
+    );
 });

@@ -1,4 +1,4 @@
-//! ONNX bytes → the whole of `Model::load_using` with tract-onnx's loader (what
+//! ONNX bytes → the whole of `Model::load` with tract-onnx's loader (what
 //! the desktop `lm` parses with: every operator tract knows, plus ours) and the
 //! CPU backend. `onnx_model` covers the same passes with the lean loader; this
 //! one reaches tract-onnx's protobuf decoding, its operator parsers and their
@@ -15,10 +15,12 @@ use lm::model::Model;
 fuzz_target!(|data: &[u8]| {
     // tract-onnx reads the model from its path.
     let path = common::model_file("onnx-tract", data);
-    let _ = Model::load_using(
-        &lm::ops::tract_onnx(),
+    let _ = Model::load(
         path,
         common::meta(),
-        &Backend::default(),
+        &lm::model::LoadOptions {
+            backend: Backend::default(),
+            onnx: Some(&lm::ops::tract_onnx()),
+        },
     );
 });

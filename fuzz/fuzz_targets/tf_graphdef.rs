@@ -1,5 +1,5 @@
 //! TensorFlow GraphDef bytes (Blueoil's `minimal_graph_with_shape.pb`) → the whole of
-//! `Model::load_using` on the CPU backend: protobuf decoding (src/tf/proto.rs), quantiser
+//! `Model::load` on the CPU backend: protobuf decoding (src/tf/proto.rs), quantiser
 //! recognition by function body, the NHWC → NCHW wiring (src/tf/graph.rs), the checks against
 //! a 16×16 meta.yaml and the quantised-conv fusion and packing passes. A model or an error,
 //! never a panic.
@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lm::config::Meta;
 use lm::backend::Backend;
+use lm::config::Meta;
 use lm::model::Model;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -49,5 +49,12 @@ fuzz_target!(|data: &[u8]| {
         (Meta::parse(META, "/fuzz/meta.yaml").unwrap(), path)
     });
     std::fs::write(path, data).unwrap();
-    let _ = Model::load_using(&lm::ops::lean_onnx(), path, meta, &Backend::default());
+    let _ = Model::load(
+        path,
+        meta,
+        &lm::model::LoadOptions {
+            backend: Backend::default(),
+            onnx: Some(&lm::ops::lean_onnx()),
+        },
+    );
 });

@@ -58,7 +58,11 @@ pub fn run(args: Args) -> Result<()> {
     let format = args.format.as_deref().map(str::parse).transpose();
     let format: Option<Format> = format.map_err(anyhow::Error::msg)?;
     let crop: CropMode = args.crop.parse().map_err(anyhow::Error::msg)?;
-    let pipeline = Pipeline::load_with(&args.meta, args.model.as_deref(), &args.engine.backend()?)?;
+    let pipeline = Pipeline::load(
+        &args.meta,
+        args.model.as_deref(),
+        &lm::model::LoadOptions::on(&args.engine.backend()?),
+    )?;
     let opts = lm::eval::EvalOptions {
         gt: args.gt,
         format,

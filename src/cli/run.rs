@@ -31,7 +31,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let pipeline = Pipeline::load_with(&args.meta, args.model.as_deref(), &args.engine.backend()?)?;
+    let pipeline = Pipeline::load(
+        &args.meta,
+        args.model.as_deref(),
+        &lm::model::LoadOptions::on(&args.engine.backend()?),
+    )?;
     let json_path = args.output.join("output.json");
     // Failed images of the latest capture: the exit status and error line.
     let mut failed: Option<String> = None;

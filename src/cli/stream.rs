@@ -4,7 +4,7 @@ use super::engine::EngineArgs;
 use super::gpio::StreamGpioArgs;
 use anyhow::Result;
 use lm::pipeline::Pipeline;
-use lm::stream::runner::{run_stream_gpio, StreamGpio};
+use lm::stream::runner::{run_stream, StreamGpio, StreamHooks};
 use lm::stream::StreamOptions;
 use std::path::PathBuf;
 
@@ -43,7 +43,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let source = lm::stream::SourceUri::parse(&args.source)?;
-    let pipeline = Pipeline::load_with(&args.meta, args.model.as_deref(), &args.engine.backend()?)?;
+    let pipeline = Pipeline::load(
+        &args.meta,
+        args.model.as_deref(),
+        &lm::model::LoadOptions::on(&args.engine.backend()?),
+    )?;
     let mut pins = args.gpio.open()?;
     let frames_source = lm::stream::open_source(&source)?;
     let opts = StreamOptions {
@@ -57,6 +61,10 @@ pub fn run(args: Args) -> Result<()> {
         ..Default::default()
     };
     let pins = pins.as_mut().map(|p| p as &mut dyn StreamGpio);
-    run_stream_gpio(&pipeline, frames_source, &opts, pins, |_| {})?;
+    let hooks = StreamHooks {
+        gpio: pins,
+        on_start: None,
+    };
+    run_stream(&pipeline, frames_source, &opts, hooks)?;
     Ok(())
 }

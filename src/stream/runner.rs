@@ -120,36 +120,26 @@ fn capture_loop(
     result
 }
 
+/// What a caller adds around the stream (all optional).
+#[derive(Default)]
+pub struct StreamHooks<'a> {
+    /// The status LED and trigger button; a GPIO error stops the stream (returned after the
+    /// summary).
+    pub gpio: Option<&'a mut dyn StreamGpio>,
+    /// Called with the HTTP server's address once it listens (tests use it to connect to
+    /// port 0).
+    pub on_start: Option<Box<dyn FnOnce(Option<std::net::SocketAddr>) + 'a>>,
+}
+
 /// Runs the stream until it ends; prints the stats line every `report_every` and the summary
 /// on stderr. An error of the source or an output is returned after the summary.
 pub fn run_stream(
     pipeline: &Pipeline,
     source: Box<dyn FrameSource>,
     opts: &StreamOptions,
+    hooks: StreamHooks,
 ) -> Result<StreamSummary> {
-    run_stream_with(pipeline, source, opts, |_| {})
-}
-
-/// [`run_stream`], calling `on_start` with the HTTP server's address once it listens (tests
-/// use it to connect to port 0).
-pub fn run_stream_with(
-    pipeline: &Pipeline,
-    source: Box<dyn FrameSource>,
-    opts: &StreamOptions,
-    on_start: impl FnOnce(Option<std::net::SocketAddr>),
-) -> Result<StreamSummary> {
-    run_stream_gpio(pipeline, source, opts, None, on_start)
-}
-
-/// [`run_stream_with`] with the status LED and trigger button. A GPIO error stops the stream
-/// (returned after the summary).
-pub fn run_stream_gpio(
-    pipeline: &Pipeline,
-    source: Box<dyn FrameSource>,
-    opts: &StreamOptions,
-    mut gpio: Option<&mut dyn StreamGpio>,
-    on_start: impl FnOnce(Option<std::net::SocketAddr>),
-) -> Result<StreamSummary> {
+    let StreamHooks { mut gpio, on_start } = hooks;
     super::signal::install();
     let server = match &opts.http {
         Some(addr) => Some(HttpServer::start(addr, Hub::new())?),
@@ -160,7 +150,9 @@ pub fn run_stream_gpio(
         eprintln!("lm stream: web view on http://{a}/");
     }
     let mut sinks = open_sinks(opts, server.as_ref().map(|s| s.hub.clone()))?;
-    on_start(http_addr);
+    if let Some(on_start) = on_start {
+        on_start(http_addr);
+    }
 
     let stats = Arc::new(Mutex::new(StreamStats::default()));
     let queue = Arc::new(LatestFrame::<Frame>::new());

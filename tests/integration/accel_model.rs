@@ -99,8 +99,12 @@ fn model_layers_are_the_live_quantised_convs_of_the_default_model() {
     // that must be exactly the quantised convs the runtime runs for the shipped model.
     let meta = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("meta/lm_single_pose_v1_quantize.yaml");
-    let pipeline =
-        lm::pipeline::Pipeline::load_with(&meta, None, &lm::backend::Backend::default()).unwrap();
+    let pipeline = lm::pipeline::Pipeline::load(
+        &meta,
+        None,
+        &lm::model::LoadOptions::on(&lm::backend::Backend::default()),
+    )
+    .unwrap();
     let shape = |h, w, c_in, c_out, k| (h, w, c_in, c_out, k);
     let mut got: Vec<_> = pipeline
         .model

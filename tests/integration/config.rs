@@ -382,7 +382,11 @@ fn offsets_output_is_checked_against_the_model() {
     let load = |text: &str| {
         let meta_path = write_meta(dir.path(), "meta.yaml", text);
         let meta = Meta::load(&meta_path).unwrap();
-        lm::model::Model::load(&dir.path().join("colour_blocks.onnx"), &meta)
+        lm::model::Model::load(
+            &dir.path().join("colour_blocks.onnx"),
+            &meta,
+            &lm::model::LoadOptions::default(),
+        )
     };
     // A tensor the model does not have.
     let text = offset_meta("    offsets_output: nope\n");

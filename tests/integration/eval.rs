@@ -285,7 +285,12 @@ fn assert_near(got: f64, want: f64) {
 fn evaluates_crops_scores_by_hand_and_keeps_going_past_a_bad_image() {
     let dir = tempfile::tempdir().unwrap();
     blocks_image(dir.path());
-    let p = Pipeline::load(&fixture("colour_blocks.yaml"), None).unwrap();
+    let p = Pipeline::load(
+        &fixture("colour_blocks.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let out = evaluate(&p, &blocks_opts(dir.path(), CropMode::Box)).unwrap();
     assert_eq!(out.report.instances_evaluated, 1);
     assert_eq!(out.failures.len(), 1);
@@ -349,7 +354,12 @@ fn evaluates_crops_scores_by_hand_and_keeps_going_past_a_bad_image() {
 fn whole_image_mode_scales_from_the_network_input() {
     let dir = tempfile::tempdir().unwrap();
     blocks_image(dir.path());
-    let p = Pipeline::load(&fixture("colour_blocks.yaml"), None).unwrap();
+    let p = Pipeline::load(
+        &fixture("colour_blocks.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     evaluate(&p, &blocks_opts(dir.path(), CropMode::None)).unwrap();
     let results: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("report/coco_results.json")).unwrap(),
@@ -392,7 +402,12 @@ fn cli_prints_the_tables_writes_the_report_and_fails_naming_the_bad_image() {
 fn metric_option_picks_the_columns_and_adds_its_alphas_to_the_report() {
     let dir = tempfile::tempdir().unwrap();
     blocks_image(dir.path());
-    let p = Pipeline::load(&fixture("colour_blocks.yaml"), None).unwrap();
+    let p = Pipeline::load(
+        &fixture("colour_blocks.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let mut opts = blocks_opts(dir.path(), CropMode::Box);
     opts.metrics = parse_metrics(&["pck@0.15,px", "pckh@0.5"]).unwrap();
     let out = evaluate(&p, &opts).unwrap();

@@ -40,7 +40,12 @@ fn fpga(never_done: bool) -> Arc<FpgaExecutor> {
 
 fn heatmaps(backend: &Backend) -> Vec<f32> {
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
-    let model = Model::load_with(&meta.model_path().unwrap(), &meta, backend).unwrap();
+    let model = Model::load(
+        &meta.model_path().unwrap(),
+        &meta,
+        &lm::model::LoadOptions::on(backend),
+    )
+    .unwrap();
     run_raw(&model, 64, &input().data).data
 }
 

@@ -28,8 +28,24 @@ fn assert_loaders_agree(model: &Path, meta: &Path, size: usize) {
     let full = lm::ops::tract_onnx();
     let lean = lm::ops::lean_onnx();
     for backend in [Backend::default(), Backend::Float] {
-        let a = Model::load_using(&full, model, &meta, &backend).unwrap();
-        let b = Model::load_using(&lean, model, &meta, &backend).unwrap();
+        let a = Model::load(
+            model,
+            &meta,
+            &lm::model::LoadOptions {
+                backend: backend.clone(),
+                onnx: Some(&full),
+            },
+        )
+        .unwrap();
+        let b = Model::load(
+            model,
+            &meta,
+            &lm::model::LoadOptions {
+                backend: backend.clone(),
+                onnx: Some(&lean),
+            },
+        )
+        .unwrap();
         assert_eq!(
             a.op_counts(),
             b.op_counts(),
@@ -92,8 +108,14 @@ fn other_operators_are_listed_not_parsed() {
 
     // Through the model loader: one error naming the file and the operators.
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
-    let Err(err) = Model::load_using(&lean, &fixture("float_ops.onnx"), &meta, &Backend::Float)
-    else {
+    let Err(err) = Model::load(
+        &fixture("float_ops.onnx"),
+        &meta,
+        &lm::model::LoadOptions {
+            backend: Backend::Float.clone(),
+            onnx: Some(&lean),
+        },
+    ) else {
         panic!("float_ops.onnx must be refused by the lean loader");
     };
     let msg = format!("{err:#}");

@@ -28,7 +28,12 @@ fn tiny() -> (Meta, PathBuf) {
 #[test]
 fn default_model_runs_packed_from_conv1_to_the_head() {
     let (meta, path) = default_model();
-    let model = Model::load_with(&path, &meta, &Backend::default()).unwrap();
+    let model = Model::load(
+        &path,
+        &meta,
+        &lm::model::LoadOptions::on(&Backend::default()),
+    )
+    .unwrap();
     let ops = model.op_counts();
     let count = |name: &str| ops.get(name).copied().unwrap_or(0);
     // conv1 → BatchNorm → Quant is one op writing packed activations ...
@@ -53,7 +58,7 @@ fn default_model_runs_packed_from_conv1_to_the_head() {
 /// Runs the float graph cut at conv1's quantiser, and the same cut graph
 /// with the input block fused; the packed levels must be identical.
 fn input_block_levels_match(meta: &Meta, path: &std::path::Path, images: &[Vec<f32>]) {
-    let (typed, _) = load_typed(path, meta).unwrap();
+    let (typed, _) = load_typed(path, meta, &lm::model::LoadOptions::default()).unwrap();
     let quant = typed.node_by_name("conv1/Quant").unwrap().id;
     let outlet = OutletId::new(quant, 0);
     let channels = typed.outlet_fact(outlet).unwrap().shape[1]

@@ -19,7 +19,12 @@ fn meta_for(dir: &std::path::Path, size: u32, stride: u32) -> Meta {
 fn float_ops_match_onnxruntime() {
     let dir = tempfile::tempdir().unwrap();
     let meta = meta_for(dir.path(), 32, 4);
-    let model = Model::load(&fixture("float_ops.onnx"), &meta).unwrap();
+    let model = Model::load(
+        &fixture("float_ops.onnx"),
+        &meta,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let (_, x) = read_npy_f32(&fixture("float_ops.input.npy"));
     let (shape, want) = read_npy_f32(&fixture("float_ops.onnxruntime.npy"));
     assert_eq!(shape, [1, 8, 8, 17]);
@@ -32,7 +37,12 @@ fn float_ops_match_onnxruntime() {
 fn opset9_upsample_matches_onnxruntime() {
     let dir = tempfile::tempdir().unwrap();
     let meta = meta_for(dir.path(), 16, 2);
-    let model = Model::load(&fixture("upsample9.onnx"), &meta).unwrap();
+    let model = Model::load(
+        &fixture("upsample9.onnx"),
+        &meta,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let (_, x) = read_npy_f32(&fixture("upsample9.input.npy"));
     let (_, want) = read_npy_f32(&fixture("upsample9.onnxruntime.npy"));
     let d = max_abs_diff(&run_raw(&model, 16, &x).data, &want);
@@ -44,7 +54,12 @@ fn tiny_lm_single_pose_quantize_matches_qonnx_executor() {
     // The real network family at 64×64 with random weights and BatchNorm
     // statistics (negative gammas included), exported by training/.
     let meta = Meta::load(fixture("lm_tiny_quantize.yaml")).unwrap();
-    let model = Model::load(&meta.model_path().unwrap(), &meta).unwrap();
+    let model = Model::load(
+        &meta.model_path().unwrap(),
+        &meta,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let io: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("lm_tiny_quantize_io.json")).unwrap(),
     )

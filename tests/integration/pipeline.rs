@@ -40,7 +40,7 @@ fn pipeline(threshold: f64, dir: &Path) -> Pipeline {
         "meta.yaml",
         &small_meta("colour_blocks.onnx", threshold),
     );
-    Pipeline::load(&meta, None).unwrap()
+    Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap()
 }
 
 #[test]
@@ -222,7 +222,7 @@ fn grid_detector_points_per_class_in_output_json() {
         "- GridOffsetToPoints:\n    confidence_threshold: 5\n    stride: 4\n    offset_unit: pixel\n",
     ) + &format!("KEYPOINTS:\n  names: [{}]\n", names.join(", "));
     let meta = write_meta(dir.path(), "meta.yaml", &text);
-    let p = Pipeline::load(&meta, None).unwrap();
+    let p = Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap();
     let img_path = dir.path().join("blocks.png");
     test_image(255).save(&img_path).unwrap();
     let out_dir = dir.path().join("out");
@@ -270,7 +270,7 @@ fn grid_detector_points_per_class_in_output_json() {
         "meta.yaml",
         &text.replace("confidence_threshold: 5", "confidence_threshold: 10.5"),
     );
-    let p = Pipeline::load(&meta, None).unwrap();
+    let p = Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap();
     let inf = p.infer(&test_image(255)).unwrap();
     assert_eq!(inf.pose.points.as_deref(), Some(&[][..]));
     assert!(inf.pose.joints.iter().all(|j| !j.visible));
@@ -288,7 +288,12 @@ fn flip_test_averages_the_picture_and_its_mirror_image() {
     let plain = pipeline(0.1, dir.path());
     let text = small_meta("colour_blocks.onnx", 0.1)
         .replace("    stride: 4\n", "    stride: 4\n    flip_test: true\n");
-    let flip = Pipeline::load(&write_meta(dir.path(), "flip.yaml", &text), None).unwrap();
+    let flip = Pipeline::load(
+        &write_meta(dir.path(), "flip.yaml", &text),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let image = image::imageops::resize(&test_image(200), 32, 32, image::imageops::Nearest);
     let mirror = image::imageops::flip_horizontal(&image);
     let a = plain.infer(&image).unwrap();

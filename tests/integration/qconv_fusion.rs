@@ -52,7 +52,12 @@ fn images() -> Vec<Vec<f32>> {
 #[test]
 fn every_binary_conv_is_fused_and_float_ones_are_not() {
     let (meta, path) = tiny();
-    let model = Model::load_with(&path, &meta, &Backend::default()).unwrap();
+    let model = Model::load(
+        &path,
+        &meta,
+        &lm::model::LoadOptions::on(&Backend::default()),
+    )
+    .unwrap();
     // The export has 23 BipolarQuant convs, but the laterals c1 and c2 only
     // feed the top-down path for output strides below 8, so at stride 8 they
     // are dead code that tract drops: 21 remain. conv1 and conv_final keep
@@ -75,19 +80,19 @@ fn every_binary_conv_is_fused_and_float_ones_are_not() {
         "{:?}",
         model.fusion.skipped
     );
-    let float = Model::load_with(&path, &meta, &Backend::Float).unwrap();
+    let float = Model::load(&path, &meta, &lm::model::LoadOptions::on(&Backend::Float)).unwrap();
     assert!(float.fusion.fused.is_empty());
 }
 
 #[test]
 fn fused_engine_matches_float_fake_quant_for_every_kernel() {
     let (meta, path) = tiny();
-    let float = Model::load_with(&path, &meta, &Backend::Float).unwrap();
+    let float = Model::load(&path, &meta, &lm::model::LoadOptions::on(&Backend::Float)).unwrap();
     let post = meta.gaussian().expect("GaussianHeatmapToJoints");
     for kernel in KernelKind::available() {
         for threads in [1, 2] {
             let backend = Backend::Cpu(CpuExecutor { kernel, threads });
-            let fused = Model::load_with(&path, &meta, &backend).unwrap();
+            let fused = Model::load(&path, &meta, &lm::model::LoadOptions::on(&backend)).unwrap();
             for (i, x) in images().iter().enumerate() {
                 let a = run_raw(&float, 64, x);
                 let b = run_raw(&fused, 64, x);
@@ -107,7 +112,12 @@ fn fused_engine_matches_float_fake_quant_for_every_kernel() {
 #[test]
 fn fused_engine_matches_qonnx_executor() {
     let (meta, path) = tiny();
-    let model = Model::load_with(&path, &meta, &Backend::default()).unwrap();
+    let model = Model::load(
+        &path,
+        &meta,
+        &lm::model::LoadOptions::on(&Backend::default()),
+    )
+    .unwrap();
     let io: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("lm_tiny_quantize_io.json")).unwrap(),
     )
@@ -129,8 +139,18 @@ fn default_model_fuses_every_live_binary_conv_and_matches_float() {
     // the fusion pass as BipolarQuant nodes (tract never folds them).
     let meta_path = repo().join("meta/lm_single_pose_v1_quantize.yaml");
     let image = lm::image_file::load_image(&repo().join("tests/images/astronaut.png")).unwrap();
-    let float = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::Float).unwrap();
-    let fused = lm::pipeline::Pipeline::load_with(&meta_path, None, &Backend::default()).unwrap();
+    let float = lm::pipeline::Pipeline::load(
+        &meta_path,
+        None,
+        &lm::model::LoadOptions::on(&Backend::Float),
+    )
+    .unwrap();
+    let fused = lm::pipeline::Pipeline::load(
+        &meta_path,
+        None,
+        &lm::model::LoadOptions::on(&Backend::default()),
+    )
+    .unwrap();
     assert_eq!(
         fused.model.fusion.fused.len(),
         21,

@@ -36,7 +36,12 @@ fn movenet_finds_the_astronauts_upper_body() {
     let Some(shared) = shared_or_skip("movenet_finds_the_astronauts_upper_body") else {
         return;
     };
-    let p = Pipeline::load(&repo().join("meta/movenet_lightning.yaml"), None).unwrap();
+    let p = Pipeline::load(
+        &repo().join("meta/movenet_lightning.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let img = load_image(&shared.join("images/astronaut.png")).unwrap();
     let inf = p.infer(&img).unwrap();
     let j = |n| joint(&p, &inf.pose.joints, n);
@@ -64,7 +69,12 @@ fn movenet_heatmap_decoding_agrees_with_movenets_own_keypoints() {
     else {
         return;
     };
-    let p = Pipeline::load(&repo().join("meta/movenet_lightning.yaml"), None).unwrap();
+    let p = Pipeline::load(
+        &repo().join("meta/movenet_lightning.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let img = load_image(&shared.join("images/astronaut.png")).unwrap();
     let inf = p.infer(&img).unwrap();
 
@@ -113,7 +123,12 @@ fn efficientpose_matches_onnxruntime_argmax() {
     let Some(shared) = shared_or_skip("efficientpose_matches_onnxruntime_argmax") else {
         return;
     };
-    let p = Pipeline::load(&repo().join("meta/efficientpose_mpii16.yaml"), None).unwrap();
+    let p = Pipeline::load(
+        &repo().join("meta/efficientpose_mpii16.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let img = load_image(&shared.join("images/astronaut.png")).unwrap();
     let inf = p.infer(&img).unwrap();
     assert_eq!(inf.network_joints.len(), 16);
@@ -153,7 +168,7 @@ fn posenet_heatmap_offset_head_finds_the_astronauts_upper_body() {
         return;
     };
     let meta = repo().join("meta/posenet_mobilenet_v1.yaml");
-    let p = Pipeline::load(&meta, None).unwrap();
+    let p = Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap();
     // Heatmaps and offsets, selected by MODEL.output and offsets_output.
     assert_eq!(p.model.output_shape, vec![1, 25, 25, 17]);
     let img = load_image(&shared.join("images/astronaut.png")).unwrap();
@@ -188,7 +203,10 @@ fn posenet_heatmap_offset_head_finds_the_astronauts_upper_body() {
     );
     let bad = write_meta(dir.path(), "posenet.yaml", &text);
     let model = shared.join("models/posenet_mobilenet_v1.onnx");
-    let e = format!("{:#}", Pipeline::load(&bad, Some(&model)).unwrap_err());
+    let e = format!(
+        "{:#}",
+        Pipeline::load(&bad, Some(&model), &lm::model::LoadOptions::default()).unwrap_err()
+    );
     let line = text
         .lines()
         .position(|l| l.contains("offsets_output"))

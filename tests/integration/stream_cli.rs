@@ -229,7 +229,12 @@ fn library_runner_serves_the_overlay_stream_and_pose() {
     let d = tempfile::tempdir().unwrap();
     let frames = d.path().join("frames");
     people(&frames, 3);
-    let pipeline = lm::pipeline::Pipeline::load(&fixture("lm_tiny_quantize.yaml"), None).unwrap();
+    let pipeline = lm::pipeline::Pipeline::load(
+        &fixture("lm_tiny_quantize.yaml"),
+        None,
+        &lm::model::LoadOptions::default(),
+    )
+    .unwrap();
     let uri = lm::stream::SourceUri::parse(&format!("{}?fps=25&loop", frames.display())).unwrap();
     let source = lm::stream::open_source(&uri).unwrap();
     let opts = lm::stream::StreamOptions {
@@ -240,7 +245,7 @@ fn library_runner_serves_the_overlay_stream_and_pose() {
         ..Default::default()
     };
     let client = std::sync::Mutex::new(None);
-    let summary = lm::stream::runner::run_stream_with(&pipeline, source, &opts, |addr| {
+    let on_start = Box::new(|addr: Option<std::net::SocketAddr>| {
         let addr = addr.unwrap();
         *client.lock().unwrap() = Some(std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -268,8 +273,12 @@ fn library_runner_serves_the_overlay_stream_and_pose() {
             let pose: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
             assert_eq!(pose["keypoints"].as_array().unwrap().len(), 17);
         }));
-    })
-    .unwrap();
+    });
+    let hooks = lm::stream::runner::StreamHooks {
+        gpio: None,
+        on_start: Some(on_start),
+    };
+    let summary = lm::stream::runner::run_stream(&pipeline, source, &opts, hooks).unwrap();
     client.into_inner().unwrap().unwrap().join().unwrap();
     assert_eq!(summary.report.frames_output, 50);
     assert!(summary.http.is_some());
@@ -280,7 +289,7 @@ fn colour_pipeline(dir: &Path) -> lm::pipeline::Pipeline {
     let model = fixture("colour_blocks.onnx");
     let meta = dir.join("colour.yaml");
     std::fs::write(&meta, small_meta(model.to_str().unwrap(), 0.5)).unwrap();
-    lm::pipeline::Pipeline::load(&meta, None).unwrap()
+    lm::pipeline::Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap()
 }
 
 /// Frames that show a person (`true`: red and green halves) or nobody (black).
@@ -342,14 +351,12 @@ fn with_a_button_a_folder_that_has_ended_ends_the_stream() {
             ..Default::default()
         };
         let source = lm::stream::open_source(&uri).unwrap();
-        let r = lm::stream::runner::run_stream_gpio(
-            &pipeline,
-            source,
-            &opts,
-            Some(&mut button),
-            |_| {},
-        )
-        .map(|s| s.report.frames_output);
+        let hooks = lm::stream::runner::StreamHooks {
+            gpio: Some(&mut button),
+            on_start: None,
+        };
+        let r = lm::stream::runner::run_stream(&pipeline, source, &opts, hooks)
+            .map(|s| s.report.frames_output);
         let _ = tx.send((r.map_err(|e| format!("{e:#}")), button.shown));
     });
     let (frames, shown) = rx
@@ -397,9 +404,11 @@ fn led_shows_each_frames_person_and_each_button_press_lets_one_frame_through() {
         ..Default::default()
     };
     let source = lm::stream::open_source(&uri).unwrap();
-    let summary =
-        lm::stream::runner::run_stream_gpio(&pipeline, source, &opts, Some(&mut ind), |_| {})
-            .unwrap();
+    let hooks = lm::stream::runner::StreamHooks {
+        gpio: Some(&mut ind),
+        on_start: None,
+    };
+    let summary = lm::stream::runner::run_stream(&pipeline, source, &opts, hooks).unwrap();
     assert_eq!(summary.report.frames_output, persons.len() as u64);
     let recs = lines(&jsonl);
     let visible: Vec<usize> = recs
@@ -438,8 +447,11 @@ fn a_failing_led_stops_the_stream_after_the_summary() {
         ..Default::default()
     };
     let source = lm::stream::open_source(&uri).unwrap();
-    let e = lm::stream::runner::run_stream_gpio(&pipeline, source, &opts, Some(&mut ind), |_| {})
-        .unwrap_err();
+    let hooks = lm::stream::runner::StreamHooks {
+        gpio: Some(&mut ind),
+        on_start: None,
+    };
+    let e = lm::stream::runner::run_stream(&pipeline, source, &opts, hooks).unwrap_err();
     let e = format!("{e:#}");
     assert!(
         e.contains("GPIO failed") && e.contains("status LED pin"),

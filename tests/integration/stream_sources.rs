@@ -659,14 +659,16 @@ fn the_stream_names_a_lost_camera_and_counts_reconnections() {
     use std::time::Duration;
     let meta = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/lm_tiny_quantize.yaml");
-    let pipeline = lm::pipeline::Pipeline::load(&meta, None).unwrap();
+    let pipeline =
+        lm::pipeline::Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap();
     let opts = lm::stream::StreamOptions {
         source_name: "v4l2:/dev/fake".into(),
         report_every: None,
         ..Default::default()
     };
     // Without `reconnect`: the stream ends with an error that says what to do.
-    let e = lm::stream::runner::run_stream(&pipeline, plugged(2), &opts).unwrap_err();
+    let e = lm::stream::runner::run_stream(&pipeline, plugged(2), &opts, Default::default())
+        .unwrap_err();
     let e = format!("{e:#}");
     assert!(
         e.contains("source failed") && e.contains("unplugged") && e.contains("add ?reconnect"),
@@ -681,7 +683,9 @@ fn the_stream_names_a_lost_camera_and_counts_reconnections() {
         frames: Some(5),
         ..opts
     };
-    let summary = lm::stream::runner::run_stream(&pipeline, Box::new(src), &opts).unwrap();
+    let summary =
+        lm::stream::runner::run_stream(&pipeline, Box::new(src), &opts, Default::default())
+            .unwrap();
     assert_eq!(summary.report.frames_output, 5);
     assert!(summary.report.reconnects >= 1, "{:?}", summary.report);
     assert!(summary.report.frames_captured >= 5);

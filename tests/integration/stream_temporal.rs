@@ -18,7 +18,7 @@ fn colour_pipeline(dir: &Path, temporal: &str) -> Pipeline {
     let text = small_meta(model.to_str().unwrap(), 0.5) + temporal;
     let meta = dir.join(format!("meta{}.yaml", text.len()));
     std::fs::write(&meta, text).unwrap();
-    Pipeline::load(&meta, None).unwrap()
+    Pipeline::load(&meta, None, &lm::model::LoadOptions::default()).unwrap()
 }
 
 /// A 512×384 frame with a "person": a 96×96 red square at (x, y) and a green one at
@@ -53,7 +53,13 @@ fn stream(pipeline: &Pipeline, frames: &[RgbImage], dir: &Path) -> Vec<serde_jso
         report_every: None,
         ..Default::default()
     };
-    run_stream(pipeline, open_source(&uri).unwrap(), &opts).unwrap();
+    run_stream(
+        pipeline,
+        open_source(&uri).unwrap(),
+        &opts,
+        Default::default(),
+    )
+    .unwrap();
     std::fs::read_to_string(&jsonl)
         .unwrap()
         .lines()
@@ -213,7 +219,7 @@ fn shipped_pipeline(dir: &Path, temporal: &str) -> Pipeline {
     ) + temporal;
     let path: PathBuf = dir.join(format!("shipped{}.yaml", text.len()));
     std::fs::write(&path, text).unwrap();
-    Pipeline::load(&path, None).unwrap()
+    Pipeline::load(&path, None, &lm::model::LoadOptions::default()).unwrap()
 }
 
 #[test]

@@ -192,7 +192,7 @@ fn tiny_fixture_runs_through_model_loading_on_every_backend() {
     assert_eq!(shape, [1, 8, 8, 17]);
     let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
     for backend in [Backend::Float, Backend::Cpu(CpuExecutor::default())] {
-        let model = Model::load_with(&path, &meta, &backend).unwrap();
+        let model = Model::load(&path, &meta, &lm::model::LoadOptions::on(&backend)).unwrap();
         let got = run_raw(&model, 16, &input);
         assert_eq!((got.height, got.width, got.joints), (8, 8, 17));
         let diff = max_abs_diff(&got.data, &want);
@@ -307,7 +307,12 @@ fn bad_graphs_are_refused_naming_file_node_and_field() {
     let meta = tiny_meta(tmp.path(), &fixture(TINY), 32);
     let e = format!(
         "{:#}",
-        lm::model::Model::load(&meta.model_path().unwrap(), &meta).unwrap_err()
+        lm::model::Model::load(
+            &meta.model_path().unwrap(),
+            &meta,
+            &lm::model::LoadOptions::default()
+        )
+        .unwrap_err()
     );
     assert!(
         e.contains("IMAGE_SIZE") && e.contains("blueoil_tiny_pose.pb"),
@@ -580,8 +585,9 @@ fn converted_fixture_gives_the_graphs_outputs_on_every_backend() {
     let mut fused_on_cpu = None;
     for (backend, fpga) in backends() {
         let name = backend.name();
-        let from_pb = Model::load_with(&fixture(TINY), &meta, &backend).unwrap();
-        let from_onnx = Model::load_with(&onnx, &meta, &backend).unwrap();
+        let from_pb =
+            Model::load(&fixture(TINY), &meta, &lm::model::LoadOptions::on(&backend)).unwrap();
+        let from_onnx = Model::load(&onnx, &meta, &lm::model::LoadOptions::on(&backend)).unwrap();
         // The same layers fuse (ONNX node names are TensorFlow's).
         assert_eq!(from_pb.fusion.fused, from_onnx.fusion.fused, "{name}");
         let a = run_raw(&from_pb, 16, &input);
@@ -796,7 +802,12 @@ fn more_bad_graphs_are_refused_naming_file_node_and_field() {
     let meta = lm::config::Meta::load(write_meta(tmp.path(), "meta.yaml", &text)).unwrap();
     let e = format!(
         "{:#}",
-        lm::model::Model::load(&meta.model_path().unwrap(), &meta).unwrap_err()
+        lm::model::Model::load(
+            &meta.model_path().unwrap(),
+            &meta,
+            &lm::model::LoadOptions::default()
+        )
+        .unwrap_err()
     );
     assert!(
         e.contains("POST_PROCESSOR.GaussianHeatmapToJoints.stride")

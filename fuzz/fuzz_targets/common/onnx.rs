@@ -34,7 +34,7 @@ pub fn meta() -> &'static Meta {
 }
 
 /// Writes `data` to this process's model file (`lm-fuzz-<target>-<pid>.onnx` in
-/// the temporary folder) and returns its path. `load_using` sniffs the file's
+/// the temporary folder) and returns its path. `Model::load` sniffs the file's
 /// first byte (TensorFlow GraphDef or ONNX) before any loader runs, so the bytes
 /// must be a real file (with a path that does not exist, every input stopped at
 /// "cannot read": coverage 105 whatever the corpus).
