@@ -4,7 +4,7 @@
 Outputs (paths relative to the repository root):
   fpga/rtl/lm_qconv_regs.vh  Verilog `define`s included by the RTL
   fpga/REGMAP.md             Markdown tables
-  src/accel/regmap.rs        Rust constants for the driver
+  src/accel/regmap.rs        Rust constants and typed register values for the driver
   fpga/sim/lm_qconv_regs.h   C #defines for the C++ simulation harness
 
 Usage:
@@ -251,9 +251,10 @@ def _tick(word: str) -> str:
     return word
 
 
-def rs_doc(text: str, indent: str) -> list[str]:
-    """Wrap a description into `///` lines of at most ~96 columns."""
-    words = [_tick(w) for w in text.replace("`", "'").split()]
+def rs_doc(text: str, indent: str, markdown: bool = False) -> list[str]:
+    """Wrap a description into `///` lines of at most ~96 columns. Descriptions from the toml
+    are plain text (their identifiers get backticks); `markdown` text is taken as it is."""
+    words = text.split() if markdown else [_tick(w) for w in text.replace("`", "'").split()]
     lines, cur = [], ""
     width = 96 - len(indent) - 4
     for w in words:
@@ -280,6 +281,17 @@ def gen_rs(data: dict) -> str:
     o.append("//! Every register is 32 bits wide; offsets are in bytes from the CSR base.")
     o.append("//! Single-bit fields are given as masks; multi-bit fields as `*_SHIFT` and `*_MASK`")
     o.append("//! (the mask is already shifted into place).")
+    o.append("//!")
+    o.append("//! Each register's module also has a value type (`dim::Dim`, `caps::Caps`, ...): a `Copy`")
+    o.append("//! wrapper of the raw bits with a getter and a `with_*` setter per field and the reset")
+    o.append("//! value as `Default`, so that code packs and unpacks fields without shifting by hand:")
+    o.append("//!")
+    o.append("//! ```")
+    o.append("//! use lm::accel::regmap::dim::Dim;")
+    o.append("//! let d = Dim::default().with_height(480).with_width(640);")
+    o.append("//! assert_eq!(d.bits(), 0x01e0_0280);")
+    o.append("//! assert_eq!(Dim::from_bits(d.bits()).height(), 480);")
+    o.append("//! ```")
     o.append("")
     o.append("#![allow(dead_code)]")
     o.append("")
@@ -307,6 +319,12 @@ def gen_rs(data: dict) -> str:
     o.append("    W1c,")
     o.append("    /// Per-field access (see the field documentation).")
     o.append("    Mixed,")
+    o.append("}")
+    o.append("")
+    o.append("/// `bits` with the field under `mask` (in place, so its lowest set bit is the field's")
+    o.append("/// shift) replaced by `v`; the bits of `v` that do not fit the field are dropped.")
+    o.append("const fn insert(bits: u32, mask: u32, v: u32) -> u32 {")
+    o.append("    (bits & !mask) | ((v << mask.trailing_zeros()) & mask)")
     o.append("}")
     o.append("")
     o.append("/// Name, byte offset, access type and reset value of every register, by offset.")
@@ -346,9 +364,156 @@ def gen_rs(data: dict) -> str:
                 if short.startswith(reg["name"] + "_"):
                     short = short[len(reg["name"]) + 1:]
                 o.append(f"    pub const {short}: u32 = {rs_hex(mask_value(data, mask))};")
+        o.extend(rs_value_type(reg, [m for m in data.get("mask", []) if m["register"] == reg["name"]]))
+        o.extend(rs_value_tests(reg))
         o.append("}")
     o.append("")
     return "\n".join(o)
+
+
+def rs_type_name(reg: dict) -> str:
+    """`IN_ADDR` -> `InAddr`: the register's value type."""
+    return "".join(part.capitalize() for part in reg["name"].split("_"))
+
+
+def rs_field_consts(fld: dict) -> tuple[str, str]:
+    """Shift and in-place mask of a field as Rust expressions (the module's consts where the
+    generator emits them, so that the typed accessors and the consts cannot disagree)."""
+    fn = fld["name"]
+    if fld["width"] == 32:
+        return "0", "u32::MAX"
+    if fld["width"] == 1:
+        return str(fld["lsb"]), fn
+    return f"{fn}_SHIFT", f"{fn}_MASK"
+
+
+def rs_value_type(reg: dict, masks: list[dict]) -> list[str]:
+    """A `Copy` value type for the register with a getter and a `with_*` setter per field."""
+    t = rs_type_name(reg)
+    o = [""]
+    o.extend(rs_doc(
+        f"A value of the `{reg['name']}` register: read one with `{t}::from_bits`, build one with "
+        f"the `with_*` setters, write its `bits()`.", "    ", markdown=True))
+    o.append("    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]")
+    o.append(f"    pub struct {t}(pub u32);")
+    o.append("")
+    if any("reset" in fld for fld in reg["fields"]):
+        o.append(f"    impl Default for {t} {{")
+        o.append("        /// The value after reset.")
+        o.append("        fn default() -> Self {")
+        o.append("            Self(RESET)")
+        o.append("        }")
+        o.append("    }")
+        o.append("")
+    o.append(f"    impl {t} {{")
+    o.append("        /// The value whose raw bits are `bits`.")
+    o.append("        #[must_use]")
+    o.append("        pub const fn from_bits(bits: u32) -> Self {")
+    o.append("            Self(bits)")
+    o.append("        }")
+    o.append("")
+    o.append("        /// The raw 32 bits.")
+    o.append("        #[must_use]")
+    o.append("        pub const fn bits(self) -> u32 {")
+    o.append("            self.0")
+    o.append("        }")
+    for fld in reg["fields"]:
+        name = fld["name"].lower()
+        shift, mask = rs_field_consts(fld)
+        o.append("")
+        o.extend(rs_doc(f"{fld['name']}: {fld['description']}", "        "))
+        o.append("        #[must_use]")
+        if fld["width"] == 1:
+            o.append(f"        pub const fn {name}(self) -> bool {{")
+            o.append(f"            self.0 & {mask} != 0")
+            o.append("        }")
+            o.append("")
+            o.extend(rs_doc(f"This value with `{fld['name']}` set to `v`.", "        ", markdown=True))
+            o.append("        #[must_use]")
+            o.append(f"        pub const fn with_{name}(self, v: bool) -> Self {{")
+            o.append(f"            if v {{")
+            o.append(f"                Self(self.0 | {mask})")
+            o.append("            } else {")
+            o.append(f"                Self(self.0 & !{mask})")
+            o.append("            }")
+            o.append("        }")
+        elif fld["width"] == 32:
+            o.append(f"        pub const fn {name}(self) -> u32 {{")
+            o.append("            self.0")
+            o.append("        }")
+            o.append("")
+            o.extend(rs_doc(f"This value with `{fld['name']}` set to `v`.", "        ", markdown=True))
+            o.append("        #[must_use]")
+            o.append(f"        pub const fn with_{name}(self, v: u32) -> Self {{")
+            o.append("            Self(v)")
+            o.append("        }")
+        else:
+            o.append(f"        pub const fn {name}(self) -> u32 {{")
+            o.append(f"            (self.0 & {mask}) >> {shift}")
+            o.append("        }")
+            o.append("")
+            o.extend(rs_doc(f"This value with `{fld['name']}` set to `v`, cut to the field's "
+                            f"{fld['width']} bits.", "        ", markdown=True))
+            o.append("        #[must_use]")
+            o.append(f"        pub const fn with_{name}(self, v: u32) -> Self {{")
+            o.append(f"            Self(super::insert(self.0, {mask}, v))")
+            o.append("        }")
+    for m in masks:
+        short = m["name"][len(reg["name"]) + 1:] if m["name"].startswith(reg["name"] + "_") else m["name"]
+        o.append("")
+        o.extend(rs_doc(f"The bits of `{short}` set in this value. {m['description']}",
+                        "        ", markdown=True))
+        o.append("        #[must_use]")
+        o.append(f"        pub const fn {short.lower()}(self) -> u32 {{")
+        o.append(f"            self.0 & {short}")
+        o.append("        }")
+    o.append("    }")
+    return o
+
+
+def rs_value_tests(reg: dict) -> list[str]:
+    """Tests of the value type against the toml: reset values, round trips, masking."""
+    t = rs_type_name(reg)
+    o = ["", "    #[cfg(test)]", "    mod tests {", "        use super::*;", ""]
+    o.append("        #[test]")
+    o.append("        fn reset_values_are_the_toml_ones() {")
+    o.append(f"            let v = {t}::default();")
+    o.append(f"            assert_eq!(v.bits(), RESET);")
+    for fld in reg["fields"]:
+        name = fld["name"].lower()
+        reset = fld.get("reset", 0)
+        want = ("true" if reset else "false") if fld["width"] == 1 else rs_int(reset)
+        o.append(f"            assert_eq!(v.{name}(), {want});")
+    o.append("        }")
+    o.append("")
+    o.append("        #[test]")
+    o.append("        fn fields_round_trip_and_leave_the_others_alone() {")
+    for fld in reg["fields"]:
+        name = fld["name"].lower()
+        fmask = field_mask(fld)
+        one, zero = ("true", "false") if fld["width"] == 1 else (rs_int((1 << fld["width"]) - 1), "0")
+        # all ones into a cleared register sets exactly the field; zero into a full one
+        # clears exactly the field
+        o.append(f"            let set = {t}(0).with_{name}({one});")
+        o.append(f"            assert_eq!(set.bits(), {rs_hex(fmask)});")
+        o.append(f"            assert_eq!(set.{name}(), {one});")
+        o.append(f"            let cleared = {t}(u32::MAX).with_{name}({zero});")
+        o.append(f"            assert_eq!(cleared.bits(), {rs_hex(~fmask & 0xFFFFFFFF)});")
+        o.append(f"            assert_eq!(cleared.{name}(), {zero});")
+        if 1 < fld["width"] < 32:
+            # a bit beyond the field is dropped, not spilled into the next field
+            o.append(f"            let over = {t}(0).with_{name}({rs_int((1 << fld['width']) | 1)});")
+            o.append(f"            assert_eq!(over.bits(), {rs_hex(1 << fld['lsb'])});")
+    o.append("        }")
+    o.append("    }")
+    return o
+
+
+def rs_int(v: int) -> str:
+    """A Rust integer literal: decimal when short, else hex grouped in fours."""
+    if v < 0x10000:
+        return str(v)
+    return rs_hex(v)
 
 
 # --------------------------------------------------------------------------- C

@@ -7,6 +7,17 @@
 //! Every register is 32 bits wide; offsets are in bytes from the CSR base.
 //! Single-bit fields are given as masks; multi-bit fields as `*_SHIFT` and `*_MASK`
 //! (the mask is already shifted into place).
+//!
+//! Each register's module also has a value type (`dim::Dim`, `caps::Caps`, ...): a `Copy`
+//! wrapper of the raw bits with a getter and a `with_*` setter per field and the reset
+//! value as `Default`, so that code packs and unpacks fields without shifting by hand:
+//!
+//! ```
+//! use lm::accel::regmap::dim::Dim;
+//! let d = Dim::default().with_height(480).with_width(640);
+//! assert_eq!(d.bits(), 0x01e0_0280);
+//! assert_eq!(Dim::from_bits(d.bits()).height(), 480);
+//! ```
 
 #![allow(dead_code)]
 
@@ -34,6 +45,12 @@ pub enum Access {
     W1c,
     /// Per-field access (see the field documentation).
     Mixed,
+}
+
+/// `bits` with the field under `mask` (in place, so its lowest set bit is the field's
+/// shift) replaced by `v`; the bits of `v` that do not fit the field are dropped.
+const fn insert(bits: u32, mask: u32, v: u32) -> u32 {
+    (bits & !mask) | ((v << mask.trailing_zeros()) & mask)
 }
 
 /// Name, byte offset, access type and reset value of every register, by offset.
@@ -78,6 +95,110 @@ pub mod id {
     pub const MAGIC_SHIFT: u32 = 16;
     /// Mask of MAGIC (16 bits, in place).
     pub const MAGIC_MASK: u32 = 0xffff_0000;
+
+    /// A value of the `ID` register: read one with `Id::from_bits`, build one with the `with_*`
+    /// setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Id(pub u32);
+
+    impl Default for Id {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Id {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// `VERSION_MINOR`: Minor version (backward-compatible additions).
+        #[must_use]
+        pub const fn version_minor(self) -> u32 {
+            (self.0 & VERSION_MINOR_MASK) >> VERSION_MINOR_SHIFT
+        }
+
+        /// This value with `VERSION_MINOR` set to `v`, cut to the field's 8 bits.
+        #[must_use]
+        pub const fn with_version_minor(self, v: u32) -> Self {
+            Self(super::insert(self.0, VERSION_MINOR_MASK, v))
+        }
+
+        /// `VERSION_MAJOR`: Major version (incompatible register-map changes).
+        #[must_use]
+        pub const fn version_major(self) -> u32 {
+            (self.0 & VERSION_MAJOR_MASK) >> VERSION_MAJOR_SHIFT
+        }
+
+        /// This value with `VERSION_MAJOR` set to `v`, cut to the field's 8 bits.
+        #[must_use]
+        pub const fn with_version_major(self, v: u32) -> Self {
+            Self(super::insert(self.0, VERSION_MAJOR_MASK, v))
+        }
+
+        /// MAGIC: Magic number 0x4C51 ("LQ").
+        #[must_use]
+        pub const fn magic(self) -> u32 {
+            (self.0 & MAGIC_MASK) >> MAGIC_SHIFT
+        }
+
+        /// This value with `MAGIC` set to `v`, cut to the field's 16 bits.
+        #[must_use]
+        pub const fn with_magic(self, v: u32) -> Self {
+            Self(super::insert(self.0, MAGIC_MASK, v))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Id::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.version_minor(), 0);
+            assert_eq!(v.version_major(), 1);
+            assert_eq!(v.magic(), 19537);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Id(0).with_version_minor(255);
+            assert_eq!(set.bits(), 0x0000_00ff);
+            assert_eq!(set.version_minor(), 255);
+            let cleared = Id(u32::MAX).with_version_minor(0);
+            assert_eq!(cleared.bits(), 0xffff_ff00);
+            assert_eq!(cleared.version_minor(), 0);
+            let over = Id(0).with_version_minor(257);
+            assert_eq!(over.bits(), 0x0000_0001);
+            let set = Id(0).with_version_major(255);
+            assert_eq!(set.bits(), 0x0000_ff00);
+            assert_eq!(set.version_major(), 255);
+            let cleared = Id(u32::MAX).with_version_major(0);
+            assert_eq!(cleared.bits(), 0xffff_00ff);
+            assert_eq!(cleared.version_major(), 0);
+            let over = Id(0).with_version_major(257);
+            assert_eq!(over.bits(), 0x0000_0100);
+            let set = Id(0).with_magic(65535);
+            assert_eq!(set.bits(), 0xffff_0000);
+            assert_eq!(set.magic(), 65535);
+            let cleared = Id(u32::MAX).with_magic(0);
+            assert_eq!(cleared.bits(), 0x0000_ffff);
+            assert_eq!(cleared.magic(), 0);
+            let over = Id(0).with_magic(0x0001_0001);
+            assert_eq!(over.bits(), 0x0001_0000);
+        }
+    }
 }
 
 /// CTRL register (MIXED): Control. START and `SOFT_RESET` are self-clearing pulses.
@@ -96,6 +217,120 @@ pub mod ctrl {
     /// `IRQ_EN` (RW, bits 2:2, reset 0): Interrupt enable: irq output = `IRQ_EN` &
     /// `STATUS.DONE` (level, cleared by writing 1 to `STATUS.DONE`).
     pub const IRQ_EN: u32 = 0x0000_0004;
+
+    /// A value of the `CTRL` register: read one with `Ctrl::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Ctrl(pub u32);
+
+    impl Default for Ctrl {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Ctrl {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// START: Write 1 to start a job with the current configuration registers (ignored and
+        /// `ERR_START_BUSY` set if BUSY).
+        #[must_use]
+        pub const fn start(self) -> bool {
+            self.0 & START != 0
+        }
+
+        /// This value with `START` set to `v`.
+        #[must_use]
+        pub const fn with_start(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | START)
+            } else {
+                Self(self.0 & !START)
+            }
+        }
+
+        /// `SOFT_RESET`: Write 1 to abort the running job: outstanding bus transactions are
+        /// drained (bounded by TIMEOUT), then BUSY clears without DONE. Clears DONE and all
+        /// error bits.
+        #[must_use]
+        pub const fn soft_reset(self) -> bool {
+            self.0 & SOFT_RESET != 0
+        }
+
+        /// This value with `SOFT_RESET` set to `v`.
+        #[must_use]
+        pub const fn with_soft_reset(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | SOFT_RESET)
+            } else {
+                Self(self.0 & !SOFT_RESET)
+            }
+        }
+
+        /// `IRQ_EN`: Interrupt enable: irq output = `IRQ_EN` & `STATUS.DONE` (level, cleared by
+        /// writing 1 to `STATUS.DONE`).
+        #[must_use]
+        pub const fn irq_en(self) -> bool {
+            self.0 & IRQ_EN != 0
+        }
+
+        /// This value with `IRQ_EN` set to `v`.
+        #[must_use]
+        pub const fn with_irq_en(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | IRQ_EN)
+            } else {
+                Self(self.0 & !IRQ_EN)
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Ctrl::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.start(), false);
+            assert_eq!(v.soft_reset(), false);
+            assert_eq!(v.irq_en(), false);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Ctrl(0).with_start(true);
+            assert_eq!(set.bits(), 0x0000_0001);
+            assert_eq!(set.start(), true);
+            let cleared = Ctrl(u32::MAX).with_start(false);
+            assert_eq!(cleared.bits(), 0xffff_fffe);
+            assert_eq!(cleared.start(), false);
+            let set = Ctrl(0).with_soft_reset(true);
+            assert_eq!(set.bits(), 0x0000_0002);
+            assert_eq!(set.soft_reset(), true);
+            let cleared = Ctrl(u32::MAX).with_soft_reset(false);
+            assert_eq!(cleared.bits(), 0xffff_fffd);
+            assert_eq!(cleared.soft_reset(), false);
+            let set = Ctrl(0).with_irq_en(true);
+            assert_eq!(set.bits(), 0x0000_0004);
+            assert_eq!(set.irq_en(), true);
+            let cleared = Ctrl(u32::MAX).with_irq_en(false);
+            assert_eq!(cleared.bits(), 0xffff_fffb);
+            assert_eq!(cleared.irq_en(), false);
+        }
+    }
 }
 
 /// STATUS register (MIXED): Status. DONE and the `ERR_*` bits are sticky, write 1 to clear; all
@@ -134,6 +369,245 @@ pub mod status {
     pub const ERR_START_BUSY: u32 = 0x0000_2000;
     /// All error bits of STATUS.
     pub const ERR_ALL: u32 = 0x0000_3f00;
+
+    /// A value of the `STATUS` register: read one with `Status::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Status(pub u32);
+
+    impl Default for Status {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Status {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// BUSY: A job (or a soft-reset drain) is in progress.
+        #[must_use]
+        pub const fn busy(self) -> bool {
+            self.0 & BUSY != 0
+        }
+
+        /// This value with `BUSY` set to `v`.
+        #[must_use]
+        pub const fn with_busy(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | BUSY)
+            } else {
+                Self(self.0 & !BUSY)
+            }
+        }
+
+        /// DONE: The last job finished (successfully or with an error).
+        #[must_use]
+        pub const fn done(self) -> bool {
+            self.0 & DONE != 0
+        }
+
+        /// This value with `DONE` set to `v`.
+        #[must_use]
+        pub const fn with_done(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | DONE)
+            } else {
+                Self(self.0 & !DONE)
+            }
+        }
+
+        /// `ERR_GEOM`: Bad geometry: WIDTH, HEIGHT, `IN_GROUPS` or `OUT_CH` is 0, KSIZE not 1
+        /// or 3, or PAD != KSIZE/2 (only SAME padding is supported). Detected before any bus
+        /// access.
+        #[must_use]
+        pub const fn err_geom(self) -> bool {
+            self.0 & ERR_GEOM != 0
+        }
+
+        /// This value with `ERR_GEOM` set to `v`.
+        #[must_use]
+        pub const fn with_err_geom(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | ERR_GEOM)
+            } else {
+                Self(self.0 & !ERR_GEOM)
+            }
+        }
+
+        /// `ERR_TILE`: Layer does not fit the on-chip buffers: `KSIZE^2*IN_GROUPS` >
+        /// `2^W_DEPTH_LOG2` weight words per lane, or `min(KSIZE,HEIGHT)*WIDTH*IN_GROUPS` >
+        /// `2^ACT_DEPTH_LOG2` activation words. Detected before any bus access.
+        #[must_use]
+        pub const fn err_tile(self) -> bool {
+            self.0 & ERR_TILE != 0
+        }
+
+        /// This value with `ERR_TILE` set to `v`.
+        #[must_use]
+        pub const fn with_err_tile(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | ERR_TILE)
+            } else {
+                Self(self.0 & !ERR_TILE)
+            }
+        }
+
+        /// `ERR_ALIGN`: `IN_ADDR`, `THR_ADDR` or `OUT_ADDR` not 8-byte aligned, or `W_ADDR` not
+        /// 4-byte aligned. Detected before any bus access.
+        #[must_use]
+        pub const fn err_align(self) -> bool {
+            self.0 & ERR_ALIGN != 0
+        }
+
+        /// This value with `ERR_ALIGN` set to `v`.
+        #[must_use]
+        pub const fn with_err_align(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | ERR_ALIGN)
+            } else {
+                Self(self.0 & !ERR_ALIGN)
+            }
+        }
+
+        /// `ERR_BUS`: A read returned a non-OKAY Avalon response (SLAVEERROR/DECODEERROR);
+        /// `ERR_ADDR` holds its address. The job is aborted.
+        #[must_use]
+        pub const fn err_bus(self) -> bool {
+            self.0 & ERR_BUS != 0
+        }
+
+        /// This value with `ERR_BUS` set to `v`.
+        #[must_use]
+        pub const fn with_err_bus(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | ERR_BUS)
+            } else {
+                Self(self.0 & !ERR_BUS)
+            }
+        }
+
+        /// `ERR_TIMEOUT`: No bus progress for TIMEOUT cycles while waiting for SDRAM (hung
+        /// interconnect); `ERR_ADDR` holds the pending address. The job is aborted.
+        #[must_use]
+        pub const fn err_timeout(self) -> bool {
+            self.0 & ERR_TIMEOUT != 0
+        }
+
+        /// This value with `ERR_TIMEOUT` set to `v`.
+        #[must_use]
+        pub const fn with_err_timeout(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | ERR_TIMEOUT)
+            } else {
+                Self(self.0 & !ERR_TIMEOUT)
+            }
+        }
+
+        /// `ERR_START_BUSY`: START was written while BUSY; the request was ignored and the
+        /// running job continues.
+        #[must_use]
+        pub const fn err_start_busy(self) -> bool {
+            self.0 & ERR_START_BUSY != 0
+        }
+
+        /// This value with `ERR_START_BUSY` set to `v`.
+        #[must_use]
+        pub const fn with_err_start_busy(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | ERR_START_BUSY)
+            } else {
+                Self(self.0 & !ERR_START_BUSY)
+            }
+        }
+
+        /// The bits of `ERR_ALL` set in this value. All error bits of STATUS.
+        #[must_use]
+        pub const fn err_all(self) -> u32 {
+            self.0 & ERR_ALL
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Status::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.busy(), false);
+            assert_eq!(v.done(), false);
+            assert_eq!(v.err_geom(), false);
+            assert_eq!(v.err_tile(), false);
+            assert_eq!(v.err_align(), false);
+            assert_eq!(v.err_bus(), false);
+            assert_eq!(v.err_timeout(), false);
+            assert_eq!(v.err_start_busy(), false);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Status(0).with_busy(true);
+            assert_eq!(set.bits(), 0x0000_0001);
+            assert_eq!(set.busy(), true);
+            let cleared = Status(u32::MAX).with_busy(false);
+            assert_eq!(cleared.bits(), 0xffff_fffe);
+            assert_eq!(cleared.busy(), false);
+            let set = Status(0).with_done(true);
+            assert_eq!(set.bits(), 0x0000_0002);
+            assert_eq!(set.done(), true);
+            let cleared = Status(u32::MAX).with_done(false);
+            assert_eq!(cleared.bits(), 0xffff_fffd);
+            assert_eq!(cleared.done(), false);
+            let set = Status(0).with_err_geom(true);
+            assert_eq!(set.bits(), 0x0000_0100);
+            assert_eq!(set.err_geom(), true);
+            let cleared = Status(u32::MAX).with_err_geom(false);
+            assert_eq!(cleared.bits(), 0xffff_feff);
+            assert_eq!(cleared.err_geom(), false);
+            let set = Status(0).with_err_tile(true);
+            assert_eq!(set.bits(), 0x0000_0200);
+            assert_eq!(set.err_tile(), true);
+            let cleared = Status(u32::MAX).with_err_tile(false);
+            assert_eq!(cleared.bits(), 0xffff_fdff);
+            assert_eq!(cleared.err_tile(), false);
+            let set = Status(0).with_err_align(true);
+            assert_eq!(set.bits(), 0x0000_0400);
+            assert_eq!(set.err_align(), true);
+            let cleared = Status(u32::MAX).with_err_align(false);
+            assert_eq!(cleared.bits(), 0xffff_fbff);
+            assert_eq!(cleared.err_align(), false);
+            let set = Status(0).with_err_bus(true);
+            assert_eq!(set.bits(), 0x0000_0800);
+            assert_eq!(set.err_bus(), true);
+            let cleared = Status(u32::MAX).with_err_bus(false);
+            assert_eq!(cleared.bits(), 0xffff_f7ff);
+            assert_eq!(cleared.err_bus(), false);
+            let set = Status(0).with_err_timeout(true);
+            assert_eq!(set.bits(), 0x0000_1000);
+            assert_eq!(set.err_timeout(), true);
+            let cleared = Status(u32::MAX).with_err_timeout(false);
+            assert_eq!(cleared.bits(), 0xffff_efff);
+            assert_eq!(cleared.err_timeout(), false);
+            let set = Status(0).with_err_start_busy(true);
+            assert_eq!(set.bits(), 0x0000_2000);
+            assert_eq!(set.err_start_busy(), true);
+            let cleared = Status(u32::MAX).with_err_start_busy(false);
+            assert_eq!(cleared.bits(), 0xffff_dfff);
+            assert_eq!(cleared.err_start_busy(), false);
+        }
+    }
 }
 
 /// CAPS register (RO): Synthesis-time capabilities, so that the driver can reject layers that
@@ -162,6 +636,133 @@ pub mod caps {
     pub const BUS_BYTES_SHIFT: u32 = 24;
     /// Mask of `BUS_BYTES` (8 bits, in place).
     pub const BUS_BYTES_MASK: u32 = 0xff00_0000;
+
+    /// A value of the `CAPS` register: read one with `Caps::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Caps(pub u32);
+
+    impl Default for Caps {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Caps {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// `OUT_LANES`: Output channels computed in parallel (one output channel block).
+        #[must_use]
+        pub const fn out_lanes(self) -> u32 {
+            (self.0 & OUT_LANES_MASK) >> OUT_LANES_SHIFT
+        }
+
+        /// This value with `OUT_LANES` set to `v`, cut to the field's 8 bits.
+        #[must_use]
+        pub const fn with_out_lanes(self, v: u32) -> Self {
+            Self(super::insert(self.0, OUT_LANES_MASK, v))
+        }
+
+        /// `ACT_DEPTH_LOG2`: log2 of the activation buffer depth in 64-bit words (one word =
+        /// both bit planes of one 32-channel group of one pixel).
+        #[must_use]
+        pub const fn act_depth_log2(self) -> u32 {
+            (self.0 & ACT_DEPTH_LOG2_MASK) >> ACT_DEPTH_LOG2_SHIFT
+        }
+
+        /// This value with `ACT_DEPTH_LOG2` set to `v`, cut to the field's 8 bits.
+        #[must_use]
+        pub const fn with_act_depth_log2(self, v: u32) -> Self {
+            Self(super::insert(self.0, ACT_DEPTH_LOG2_MASK, v))
+        }
+
+        /// `W_DEPTH_LOG2`: log2 of the weight buffer depth per output lane in 32-bit words
+        /// (`KSIZE^2*IN_GROUPS` must not exceed it).
+        #[must_use]
+        pub const fn w_depth_log2(self) -> u32 {
+            (self.0 & W_DEPTH_LOG2_MASK) >> W_DEPTH_LOG2_SHIFT
+        }
+
+        /// This value with `W_DEPTH_LOG2` set to `v`, cut to the field's 8 bits.
+        #[must_use]
+        pub const fn with_w_depth_log2(self, v: u32) -> Self {
+            Self(super::insert(self.0, W_DEPTH_LOG2_MASK, v))
+        }
+
+        /// `BUS_BYTES`: Data width of the SDRAM masters in bytes.
+        #[must_use]
+        pub const fn bus_bytes(self) -> u32 {
+            (self.0 & BUS_BYTES_MASK) >> BUS_BYTES_SHIFT
+        }
+
+        /// This value with `BUS_BYTES` set to `v`, cut to the field's 8 bits.
+        #[must_use]
+        pub const fn with_bus_bytes(self, v: u32) -> Self {
+            Self(super::insert(self.0, BUS_BYTES_MASK, v))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Caps::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.out_lanes(), 32);
+            assert_eq!(v.act_depth_log2(), 12);
+            assert_eq!(v.w_depth_log2(), 10);
+            assert_eq!(v.bus_bytes(), 8);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Caps(0).with_out_lanes(255);
+            assert_eq!(set.bits(), 0x0000_00ff);
+            assert_eq!(set.out_lanes(), 255);
+            let cleared = Caps(u32::MAX).with_out_lanes(0);
+            assert_eq!(cleared.bits(), 0xffff_ff00);
+            assert_eq!(cleared.out_lanes(), 0);
+            let over = Caps(0).with_out_lanes(257);
+            assert_eq!(over.bits(), 0x0000_0001);
+            let set = Caps(0).with_act_depth_log2(255);
+            assert_eq!(set.bits(), 0x0000_ff00);
+            assert_eq!(set.act_depth_log2(), 255);
+            let cleared = Caps(u32::MAX).with_act_depth_log2(0);
+            assert_eq!(cleared.bits(), 0xffff_00ff);
+            assert_eq!(cleared.act_depth_log2(), 0);
+            let over = Caps(0).with_act_depth_log2(257);
+            assert_eq!(over.bits(), 0x0000_0100);
+            let set = Caps(0).with_w_depth_log2(255);
+            assert_eq!(set.bits(), 0x00ff_0000);
+            assert_eq!(set.w_depth_log2(), 255);
+            let cleared = Caps(u32::MAX).with_w_depth_log2(0);
+            assert_eq!(cleared.bits(), 0xff00_ffff);
+            assert_eq!(cleared.w_depth_log2(), 0);
+            let over = Caps(0).with_w_depth_log2(257);
+            assert_eq!(over.bits(), 0x0001_0000);
+            let set = Caps(0).with_bus_bytes(255);
+            assert_eq!(set.bits(), 0xff00_0000);
+            assert_eq!(set.bus_bytes(), 255);
+            let cleared = Caps(u32::MAX).with_bus_bytes(0);
+            assert_eq!(cleared.bits(), 0x00ff_ffff);
+            assert_eq!(cleared.bus_bytes(), 0);
+            let over = Caps(0).with_bus_bytes(257);
+            assert_eq!(over.bits(), 0x0100_0000);
+        }
+    }
 }
 
 /// `IN_ADDR` register (RW): Physical byte address of the packed input activation tensor
@@ -171,6 +772,66 @@ pub mod in_addr {
     pub const OFFSET: u32 = 0x10;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `IN_ADDR` register: read one with `InAddr::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct InAddr(pub u32);
+
+    impl Default for InAddr {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl InAddr {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// ADDR: Physical byte address.
+        #[must_use]
+        pub const fn addr(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `ADDR` set to `v`.
+        #[must_use]
+        pub const fn with_addr(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = InAddr::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.addr(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = InAddr(0).with_addr(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.addr(), 0xffff_ffff);
+            let cleared = InAddr(u32::MAX).with_addr(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.addr(), 0);
+        }
+    }
 }
 
 /// `W_ADDR` register (RW): Physical byte address of the packed binary weights
@@ -180,6 +841,66 @@ pub mod w_addr {
     pub const OFFSET: u32 = 0x14;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `W_ADDR` register: read one with `WAddr::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct WAddr(pub u32);
+
+    impl Default for WAddr {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl WAddr {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// ADDR: Physical byte address.
+        #[must_use]
+        pub const fn addr(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `ADDR` set to `v`.
+        #[must_use]
+        pub const fn with_addr(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = WAddr::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.addr(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = WAddr(0).with_addr(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.addr(), 0xffff_ffff);
+            let cleared = WAddr(u32::MAX).with_addr(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.addr(), 0);
+        }
+    }
 }
 
 /// `THR_ADDR` register (RW): Physical byte address of the thresholds (`OUT_CH*4` i32 words: T0,
@@ -189,6 +910,66 @@ pub mod thr_addr {
     pub const OFFSET: u32 = 0x18;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `THR_ADDR` register: read one with `ThrAddr::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct ThrAddr(pub u32);
+
+    impl Default for ThrAddr {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl ThrAddr {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// ADDR: Physical byte address.
+        #[must_use]
+        pub const fn addr(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `ADDR` set to `v`.
+        #[must_use]
+        pub const fn with_addr(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = ThrAddr::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.addr(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = ThrAddr(0).with_addr(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.addr(), 0xffff_ffff);
+            let cleared = ThrAddr(u32::MAX).with_addr(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.addr(), 0);
+        }
+    }
 }
 
 /// `OUT_ADDR` register (RW): Physical byte address of the output: packed 2-bit tensor (`THR_EN`
@@ -198,6 +979,66 @@ pub mod out_addr {
     pub const OFFSET: u32 = 0x1c;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `OUT_ADDR` register: read one with `OutAddr::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct OutAddr(pub u32);
+
+    impl Default for OutAddr {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl OutAddr {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// ADDR: Physical byte address.
+        #[must_use]
+        pub const fn addr(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `ADDR` set to `v`.
+        #[must_use]
+        pub const fn with_addr(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = OutAddr::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.addr(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = OutAddr(0).with_addr(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.addr(), 0xffff_ffff);
+            let cleared = OutAddr(u32::MAX).with_addr(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.addr(), 0);
+        }
+    }
 }
 
 /// DIM register (RW): Spatial size of the input (= output, stride 1, SAME padding).
@@ -214,6 +1055,89 @@ pub mod dim {
     pub const HEIGHT_SHIFT: u32 = 16;
     /// Mask of HEIGHT (16 bits, in place).
     pub const HEIGHT_MASK: u32 = 0xffff_0000;
+
+    /// A value of the `DIM` register: read one with `Dim::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Dim(pub u32);
+
+    impl Default for Dim {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Dim {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// WIDTH: Width W in pixels (>= 1).
+        #[must_use]
+        pub const fn width(self) -> u32 {
+            (self.0 & WIDTH_MASK) >> WIDTH_SHIFT
+        }
+
+        /// This value with `WIDTH` set to `v`, cut to the field's 16 bits.
+        #[must_use]
+        pub const fn with_width(self, v: u32) -> Self {
+            Self(super::insert(self.0, WIDTH_MASK, v))
+        }
+
+        /// HEIGHT: Height H in pixels (>= 1).
+        #[must_use]
+        pub const fn height(self) -> u32 {
+            (self.0 & HEIGHT_MASK) >> HEIGHT_SHIFT
+        }
+
+        /// This value with `HEIGHT` set to `v`, cut to the field's 16 bits.
+        #[must_use]
+        pub const fn with_height(self, v: u32) -> Self {
+            Self(super::insert(self.0, HEIGHT_MASK, v))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Dim::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.width(), 0);
+            assert_eq!(v.height(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Dim(0).with_width(65535);
+            assert_eq!(set.bits(), 0x0000_ffff);
+            assert_eq!(set.width(), 65535);
+            let cleared = Dim(u32::MAX).with_width(0);
+            assert_eq!(cleared.bits(), 0xffff_0000);
+            assert_eq!(cleared.width(), 0);
+            let over = Dim(0).with_width(0x0001_0001);
+            assert_eq!(over.bits(), 0x0000_0001);
+            let set = Dim(0).with_height(65535);
+            assert_eq!(set.bits(), 0xffff_0000);
+            assert_eq!(set.height(), 65535);
+            let cleared = Dim(u32::MAX).with_height(0);
+            assert_eq!(cleared.bits(), 0x0000_ffff);
+            assert_eq!(cleared.height(), 0);
+            let over = Dim(0).with_height(0x0001_0001);
+            assert_eq!(over.bits(), 0x0001_0000);
+        }
+    }
 }
 
 /// CHAN register (RW): Channel counts.
@@ -230,6 +1154,89 @@ pub mod chan {
     pub const OUT_CH_SHIFT: u32 = 16;
     /// Mask of `OUT_CH` (16 bits, in place).
     pub const OUT_CH_MASK: u32 = 0xffff_0000;
+
+    /// A value of the `CHAN` register: read one with `Chan::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Chan(pub u32);
+
+    impl Default for Chan {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Chan {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// `IN_GROUPS`: Input channel groups G = `ceil(C_in` / 32) (>= 1).
+        #[must_use]
+        pub const fn in_groups(self) -> u32 {
+            (self.0 & IN_GROUPS_MASK) >> IN_GROUPS_SHIFT
+        }
+
+        /// This value with `IN_GROUPS` set to `v`, cut to the field's 16 bits.
+        #[must_use]
+        pub const fn with_in_groups(self, v: u32) -> Self {
+            Self(super::insert(self.0, IN_GROUPS_MASK, v))
+        }
+
+        /// `OUT_CH`: Output channels `C_out` (>= 1, any value).
+        #[must_use]
+        pub const fn out_ch(self) -> u32 {
+            (self.0 & OUT_CH_MASK) >> OUT_CH_SHIFT
+        }
+
+        /// This value with `OUT_CH` set to `v`, cut to the field's 16 bits.
+        #[must_use]
+        pub const fn with_out_ch(self, v: u32) -> Self {
+            Self(super::insert(self.0, OUT_CH_MASK, v))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Chan::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.in_groups(), 0);
+            assert_eq!(v.out_ch(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Chan(0).with_in_groups(65535);
+            assert_eq!(set.bits(), 0x0000_ffff);
+            assert_eq!(set.in_groups(), 65535);
+            let cleared = Chan(u32::MAX).with_in_groups(0);
+            assert_eq!(cleared.bits(), 0xffff_0000);
+            assert_eq!(cleared.in_groups(), 0);
+            let over = Chan(0).with_in_groups(0x0001_0001);
+            assert_eq!(over.bits(), 0x0000_0001);
+            let set = Chan(0).with_out_ch(65535);
+            assert_eq!(set.bits(), 0xffff_0000);
+            assert_eq!(set.out_ch(), 65535);
+            let cleared = Chan(u32::MAX).with_out_ch(0);
+            assert_eq!(cleared.bits(), 0x0000_ffff);
+            assert_eq!(cleared.out_ch(), 0);
+            let over = Chan(0).with_out_ch(0x0001_0001);
+            assert_eq!(over.bits(), 0x0001_0000);
+        }
+    }
 }
 
 /// CONV register (RW): Convolution mode.
@@ -249,6 +1256,113 @@ pub mod conv {
     /// `THR_EN` (RW, bits 8:8, reset 1): 1: quantise with the thresholds and write the packed
     /// 2-bit tensor. 0: write raw i32 accumulators, word (`y*W+x)*OUT_CH+o`.
     pub const THR_EN: u32 = 0x0000_0100;
+
+    /// A value of the `CONV` register: read one with `Conv::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Conv(pub u32);
+
+    impl Default for Conv {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Conv {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// KSIZE: Kernel size K: 1 or 3 (stride 1).
+        #[must_use]
+        pub const fn ksize(self) -> u32 {
+            (self.0 & KSIZE_MASK) >> KSIZE_SHIFT
+        }
+
+        /// This value with `KSIZE` set to `v`, cut to the field's 4 bits.
+        #[must_use]
+        pub const fn with_ksize(self, v: u32) -> Self {
+            Self(super::insert(self.0, KSIZE_MASK, v))
+        }
+
+        /// PAD: Padding on every side; must be KSIZE/2 (SAME).
+        #[must_use]
+        pub const fn pad(self) -> u32 {
+            (self.0 & PAD_MASK) >> PAD_SHIFT
+        }
+
+        /// This value with `PAD` set to `v`, cut to the field's 4 bits.
+        #[must_use]
+        pub const fn with_pad(self, v: u32) -> Self {
+            Self(super::insert(self.0, PAD_MASK, v))
+        }
+
+        /// `THR_EN`: 1: quantise with the thresholds and write the packed 2-bit tensor. 0:
+        /// write raw i32 accumulators, word (`y*W+x)*OUT_CH+o`.
+        #[must_use]
+        pub const fn thr_en(self) -> bool {
+            self.0 & THR_EN != 0
+        }
+
+        /// This value with `THR_EN` set to `v`.
+        #[must_use]
+        pub const fn with_thr_en(self, v: bool) -> Self {
+            if v {
+                Self(self.0 | THR_EN)
+            } else {
+                Self(self.0 & !THR_EN)
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Conv::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.ksize(), 3);
+            assert_eq!(v.pad(), 1);
+            assert_eq!(v.thr_en(), true);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Conv(0).with_ksize(15);
+            assert_eq!(set.bits(), 0x0000_000f);
+            assert_eq!(set.ksize(), 15);
+            let cleared = Conv(u32::MAX).with_ksize(0);
+            assert_eq!(cleared.bits(), 0xffff_fff0);
+            assert_eq!(cleared.ksize(), 0);
+            let over = Conv(0).with_ksize(17);
+            assert_eq!(over.bits(), 0x0000_0001);
+            let set = Conv(0).with_pad(15);
+            assert_eq!(set.bits(), 0x0000_00f0);
+            assert_eq!(set.pad(), 15);
+            let cleared = Conv(u32::MAX).with_pad(0);
+            assert_eq!(cleared.bits(), 0xffff_ff0f);
+            assert_eq!(cleared.pad(), 0);
+            let over = Conv(0).with_pad(17);
+            assert_eq!(over.bits(), 0x0000_0010);
+            let set = Conv(0).with_thr_en(true);
+            assert_eq!(set.bits(), 0x0000_0100);
+            assert_eq!(set.thr_en(), true);
+            let cleared = Conv(u32::MAX).with_thr_en(false);
+            assert_eq!(cleared.bits(), 0xffff_feff);
+            assert_eq!(cleared.thr_en(), false);
+        }
+    }
 }
 
 /// TIMEOUT register (RW): Bus watchdog: a job (or soft-reset drain) waiting on SDRAM with no
@@ -258,6 +1372,66 @@ pub mod timeout {
     pub const OFFSET: u32 = 0x2c;
     /// Value after reset.
     pub const RESET: u32 = 0x0100_0000;
+
+    /// A value of the `TIMEOUT` register: read one with `Timeout::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Timeout(pub u32);
+
+    impl Default for Timeout {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Timeout {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// CYCLES: Watchdog limit in clock cycles (reset value ~168 ms at 100 MHz).
+        #[must_use]
+        pub const fn cycles(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `CYCLES` set to `v`.
+        #[must_use]
+        pub const fn with_cycles(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Timeout::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.cycles(), 0x0100_0000);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Timeout(0).with_cycles(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.cycles(), 0xffff_ffff);
+            let cleared = Timeout(u32::MAX).with_cycles(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.cycles(), 0);
+        }
+    }
 }
 
 /// CYCLES register (RO): Clock cycles of the current or last job, from START to DONE (frozen
@@ -267,6 +1441,66 @@ pub mod cycles {
     pub const OFFSET: u32 = 0x30;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `CYCLES` register: read one with `Cycles::from_bits`, build one with the
+    /// `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Cycles(pub u32);
+
+    impl Default for Cycles {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Cycles {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// COUNT: Cycle count (wraps at 2^32).
+        #[must_use]
+        pub const fn count(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `COUNT` set to `v`.
+        #[must_use]
+        pub const fn with_count(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Cycles::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.count(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Cycles(0).with_count(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.count(), 0xffff_ffff);
+            let cleared = Cycles(u32::MAX).with_count(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.count(), 0);
+        }
+    }
 }
 
 /// `PERF_MAC` register (RO): Cycles of the last job in which the MAC array was issued a (tap,
@@ -276,6 +1510,66 @@ pub mod perf_mac {
     pub const OFFSET: u32 = 0x34;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `PERF_MAC` register: read one with `PerfMac::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PerfMac(pub u32);
+
+    impl Default for PerfMac {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl PerfMac {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// COUNT: Cycle count.
+        #[must_use]
+        pub const fn count(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `COUNT` set to `v`.
+        #[must_use]
+        pub const fn with_count(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = PerfMac::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.count(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = PerfMac(0).with_count(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.count(), 0xffff_ffff);
+            let cleared = PerfMac(u32::MAX).with_count(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.count(), 0);
+        }
+    }
 }
 
 /// `PERF_LOAD` register (RO): Cycles of the last job spent loading thresholds, weights and
@@ -285,6 +1579,66 @@ pub mod perf_load {
     pub const OFFSET: u32 = 0x38;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `PERF_LOAD` register: read one with `PerfLoad::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PerfLoad(pub u32);
+
+    impl Default for PerfLoad {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl PerfLoad {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// COUNT: Cycle count.
+        #[must_use]
+        pub const fn count(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `COUNT` set to `v`.
+        #[must_use]
+        pub const fn with_count(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = PerfLoad::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.count(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = PerfLoad(0).with_count(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.count(), 0xffff_ffff);
+            let cleared = PerfLoad(u32::MAX).with_count(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.count(), 0);
+        }
+    }
 }
 
 /// `PERF_STALL` register (RO): Cycles of the last job in which the MAC pipeline was stalled by
@@ -294,6 +1648,66 @@ pub mod perf_stall {
     pub const OFFSET: u32 = 0x3c;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `PERF_STALL` register: read one with `PerfStall::from_bits`, build one
+    /// with the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PerfStall(pub u32);
+
+    impl Default for PerfStall {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl PerfStall {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// COUNT: Cycle count.
+        #[must_use]
+        pub const fn count(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `COUNT` set to `v`.
+        #[must_use]
+        pub const fn with_count(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = PerfStall::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.count(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = PerfStall(0).with_count(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.count(), 0xffff_ffff);
+            let cleared = PerfStall(u32::MAX).with_count(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.count(), 0);
+        }
+    }
 }
 
 /// SCRATCH register (RW): Scratch register for bus tests; no effect on the core.
@@ -302,6 +1716,66 @@ pub mod scratch {
     pub const OFFSET: u32 = 0x40;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `SCRATCH` register: read one with `Scratch::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Scratch(pub u32);
+
+    impl Default for Scratch {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl Scratch {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// VALUE: Any value.
+        #[must_use]
+        pub const fn value(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `VALUE` set to `v`.
+        #[must_use]
+        pub const fn with_value(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = Scratch::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.value(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = Scratch(0).with_value(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.value(), 0xffff_ffff);
+            let cleared = Scratch(u32::MAX).with_value(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.value(), 0);
+        }
+    }
 }
 
 /// `ERR_ADDR` register (RO): Byte address of the read that returned an error response
@@ -312,4 +1786,64 @@ pub mod err_addr {
     pub const OFFSET: u32 = 0x44;
     /// Value after reset.
     pub const RESET: u32 = 0x0000_0000;
+
+    /// A value of the `ERR_ADDR` register: read one with `ErrAddr::from_bits`, build one with
+    /// the `with_*` setters, write its `bits()`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct ErrAddr(pub u32);
+
+    impl Default for ErrAddr {
+        /// The value after reset.
+        fn default() -> Self {
+            Self(RESET)
+        }
+    }
+
+    impl ErrAddr {
+        /// The value whose raw bits are `bits`.
+        #[must_use]
+        pub const fn from_bits(bits: u32) -> Self {
+            Self(bits)
+        }
+
+        /// The raw 32 bits.
+        #[must_use]
+        pub const fn bits(self) -> u32 {
+            self.0
+        }
+
+        /// ADDR: Physical byte address.
+        #[must_use]
+        pub const fn addr(self) -> u32 {
+            self.0
+        }
+
+        /// This value with `ADDR` set to `v`.
+        #[must_use]
+        pub const fn with_addr(self, v: u32) -> Self {
+            Self(v)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reset_values_are_the_toml_ones() {
+            let v = ErrAddr::default();
+            assert_eq!(v.bits(), RESET);
+            assert_eq!(v.addr(), 0);
+        }
+
+        #[test]
+        fn fields_round_trip_and_leave_the_others_alone() {
+            let set = ErrAddr(0).with_addr(0xffff_ffff);
+            assert_eq!(set.bits(), 0xffff_ffff);
+            assert_eq!(set.addr(), 0xffff_ffff);
+            let cleared = ErrAddr(u32::MAX).with_addr(0);
+            assert_eq!(cleared.bits(), 0x0000_0000);
+            assert_eq!(cleared.addr(), 0);
+        }
+    }
 }
