@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::dma::{DmaBuffer, SimSdram};
 use super::error::{AccelError, ResetOutcome};
-use super::model::{ModelOptions, SoftModel};
 use super::regmap::{self, caps, chan, conv, ctrl, dim, status};
 use super::regs::{RegSnapshot, RegisterAccess};
+use super::soft_core::{ModelOptions, SoftModel};
 use crate::kernels::{
     check_geometry, PackedActivations, PackedWeights, QConvOutput, Thresholds, GROUP_CHANNELS,
 };

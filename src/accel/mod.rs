@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | `/dev/mem` (root, `O_SYNC`) | [`devmem::DevMem`] | no (polls STATUS) | [`dma::UdmaBuf`] |
 //! | UIO `/dev/uioN` | [`uio::Uio`] | yes (fd read/poll) | [`dma::UdmaBuf`] |
-//! | software model | [`model::SoftModel`] | simulated | [`dma::SimDmaRegion`] |
+//! | software model | [`soft_core::SoftModel`] | simulated | [`dma::SimDmaRegion`] |
 //! | Verilator (feature `verilator`) | `verilator::VerilatorSim` | from the RTL | [`dma::SimDmaRegion`] |
 //!
 //! ```no_run
@@ -29,9 +29,9 @@ mod driver;
 mod error;
 pub mod executor;
 mod mmio;
-pub mod model;
 pub mod regmap;
 pub mod regs;
+pub mod soft_core;
 pub mod uio;
 #[cfg(feature = "verilator")]
 pub mod verilator;
@@ -43,5 +43,5 @@ pub use driver::{
 };
 pub use error::{AccelError, ResetOutcome};
 pub use executor::{open_executor, FpgaExecutor, LayerRun};
-pub use model::{ModelFaults, ModelOptions, SoftModel};
 pub use regs::{RegSnapshot, RegisterAccess, Traced, WriteLog};
+pub use soft_core::{ModelFaults, ModelOptions, SoftModel};

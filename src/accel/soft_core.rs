@@ -10,6 +10,9 @@
 //! the counters. Time: one cycle per register access plus whatever the driver's polling
 //! ([`RegisterAccess::pause`]) lets pass; a job takes an *estimate* of the RTL's cycle count
 //! (same compute term, approximate loads; the RTL's `CYCLES` is the reference).
+//!
+//! Named `soft_core` rather than `model` to keep it apart from [`crate::model`], the network
+//! loader.
 
 use std::time::Duration;
 
