@@ -71,11 +71,12 @@ pub struct Caps {
 
 impl Caps {
     pub fn decode(v: u32) -> Self {
+        let v = caps::Caps::from_bits(v);
         Self {
-            out_lanes: (v & caps::OUT_LANES_MASK) >> caps::OUT_LANES_SHIFT,
-            act_words: 1u64 << ((v & caps::ACT_DEPTH_LOG2_MASK) >> caps::ACT_DEPTH_LOG2_SHIFT),
-            weight_words: 1u64 << ((v & caps::W_DEPTH_LOG2_MASK) >> caps::W_DEPTH_LOG2_SHIFT),
-            bus_bytes: (v & caps::BUS_BYTES_MASK) >> caps::BUS_BYTES_SHIFT,
+            out_lanes: v.out_lanes(),
+            act_words: 1u64 << v.act_depth_log2(),
+            weight_words: 1u64 << v.w_depth_log2(),
+            bus_bytes: v.bus_bytes(),
         }
     }
 
@@ -151,6 +152,31 @@ fn align_up(v: usize) -> usize {
     v.div_ceil(ALIGN) * ALIGN
 }
 
+/// The STATUS register.
+fn read_status(regs: &mut impl RegisterAccess) -> status::Status {
+    status::Status::from_bits(regs.read(status::OFFSET))
+}
+
+/// Gives a DMA error the layer's name (the buffer does not know it).
+fn naming(layer: &str) -> impl Fn(AccelError) -> AccelError + '_ {
+    move |e| match e {
+        AccelError::DmaSpace { buffer, reason, .. } => AccelError::DmaSpace {
+            layer: layer.to_string(),
+            buffer,
+            reason,
+        },
+        e => e,
+    }
+}
+
+/// A job's counters (CYCLES and PERF_*), read right after DONE.
+struct JobCounters {
+    cycles: u64,
+    mac_cycles: u64,
+    load_cycles: u64,
+    stall_cycles: u64,
+}
+
 /// Clock for timeouts: device time when the backend has one, otherwise wall time.
 struct Deadline {
     device_start: Option<Duration>,
@@ -212,14 +238,12 @@ impl<R: RegisterAccess> Accelerator<R> {
         dma: Box<dyn DmaBuffer>,
         config: DriverConfig,
     ) -> Result<Self, AccelError> {
-        let id = regs.read(regmap::id::OFFSET);
-        let magic = (id & regmap::id::MAGIC_MASK) >> regmap::id::MAGIC_SHIFT;
-        let major = (id & regmap::id::VERSION_MAJOR_MASK) >> regmap::id::VERSION_MAJOR_SHIFT;
-        let minor = (id & regmap::id::VERSION_MINOR_MASK) >> regmap::id::VERSION_MINOR_SHIFT;
+        let id = regmap::id::Id::from_bits(regs.read(regmap::id::OFFSET));
+        let (magic, major, minor) = (id.magic(), id.version_major(), id.version_minor());
         if magic != regmap::MAGIC || major != regmap::VERSION_MAJOR {
             return Err(AccelError::BadId {
                 backend: regs.describe(),
-                id,
+                id: id.bits(),
                 magic,
                 major,
                 minor,
@@ -247,7 +271,7 @@ impl<R: RegisterAccess> Accelerator<R> {
             regs,
             dma,
             info: DeviceInfo {
-                id,
+                id: id.bits(),
                 version_major: major,
                 version_minor: minor,
                 caps,
@@ -255,7 +279,7 @@ impl<R: RegisterAccess> Accelerator<R> {
             config,
             last_layout: None,
         };
-        if acc.regs.read(status::OFFSET) & status::BUSY != 0 {
+        if read_status(&mut acc.regs).busy() {
             // a previous process died mid-job: best effort, `conv` checks BUSY again
             let _ = acc.soft_reset();
         }
@@ -447,113 +471,170 @@ impl<R: RegisterAccess> Accelerator<R> {
         thresholds: Option<&Thresholds>,
     ) -> Result<(QConvOutput, LayerStats), AccelError> {
         let wall = Instant::now();
+        self.validate(layer, input, weights, thresholds)?;
+        let lay = self.plan(layer, input, weights, thresholds)?;
+        self.last_layout = Some(lay);
+        self.stage(layer, &lay, input, weights, thresholds)?;
+        self.ensure_idle(layer)?;
+        self.program(&lay, input, weights, thresholds.is_some());
+        let mut irq = self.start();
+        self.wait_done(layer, &mut irq)?;
+        let counters = self.finish(irq);
+        let output = self.read_back(layer, &lay, input, weights, thresholds.is_some())?;
+        let (h, w, c_in) = (input.height(), input.width(), input.channels());
+        let (c_out, k) = (weights.out_channels(), weights.kernel());
+        let stats = LayerStats {
+            cycles: counters.cycles,
+            mac_cycles: counters.mac_cycles,
+            load_cycles: counters.load_cycles,
+            stall_cycles: counters.stall_cycles,
+            macs: (h * w * k * k * c_in * c_out) as u64,
+            peak_macs_per_cycle: self.info.caps.macs_per_cycle(),
+            clock_hz: self.config.clock_hz,
+            wall: wall.elapsed(),
+        };
+        Ok((output, stats))
+    }
+
+    /// Checks that the operands agree with each other and that the layer fits the core
+    /// (nothing is written for a layer that cannot run).
+    fn validate(
+        &self,
+        layer: &str,
+        input: &PackedActivations,
+        weights: &PackedWeights,
+        thresholds: Option<&Thresholds>,
+    ) -> Result<(), AccelError> {
         check_geometry(input, weights, thresholds).map_err(|source| AccelError::Operands {
             layer: layer.to_string(),
             source,
         })?;
         let (h, w, c_in) = (input.height(), input.width(), input.channels());
         let (c_out, k) = (weights.out_channels(), weights.kernel());
-        self.supports(layer, h, w, c_in, c_out, k)?;
-        let lay = self.plan(layer, input, weights, thresholds)?;
-        self.last_layout = Some(lay);
+        self.supports(layer, h, w, c_in, c_out, k)
+    }
 
-        // stage the operands
-        let base = self.dma.phys_addr();
-        let off = |a: u64| (a - base) as usize;
+    /// Byte offset in the DMA buffer of physical address `phys` (one of a [`JobLayout`]'s).
+    fn dma_offset(&self, phys: u64) -> usize {
+        (phys - self.dma.phys_addr()) as usize
+    }
+
+    /// Copies the operands into the DMA buffer at `lay` and hands the whole job's
+    /// range to the device.
+    fn stage(
+        &mut self,
+        layer: &str,
+        lay: &JobLayout,
+        input: &PackedActivations,
+        weights: &PackedWeights,
+        thresholds: Option<&Thresholds>,
+    ) -> Result<(), AccelError> {
         let in_bytes: Vec<u8> = input.words().iter().flat_map(|v| v.to_le_bytes()).collect();
         let w_bytes: Vec<u8> = weights
             .words()
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect();
-        let with_layer = |e: AccelError| match e {
-            AccelError::DmaSpace { buffer, reason, .. } => AccelError::DmaSpace {
-                layer: layer.to_string(),
-                buffer,
-                reason,
-            },
-            e => e,
-        };
+        let (in_off, w_off) = (self.dma_offset(lay.in_addr), self.dma_offset(lay.w_addr));
         self.dma
-            .write_at(off(lay.in_addr), &in_bytes)
-            .map_err(with_layer)?;
-        self.dma
-            .write_at(off(lay.w_addr), &w_bytes)
-            .map_err(with_layer)?;
+            .write_at(in_off, &in_bytes)
+            .map_err(naming(layer))?;
+        self.dma.write_at(w_off, &w_bytes).map_err(naming(layer))?;
         if let Some(t) = thresholds {
             let t_bytes: Vec<u8> = t.words().iter().flat_map(|v| v.to_le_bytes()).collect();
+            let thr_off = self.dma_offset(lay.thr_addr);
             self.dma
-                .write_at(off(lay.thr_addr), &t_bytes)
-                .map_err(with_layer)?;
+                .write_at(thr_off, &t_bytes)
+                .map_err(naming(layer))?;
         }
-        // hand everything (output included: no dirty line may be evicted over the core's
-        // writes) to the device
-        self.dma.sync_for_device(0, lay.total).map_err(with_layer)?;
+        // the output too: no dirty line may be evicted over the core's writes
+        self.dma
+            .sync_for_device(0, lay.total)
+            .map_err(naming(layer))
+    }
 
-        // the core must be idle
-        let st = self.regs.read(status::OFFSET);
-        if st & status::BUSY != 0 {
-            let regs = RegSnapshot::capture(&mut self.regs);
-            let reset = self.soft_reset();
-            return Err(AccelError::Busy {
-                layer: layer.to_string(),
-                regs,
-                reset,
-            });
+    /// Refuses the layer if the core is busy (someone else's job, a stuck core), after
+    /// capturing its registers and soft-resetting it.
+    fn ensure_idle(&mut self, layer: &str) -> Result<(), AccelError> {
+        if !read_status(&mut self.regs).busy() {
+            return Ok(());
         }
+        let (regs, reset) = self.capture_and_reset();
+        Err(AccelError::Busy {
+            layer: layer.to_string(),
+            regs,
+            reset,
+        })
+    }
+
+    /// Clears stale DONE / ERR_* bits and programs the job's configuration registers
+    /// (addresses, DIM, CHAN, CONV) and the bus watchdog.
+    fn program(
+        &mut self,
+        lay: &JobLayout,
+        input: &PackedActivations,
+        weights: &PackedWeights,
+        thr_en: bool,
+    ) {
+        let (h, w, c_in) = (input.height(), input.width(), input.channels());
+        let (c_out, k) = (weights.out_channels(), weights.kernel());
+        // `supports` has bounded every value to its field, so the setters drop no bits
+        let dim = dim::Dim::default()
+            .with_height(h as u32)
+            .with_width(w as u32);
+        let chan = chan::Chan::default()
+            .with_out_ch(c_out as u32)
+            .with_in_groups(c_in.div_ceil(GROUP_CHANNELS) as u32);
+        let conv = conv::Conv::default()
+            .with_ksize(k as u32)
+            .with_pad((k / 2) as u32)
+            .with_thr_en(thr_en);
         let r = &mut self.regs;
         r.write(status::OFFSET, status::DONE | status::ERR_ALL);
         r.write(regmap::in_addr::OFFSET, lay.in_addr as u32);
         r.write(regmap::w_addr::OFFSET, lay.w_addr as u32);
         r.write(regmap::thr_addr::OFFSET, lay.thr_addr as u32);
         r.write(regmap::out_addr::OFFSET, lay.out_addr as u32);
-        r.write(
-            dim::OFFSET,
-            ((h as u32) << dim::HEIGHT_SHIFT) | ((w as u32) << dim::WIDTH_SHIFT),
-        );
-        r.write(
-            chan::OFFSET,
-            ((c_out as u32) << chan::OUT_CH_SHIFT)
-                | ((c_in.div_ceil(GROUP_CHANNELS) as u32) << chan::IN_GROUPS_SHIFT),
-        );
-        r.write(
-            conv::OFFSET,
-            ((k as u32) << conv::KSIZE_SHIFT)
-                | (((k / 2) as u32) << conv::PAD_SHIFT)
-                | if thresholds.is_some() {
-                    conv::THR_EN
-                } else {
-                    0
-                },
-        );
+        r.write(dim::OFFSET, dim.bits());
+        r.write(chan::OFFSET, chan.bits());
+        r.write(conv::OFFSET, conv.bits());
         r.write(regmap::timeout::OFFSET, self.config.bus_watchdog_cycles);
-        let mut irq = self.config.use_irq && r.supports_irq() && r.arm_irq().is_ok();
-        r.write(
-            ctrl::OFFSET,
-            ctrl::START | if irq { ctrl::IRQ_EN } else { 0 },
-        );
+    }
 
-        // wait for DONE
+    /// Arms the interrupt if it is to be used and writes START. Returns whether the
+    /// job is waited for by interrupt.
+    fn start(&mut self) -> bool {
+        let r = &mut self.regs;
+        let irq = self.config.use_irq && r.supports_irq() && r.arm_irq().is_ok();
+        let ctrl = ctrl::Ctrl::default().with_start(true).with_irq_en(irq);
+        r.write(ctrl::OFFSET, ctrl.bits());
+        irq
+    }
+
+    /// Waits (bounded) for DONE, by interrupt while `irq` holds (cleared when the
+    /// interrupt wait fails and polling takes over). A timeout or an error bit becomes an
+    /// error naming the layer, with the core soft-reset.
+    fn wait_done(&mut self, layer: &str, irq: &mut bool) -> Result<(), AccelError> {
+        let r = &mut self.regs;
         let deadline = Deadline::new(r, self.config.timeout, self.config.wall_limit);
         let st = loop {
-            let s = r.read(status::OFFSET);
-            if s & status::DONE != 0 && s & status::BUSY == 0 {
+            let s = read_status(r);
+            if s.done() && !s.busy() {
                 break Some(s);
             }
             let Some(left) = deadline.remaining(r) else {
                 break None;
             };
-            if irq {
+            if *irq {
                 if r.wait_irq(left).is_err() {
-                    irq = false; // fall back to polling
+                    *irq = false;
                 }
             } else {
                 r.pause(self.config.poll_interval.min(left));
             }
         };
         let Some(st) = st else {
-            let regs = RegSnapshot::capture(&mut self.regs);
-            let reset = self.soft_reset();
+            let (regs, reset) = self.capture_and_reset();
             return Err(AccelError::Timeout {
                 layer: layer.to_string(),
                 timeout: self.config.timeout,
@@ -562,66 +643,78 @@ impl<R: RegisterAccess> Accelerator<R> {
                 reset,
             });
         };
-        if st & status::ERR_ALL != 0 {
-            let regs = RegSnapshot::capture(&mut self.regs);
-            let reset = self.soft_reset();
+        if st.err_all() != 0 {
+            let (regs, reset) = self.capture_and_reset();
             return Err(AccelError::Hardware {
                 layer: layer.to_string(),
-                errors: super::regs::status_bits(st & status::ERR_ALL),
+                errors: super::regs::status_bits(st.err_all()),
                 err_addr: regs.err_addr,
                 regs,
                 reset,
             });
         }
+        Ok(())
+    }
 
+    /// Reads the job's counters, clears DONE (which also drops the interrupt line)
+    /// and, if the job used the interrupt, IRQ_EN.
+    fn finish(&mut self, irq: bool) -> JobCounters {
         let r = &mut self.regs;
-        let cycles = u64::from(r.read(regmap::cycles::OFFSET));
-        let mac_cycles = u64::from(r.read(regmap::perf_mac::OFFSET));
-        let load_cycles = u64::from(r.read(regmap::perf_load::OFFSET));
-        let stall_cycles = u64::from(r.read(regmap::perf_stall::OFFSET));
-        r.write(status::OFFSET, status::DONE); // W1C: also drops the interrupt line
+        let counters = JobCounters {
+            cycles: u64::from(r.read(regmap::cycles::OFFSET)),
+            mac_cycles: u64::from(r.read(regmap::perf_mac::OFFSET)),
+            load_cycles: u64::from(r.read(regmap::perf_load::OFFSET)),
+            stall_cycles: u64::from(r.read(regmap::perf_stall::OFFSET)),
+        };
+        r.write(status::OFFSET, status::DONE);
         if irq {
             r.write(ctrl::OFFSET, 0);
         }
+        counters
+    }
 
+    /// Hands the output range back to the CPU and decodes it: the packed tensor
+    /// (`packed`, the job had thresholds) or the raw accumulators.
+    fn read_back(
+        &mut self,
+        layer: &str,
+        lay: &JobLayout,
+        input: &PackedActivations,
+        weights: &PackedWeights,
+        packed: bool,
+    ) -> Result<QConvOutput, AccelError> {
+        let out_off = self.dma_offset(lay.out_addr);
         self.dma
-            .sync_for_cpu(off(lay.out_addr), lay.out_bytes)
-            .map_err(with_layer)?;
+            .sync_for_cpu(out_off, lay.out_bytes)
+            .map_err(naming(layer))?;
         let mut out = vec![0u8; lay.out_bytes];
-        self.dma
-            .read_at(off(lay.out_addr), &mut out)
-            .map_err(with_layer)?;
-        let output = if thresholds.is_some() {
-            // the packed layout of C_out channels, read in whole 64-bit beats
-            let words: Vec<u32> = out
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            let p = PackedActivations::from_words(h, w, c_out, words).map_err(|source| {
-                AccelError::BadOutput {
-                    layer: layer.to_string(),
-                    source,
-                }
-            })?;
-            QConvOutput::Packed(p)
-        } else {
-            QConvOutput::Accumulators(
+        self.dma.read_at(out_off, &mut out).map_err(naming(layer))?;
+        if !packed {
+            return Ok(QConvOutput::Accumulators(
                 out.chunks_exact(4)
                     .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
-            )
-        };
-        let stats = LayerStats {
-            cycles,
-            mac_cycles,
-            load_cycles,
-            stall_cycles,
-            macs: (h * w * k * k * c_in * c_out) as u64,
-            peak_macs_per_cycle: self.info.caps.macs_per_cycle(),
-            clock_hz: self.config.clock_hz,
-            wall: wall.elapsed(),
-        };
-        Ok((output, stats))
+            ));
+        }
+        // the packed layout of C_out channels, read in whole 64-bit beats
+        let words: Vec<u32> = out
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let (h, w, c_out) = (input.height(), input.width(), weights.out_channels());
+        PackedActivations::from_words(h, w, c_out, words)
+            .map(QConvOutput::Packed)
+            .map_err(|source| AccelError::BadOutput {
+                layer: layer.to_string(),
+                source,
+            })
+    }
+
+    /// Captures the registers that explain a failure, then soft-resets the core (in that
+    /// order: the reset clears the error bits).
+    fn capture_and_reset(&mut self) -> (RegSnapshot, ResetOutcome) {
+        let regs = RegSnapshot::capture(&mut self.regs);
+        (regs, self.soft_reset())
     }
 
     /// [`conv`](Self::conv) with thresholds: the packed output.
@@ -645,7 +738,7 @@ impl<R: RegisterAccess> Accelerator<R> {
         r.write(ctrl::OFFSET, ctrl::SOFT_RESET);
         let deadline = Deadline::new(r, self.config.reset_timeout, self.config.wall_limit);
         let outcome = loop {
-            if r.read(status::OFFSET) & status::BUSY == 0 {
+            if !read_status(r).busy() {
                 break ResetOutcome::Done;
             }
             match deadline.remaining(r) {

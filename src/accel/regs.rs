@@ -250,6 +250,9 @@ impl RegSnapshot {
 
 impl fmt::Display for RegSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dim = regmap::dim::Dim::from_bits(self.dim);
+        let chan = regmap::chan::Chan::from_bits(self.chan);
+        let conv = regmap::conv::Conv::from_bits(self.conv);
         write!(
             f,
             "STATUS={:#010x} [{}] ERR_ADDR={:#010x} CYCLES={} PERF_MAC={} PERF_LOAD={} CTRL={:#x} \
@@ -261,13 +264,13 @@ impl fmt::Display for RegSnapshot {
             self.perf_mac,
             self.perf_load,
             self.ctrl,
-            (self.dim & regmap::dim::HEIGHT_MASK) >> regmap::dim::HEIGHT_SHIFT,
-            (self.dim & regmap::dim::WIDTH_MASK) >> regmap::dim::WIDTH_SHIFT,
-            (self.chan & regmap::chan::IN_GROUPS_MASK) >> regmap::chan::IN_GROUPS_SHIFT,
-            (self.chan & regmap::chan::OUT_CH_MASK) >> regmap::chan::OUT_CH_SHIFT,
-            (self.conv & regmap::conv::KSIZE_MASK) >> regmap::conv::KSIZE_SHIFT,
-            (self.conv & regmap::conv::PAD_MASK) >> regmap::conv::PAD_SHIFT,
-            u32::from(self.conv & regmap::conv::THR_EN != 0),
+            dim.height(),
+            dim.width(),
+            chan.in_groups(),
+            chan.out_ch(),
+            conv.ksize(),
+            conv.pad(),
+            u32::from(conv.thr_en()),
         )
     }
 }
@@ -283,5 +286,22 @@ mod tests {
         assert_eq!(status_bits(1 << 20), "reserved 0x100000");
         assert_eq!(register_name(0x44), "ERR_ADDR");
         assert_eq!(register_name(0x80), "0x80");
+    }
+
+    #[test]
+    fn snapshot_decodes_the_job_registers() {
+        // raw values as fpga/REGMAP.md packs them (HEIGHT 480, WIDTH 640; OUT_CH 64, IN_GROUPS
+        // 8; THR_EN, PAD 1, KSIZE 3), so that the getters are checked against the map
+        let snap = RegSnapshot {
+            dim: 0x01e0_0280,
+            chan: 0x0040_0008,
+            conv: 0x0000_0113,
+            ..RegSnapshot::default()
+        };
+        let text = snap.to_string();
+        assert!(
+            text.ends_with("DIM=480x640 CHAN=G8/C_out64 CONV=K3/PAD1/THR_EN1"),
+            "{text}"
+        );
     }
 }

@@ -234,21 +234,16 @@ impl SoftModel {
             return;
         }
         self.status = 0;
-        let d = self.reg(dim::OFFSET);
-        let c = self.reg(chan::OFFSET);
-        let cv = self.reg(conv::OFFSET);
-        let w = ((d & dim::WIDTH_MASK) >> dim::WIDTH_SHIFT) as usize;
-        let h = ((d & dim::HEIGHT_MASK) >> dim::HEIGHT_SHIFT) as usize;
-        let g = ((c & chan::IN_GROUPS_MASK) >> chan::IN_GROUPS_SHIFT) as usize;
-        let c_out = ((c & chan::OUT_CH_MASK) >> chan::OUT_CH_SHIFT) as usize;
-        let k = ((cv & conv::KSIZE_MASK) >> conv::KSIZE_SHIFT) as usize;
-        let pad = ((cv & conv::PAD_MASK) >> conv::PAD_SHIFT) as usize;
-        let thr_en = cv & conv::THR_EN != 0;
-        let caps = self.opts.caps;
-        let act_depth =
-            1usize << ((caps & caps::ACT_DEPTH_LOG2_MASK) >> caps::ACT_DEPTH_LOG2_SHIFT);
-        let w_depth = 1usize << ((caps & caps::W_DEPTH_LOG2_MASK) >> caps::W_DEPTH_LOG2_SHIFT);
-        let lanes = ((caps & caps::OUT_LANES_MASK) >> caps::OUT_LANES_SHIFT).max(1) as usize;
+        let dim = dim::Dim::from_bits(self.reg(dim::OFFSET));
+        let chan = chan::Chan::from_bits(self.reg(chan::OFFSET));
+        let conv = conv::Conv::from_bits(self.reg(conv::OFFSET));
+        let (w, h) = (dim.width() as usize, dim.height() as usize);
+        let (g, c_out) = (chan.in_groups() as usize, chan.out_ch() as usize);
+        let (k, pad, thr_en) = (conv.ksize() as usize, conv.pad() as usize, conv.thr_en());
+        let caps = caps::Caps::from_bits(self.opts.caps);
+        let act_depth = 1usize << caps.act_depth_log2();
+        let w_depth = 1usize << caps.w_depth_log2();
+        let lanes = caps.out_lanes().max(1) as usize;
         let addr = |o: u32| u64::from(self.reg(o));
         let (in_a, w_a, thr_a, out_a) = (
             addr(regmap::in_addr::OFFSET),
