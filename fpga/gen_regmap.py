@@ -482,8 +482,7 @@ def rs_value_tests(reg: dict) -> list[str]:
     for fld in reg["fields"]:
         name = fld["name"].lower()
         reset = fld.get("reset", 0)
-        want = ("true" if reset else "false") if fld["width"] == 1 else rs_int(reset)
-        o.append(f"            assert_eq!(v.{name}(), {want});")
+        o.append(rs_assert_field(f"v.{name}()", fld, reset))
     o.append("        }")
     o.append("")
     o.append("        #[test]")
@@ -496,10 +495,10 @@ def rs_value_tests(reg: dict) -> list[str]:
         # clears exactly the field
         o.append(f"            let set = {t}(0).with_{name}({one});")
         o.append(f"            assert_eq!(set.bits(), {rs_hex(fmask)});")
-        o.append(f"            assert_eq!(set.{name}(), {one});")
+        o.append(rs_assert_field(f"set.{name}()", fld, (1 << fld["width"]) - 1))
         o.append(f"            let cleared = {t}(u32::MAX).with_{name}({zero});")
         o.append(f"            assert_eq!(cleared.bits(), {rs_hex(~fmask & 0xFFFFFFFF)});")
-        o.append(f"            assert_eq!(cleared.{name}(), {zero});")
+        o.append(rs_assert_field(f"cleared.{name}()", fld, 0))
         if 1 < fld["width"] < 32:
             # a bit beyond the field is dropped, not spilled into the next field
             o.append(f"            let over = {t}(0).with_{name}({rs_int((1 << fld['width']) | 1)});")
@@ -507,6 +506,14 @@ def rs_value_tests(reg: dict) -> list[str]:
     o.append("        }")
     o.append("    }")
     return o
+
+
+def rs_assert_field(expr: str, fld: dict, value: int) -> str:
+    """An assertion that getter call `expr` returns `value` (`assert!` for single bits:
+    clippy::bool_assert_comparison)."""
+    if fld["width"] == 1:
+        return f"            assert!({'' if value else '!'}{expr});"
+    return f"            assert_eq!({expr}, {rs_int(value)});"
 
 
 def rs_int(v: int) -> str:

@@ -304,31 +304,31 @@ pub mod ctrl {
         fn reset_values_are_the_toml_ones() {
             let v = Ctrl::default();
             assert_eq!(v.bits(), RESET);
-            assert_eq!(v.start(), false);
-            assert_eq!(v.soft_reset(), false);
-            assert_eq!(v.irq_en(), false);
+            assert!(!v.start());
+            assert!(!v.soft_reset());
+            assert!(!v.irq_en());
         }
 
         #[test]
         fn fields_round_trip_and_leave_the_others_alone() {
             let set = Ctrl(0).with_start(true);
             assert_eq!(set.bits(), 0x0000_0001);
-            assert_eq!(set.start(), true);
+            assert!(set.start());
             let cleared = Ctrl(u32::MAX).with_start(false);
             assert_eq!(cleared.bits(), 0xffff_fffe);
-            assert_eq!(cleared.start(), false);
+            assert!(!cleared.start());
             let set = Ctrl(0).with_soft_reset(true);
             assert_eq!(set.bits(), 0x0000_0002);
-            assert_eq!(set.soft_reset(), true);
+            assert!(set.soft_reset());
             let cleared = Ctrl(u32::MAX).with_soft_reset(false);
             assert_eq!(cleared.bits(), 0xffff_fffd);
-            assert_eq!(cleared.soft_reset(), false);
+            assert!(!cleared.soft_reset());
             let set = Ctrl(0).with_irq_en(true);
             assert_eq!(set.bits(), 0x0000_0004);
-            assert_eq!(set.irq_en(), true);
+            assert!(set.irq_en());
             let cleared = Ctrl(u32::MAX).with_irq_en(false);
             assert_eq!(cleared.bits(), 0xffff_fffb);
-            assert_eq!(cleared.irq_en(), false);
+            assert!(!cleared.irq_en());
         }
     }
 }
@@ -546,66 +546,66 @@ pub mod status {
         fn reset_values_are_the_toml_ones() {
             let v = Status::default();
             assert_eq!(v.bits(), RESET);
-            assert_eq!(v.busy(), false);
-            assert_eq!(v.done(), false);
-            assert_eq!(v.err_geom(), false);
-            assert_eq!(v.err_tile(), false);
-            assert_eq!(v.err_align(), false);
-            assert_eq!(v.err_bus(), false);
-            assert_eq!(v.err_timeout(), false);
-            assert_eq!(v.err_start_busy(), false);
+            assert!(!v.busy());
+            assert!(!v.done());
+            assert!(!v.err_geom());
+            assert!(!v.err_tile());
+            assert!(!v.err_align());
+            assert!(!v.err_bus());
+            assert!(!v.err_timeout());
+            assert!(!v.err_start_busy());
         }
 
         #[test]
         fn fields_round_trip_and_leave_the_others_alone() {
             let set = Status(0).with_busy(true);
             assert_eq!(set.bits(), 0x0000_0001);
-            assert_eq!(set.busy(), true);
+            assert!(set.busy());
             let cleared = Status(u32::MAX).with_busy(false);
             assert_eq!(cleared.bits(), 0xffff_fffe);
-            assert_eq!(cleared.busy(), false);
+            assert!(!cleared.busy());
             let set = Status(0).with_done(true);
             assert_eq!(set.bits(), 0x0000_0002);
-            assert_eq!(set.done(), true);
+            assert!(set.done());
             let cleared = Status(u32::MAX).with_done(false);
             assert_eq!(cleared.bits(), 0xffff_fffd);
-            assert_eq!(cleared.done(), false);
+            assert!(!cleared.done());
             let set = Status(0).with_err_geom(true);
             assert_eq!(set.bits(), 0x0000_0100);
-            assert_eq!(set.err_geom(), true);
+            assert!(set.err_geom());
             let cleared = Status(u32::MAX).with_err_geom(false);
             assert_eq!(cleared.bits(), 0xffff_feff);
-            assert_eq!(cleared.err_geom(), false);
+            assert!(!cleared.err_geom());
             let set = Status(0).with_err_tile(true);
             assert_eq!(set.bits(), 0x0000_0200);
-            assert_eq!(set.err_tile(), true);
+            assert!(set.err_tile());
             let cleared = Status(u32::MAX).with_err_tile(false);
             assert_eq!(cleared.bits(), 0xffff_fdff);
-            assert_eq!(cleared.err_tile(), false);
+            assert!(!cleared.err_tile());
             let set = Status(0).with_err_align(true);
             assert_eq!(set.bits(), 0x0000_0400);
-            assert_eq!(set.err_align(), true);
+            assert!(set.err_align());
             let cleared = Status(u32::MAX).with_err_align(false);
             assert_eq!(cleared.bits(), 0xffff_fbff);
-            assert_eq!(cleared.err_align(), false);
+            assert!(!cleared.err_align());
             let set = Status(0).with_err_bus(true);
             assert_eq!(set.bits(), 0x0000_0800);
-            assert_eq!(set.err_bus(), true);
+            assert!(set.err_bus());
             let cleared = Status(u32::MAX).with_err_bus(false);
             assert_eq!(cleared.bits(), 0xffff_f7ff);
-            assert_eq!(cleared.err_bus(), false);
+            assert!(!cleared.err_bus());
             let set = Status(0).with_err_timeout(true);
             assert_eq!(set.bits(), 0x0000_1000);
-            assert_eq!(set.err_timeout(), true);
+            assert!(set.err_timeout());
             let cleared = Status(u32::MAX).with_err_timeout(false);
             assert_eq!(cleared.bits(), 0xffff_efff);
-            assert_eq!(cleared.err_timeout(), false);
+            assert!(!cleared.err_timeout());
             let set = Status(0).with_err_start_busy(true);
             assert_eq!(set.bits(), 0x0000_2000);
-            assert_eq!(set.err_start_busy(), true);
+            assert!(set.err_start_busy());
             let cleared = Status(u32::MAX).with_err_start_busy(false);
             assert_eq!(cleared.bits(), 0xffff_dfff);
-            assert_eq!(cleared.err_start_busy(), false);
+            assert!(!cleared.err_start_busy());
         }
     }
 }
@@ -1334,7 +1334,7 @@ pub mod conv {
             assert_eq!(v.bits(), RESET);
             assert_eq!(v.ksize(), 3);
             assert_eq!(v.pad(), 1);
-            assert_eq!(v.thr_en(), true);
+            assert!(v.thr_en());
         }
 
         #[test]
@@ -1357,10 +1357,10 @@ pub mod conv {
             assert_eq!(over.bits(), 0x0000_0010);
             let set = Conv(0).with_thr_en(true);
             assert_eq!(set.bits(), 0x0000_0100);
-            assert_eq!(set.thr_en(), true);
+            assert!(set.thr_en());
             let cleared = Conv(u32::MAX).with_thr_en(false);
             assert_eq!(cleared.bits(), 0xffff_feff);
-            assert_eq!(cleared.thr_en(), false);
+            assert!(!cleared.thr_en());
         }
     }
 }
