@@ -475,3 +475,73 @@ fn gpio_pins_missing_off_the_board_are_a_one_line_error() {
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
     assert!(e.contains("/nonexistent/gpiochip7"), "{e}");
 }
+
+/// `lm stream -s -` on a pipe that stays open after 3 JPEGs: the capture thread then blocks in
+/// its read, so stopping takes about a second (the runner waits that long for it). Returns the
+/// child once the 3 frames are out.
+fn stream_on_an_open_pipe(d: &Path) -> std::process::Child {
+    let jsonl = d.join("out.jsonl");
+    let mut child = lm()
+        .args(["stream", "-s", "-", "-c", &meta(), "--stats-every", "0"])
+        .args(["--jsonl", jsonl.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..3u32 {
+        let img = image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x + i) as u8, y as u8, 9]));
+        let mut j = vec![];
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 85)
+            .encode_image(&img)
+            .unwrap();
+        stdin.write_all(&j).unwrap();
+    }
+    stdin.flush().unwrap();
+    // Kept open (leaked into a thread that outlives the test's use of it).
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        drop(stdin);
+    });
+    let t = std::time::Instant::now();
+    // The third frame is only complete once the fourth SOI or the end arrives: wait for two.
+    while std::fs::read_to_string(&jsonl).map_or(0, |s| s.lines().count()) < 2 {
+        assert!(t.elapsed() < Duration::from_secs(120), "no frames in 120 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn signal(child: &std::process::Child, times: usize) {
+    for _ in 0..times {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_second_signal_while_stopping_keeps_the_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let child = stream_on_an_open_pipe(d.path());
+    signal(&child, 2);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?}: {stderr}", o.status);
+    assert!(
+        stderr.contains("stopping (signal)") && stderr.contains("summary:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_third_signal_exits_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let child = stream_on_an_open_pipe(d.path());
+    signal(&child, 3);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    assert!(stderr.contains("third stop signal"), "{stderr}");
+    assert!(!stderr.contains("summary:"), "{stderr}");
+}
