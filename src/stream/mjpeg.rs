@@ -1,9 +1,9 @@
 //! Concatenated JPEGs (an `.mjpg` file, `ffmpeg -f mjpeg` on stdin, an IP camera's stream
 //! saved or piped in) as frames.
 
-use super::jpeg::{decode_jpeg, JpegSplitter, Piece};
 use super::source::{Frame, FrameSource, Next};
 use super::uri::SourceUri;
+use crate::image_file::jpeg::{decode_jpeg, JpegSplitter, Piece};
 use anyhow::{anyhow, Context, Result};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,6 @@
 
 pub mod folder;
 pub mod http;
-pub mod jpeg;
 pub mod jsonl;
 pub mod mjpeg;
 pub mod open;

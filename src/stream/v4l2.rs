@@ -17,10 +17,10 @@
 //! [`super::reconnect`] reopen the device with backoff; a buffer the driver flags as broken, or
 //! a frame that does not decode, is counted as corrupt and skipped.
 
-use super::jpeg::decode_jpeg;
 use super::source::{Frame, FrameSource, Next};
 use super::uri::SourceUri;
 use super::yuv::yuyv_to_rgb;
+use crate::image_file::jpeg::decode_jpeg;
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use std::path::{Path, PathBuf};

@@ -75,6 +75,15 @@ fn corrupt_image_is_a_clear_error() {
     .unwrap();
     let o = lm(&["run", "-i", "bad.png", "-c", "meta.yaml"], dir.path());
     assert_fails(&o, &["bad.png", "decode"]);
+    // A half-written JPEG (a camera tool still writing it) is an error, not a grey picture.
+    let img = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8, 50]));
+    let mut jpeg = vec![];
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .unwrap();
+    std::fs::write(dir.path().join("half.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
+    let o = lm(&["run", "-i", "half.jpg", "-c", "meta.yaml"], dir.path());
+    assert_fails(&o, &["half.jpg", "truncated JPEG"]);
     let o = lm(&["run", "-i", "missing.jpg", "-c", "meta.yaml"], dir.path());
     assert_fails(&o, &["missing.jpg"]);
 }

@@ -106,6 +106,26 @@ fn folder_in_name_order_with_corrupt_files_counted_and_loop() {
 }
 
 #[test]
+fn a_half_written_jpeg_in_a_folder_is_counted_corrupt_not_decoded_grey() {
+    let d = tempfile::tempdir().unwrap();
+    pattern(64, 48, 10).save(d.path().join("a.jpg")).unwrap();
+    let whole = std::fs::read(d.path().join("a.jpg")).unwrap();
+    std::fs::write(d.path().join("b.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let uri = SourceUri::parse(d.path().to_str().unwrap()).unwrap();
+    let mut src = open_source(&uri).unwrap();
+    let Next::Frame(_) = src.next_frame().unwrap() else {
+        panic!("a.jpg is whole")
+    };
+    match src.next_frame().unwrap() {
+        Next::Corrupt { number: 1, error } => {
+            let e = format!("{error:#}");
+            assert!(e.contains("b.jpg") && e.contains("truncated JPEG"), "{e}");
+        }
+        _ => panic!("b.jpg is half written"),
+    }
+}
+
+#[test]
 fn paced_folder_is_live_and_keeps_the_rate() {
     let d = tempfile::tempdir().unwrap();
     pattern(8, 8, 1).save(d.path().join("x.png")).unwrap();

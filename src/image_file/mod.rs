@@ -1,9 +1,17 @@
 //! Image files (PNG, JPEG, BMP) → RGB pixels, for every front end that reads pictures from
-//! disk or from bytes (`lm run`, `lm eval`, `lm stream`'s folder source, the fuzzers), with
-//! limits checked before any pixel is allocated.
+//! disk or from bytes (`lm run`, `lm eval`, `lm stream`'s sources, the fuzzers), with limits
+//! checked before any pixel is allocated.
+//!
+//! One decoding path, strict everywhere: a JPEG must be whole ([`jpeg`] walks its structure,
+//! as the motion-JPEG splitter does) before it is decoded, so a half-written or damaged file is
+//! an error naming it, never a grey-filled picture that a model draws joints on. A JPEG without
+//! Huffman tables (a webcam's frame saved as a file) gets the standard ones.
+
+pub mod jpeg;
 
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
+use std::io::Read as _;
 use std::path::Path;
 
 /// The largest image side [`load_image`] decodes, in pixels.
@@ -18,12 +26,40 @@ pub const MAX_IMAGE_BYTES: u64 = 256 * 1024 * 1024;
 pub fn load_image(path: &Path) -> Result<RgbImage> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open image {}", path.display()))?;
-    decode_image(std::io::BufReader::new(file), path)
+    let mut input = std::io::BufReader::new(file);
+    if starts_with_soi(&mut input) {
+        // A JPEG is checked whole before decoding: read it (compressed: small beside
+        // MAX_IMAGE_BYTES, and refused past it).
+        let mut bytes = Vec::new();
+        std::io::Read::take(input, MAX_IMAGE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read image {}", path.display()))?;
+        return decode_image_bytes(&bytes, path);
+    }
+    decode_image(input, path)
 }
 
 /// [`load_image`] of the bytes of a file; `name` is used in messages.
 pub fn decode_image_bytes(bytes: &[u8], name: &Path) -> Result<RgbImage> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        jpeg::check_whole(bytes)
+            .with_context(|| format!("cannot decode image {}", name.display()))?;
+        let full = jpeg::with_default_huffman_tables(bytes)
+            .with_context(|| format!("cannot decode image {}", name.display()))?;
+        return decode_image(std::io::Cursor::new(&*full), name);
+    }
     decode_image(std::io::Cursor::new(bytes), name)
+}
+
+/// A JPEG already known to be whole (a frame the motion-JPEG splitter completed), with its
+/// Huffman tables: decoded without walking its structure again.
+pub(crate) fn decode_whole_jpeg(jpeg: &[u8], name: &Path) -> Result<RgbImage> {
+    decode_image(std::io::Cursor::new(jpeg), name)
+}
+
+/// Whether the input starts with a JPEG's SOI marker (nothing is consumed).
+fn starts_with_soi(input: &mut impl std::io::BufRead) -> bool {
+    input.fill_buf().is_ok_and(|b| b.starts_with(&[0xFF, 0xD8]))
 }
 
 fn decode_image<R: std::io::BufRead + std::io::Seek>(
@@ -153,5 +189,78 @@ mod tests {
         img.write_to(&mut png, image::ImageFormat::Png).unwrap();
         let back = decode_image_bytes(png.get_ref(), Path::new("ok.png")).unwrap();
         assert_eq!(back, img);
+    }
+
+    fn photo_jpeg() -> Vec<u8> {
+        let img = RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, 77])
+        });
+        let mut j = vec![];
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 90)
+            .encode_image(&img)
+            .unwrap();
+        j
+    }
+
+    #[test]
+    fn a_half_written_jpeg_is_an_error_naming_the_file() {
+        let whole = photo_jpeg();
+        assert!(decode_image_bytes(&whole, Path::new("ok.jpg")).is_ok());
+        let half = &whole[..whole.len() * 2 / 3];
+        let e = format!(
+            "{:#}",
+            decode_image_bytes(half, Path::new("half.jpg")).unwrap_err()
+        );
+        assert!(
+            e.contains("half.jpg") && e.contains("truncated JPEG"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_jpeg_header_followed_by_noise_is_an_error() {
+        let whole = photo_jpeg();
+        let sos = whole.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let mut noisy = whole[..sos + 20].to_vec();
+        let mut x = 12345u32;
+        noisy.extend((0..20_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        }));
+        let e = decode_image_bytes(&noisy, Path::new("noise.jpg")).unwrap_err();
+        assert!(format!("{e:#}").contains("noise.jpg"), "{e:#}");
+    }
+
+    #[test]
+    fn a_jpeg_file_is_read_whole_and_checked_from_disk_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = photo_jpeg();
+        let (ok, cut) = (dir.path().join("ok.jpg"), dir.path().join("cut.jpg"));
+        std::fs::write(&ok, &whole).unwrap();
+        std::fs::write(&cut, &whole[..whole.len() - 10]).unwrap();
+        assert_eq!(load_image(&ok).unwrap().dimensions(), (64, 48));
+        let e = format!("{:#}", load_image(&cut).unwrap_err());
+        assert!(e.contains("cut.jpg") && e.contains("truncated JPEG"), "{e}");
+    }
+
+    #[test]
+    fn a_jpeg_without_huffman_tables_decodes_as_in_motion_jpeg() {
+        let whole = photo_jpeg();
+        // Drop the DHT segments (a webcam's MJPEG frame saved as a file).
+        let mut stripped = whole[..2].to_vec();
+        let mut i = 2;
+        while whole[i + 1] != 0xDA {
+            let len = u16::from_be_bytes([whole[i + 2], whole[i + 3]]) as usize;
+            if whole[i + 1] != 0xC4 {
+                stripped.extend_from_slice(&whole[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+        stripped.extend_from_slice(&whole[i..]);
+        let a = decode_image_bytes(&whole, Path::new("a.jpg")).unwrap();
+        let b = decode_image_bytes(&stripped, Path::new("b.jpg")).unwrap();
+        assert_eq!(a, b);
     }
 }

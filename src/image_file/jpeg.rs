@@ -13,6 +13,7 @@
 
 use anyhow::{bail, Result};
 use image::RgbImage;
+
 use std::io::{BufRead, ErrorKind};
 
 /// Frames larger than this are refused (a stream without EOI would otherwise grow forever).
@@ -35,6 +36,8 @@ pub struct JpegSplitter<R> {
     /// An SOI already consumed while finishing the previous (truncated) frame.
     pending_soi: bool,
     eof: bool,
+    /// A frame past this many bytes is broken ([`MAX_FRAME_BYTES`] unless set).
+    max_bytes: usize,
 }
 
 impl<R: BufRead> JpegSplitter<R> {
@@ -45,7 +48,14 @@ impl<R: BufRead> JpegSplitter<R> {
             replay_at: 0,
             pending_soi: false,
             eof: false,
+            max_bytes: MAX_FRAME_BYTES,
         }
+    }
+
+    /// Frames past `max_bytes` are broken (a whole file in memory cannot grow: its size).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     fn byte(&mut self) -> std::io::Result<Option<u8>> {
@@ -216,18 +226,20 @@ impl<R: BufRead> JpegSplitter<R> {
                                     break;
                                 }
                             }
-                            if out.len() > MAX_FRAME_BYTES {
+                            if out.len() > self.max_bytes {
                                 return Ok(Some(Piece::Broken(format!(
-                                    "JPEG frame larger than {MAX_FRAME_BYTES} bytes (no EOI)"
+                                    "JPEG frame larger than {} bytes (no EOI)",
+                                    self.max_bytes
                                 ))));
                             }
                         }
                     }
                 }
             }
-            if out.len() > MAX_FRAME_BYTES {
+            if out.len() > self.max_bytes {
                 return Ok(Some(Piece::Broken(format!(
-                    "JPEG frame larger than {MAX_FRAME_BYTES} bytes (no EOI)"
+                    "JPEG frame larger than {} bytes (no EOI)",
+                    self.max_bytes
                 ))));
             }
         }
@@ -328,12 +340,26 @@ pub fn with_default_huffman_tables(jpeg: &[u8]) -> Result<std::borrow::Cow<'_, [
     Ok(std::borrow::Cow::Owned(out))
 }
 
-/// Decodes one (motion-)JPEG frame to RGB.
-/// Decoded by lm's image decoding, with the size limits of image files checked from the frame
-/// header before any pixel is allocated.
+/// Decodes one (motion-)JPEG frame, whole as [`JpegSplitter`] gives it, to RGB: lm's image
+/// decoding, with the size limits of image files checked from the frame header before any
+/// pixel is allocated.
 pub fn decode_jpeg(jpeg: &[u8]) -> Result<RgbImage> {
     let full = with_default_huffman_tables(jpeg)?;
-    crate::image_file::decode_image_bytes(&full, std::path::Path::new("(JPEG frame)"))
+    super::decode_whole_jpeg(&full, std::path::Path::new("(JPEG frame)"))
+}
+
+/// Fails unless `bytes` hold one whole JPEG (SOI, marker segments, scans, EOI), as the
+/// motion-JPEG splitter requires of a frame: a file cut short or damaged is refused here,
+/// whose decoder would fill the missing part with grey.
+pub fn check_whole(bytes: &[u8]) -> Result<()> {
+    match JpegSplitter::new(bytes)
+        .with_max_bytes(bytes.len())
+        .next_piece()?
+    {
+        Some(Piece::Jpeg(_)) => Ok(()),
+        Some(Piece::Broken(why)) => bail!("{why}"),
+        None => bail!("not a JPEG (no SOI marker)"),
+    }
 }
 
 #[cfg(test)]
