@@ -2,6 +2,8 @@
 //! disk or from bytes (`lm run`, `lm eval`, `lm stream`'s sources, the fuzzers), with limits
 //! checked before any pixel is allocated.
 //!
+//! Pictures come out upright: an EXIF orientation (a phone's portrait) is applied.
+//!
 //! One decoding path, strict everywhere: a JPEG must be whole ([`jpeg`] walks its structure,
 //! as the motion-JPEG splitter does) before it is decoded, so a half-written or damaged file is
 //! an error naming it, never a grey-filled picture that a model draws joints on. A JPEG without
@@ -74,11 +76,16 @@ fn decode_image<R: std::io::BufRead + std::io::Seek>(
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
     reader.limits(limits);
-    let decoder = reader
+    let mut decoder = reader
         .with_guessed_format()
         .with_context(|| format!("cannot read image {}", path.display()))?
         .into_decoder()
         .map_err(|e| decode_error(e, path))?;
+    // A phone's portrait is stored landscape with an EXIF orientation: turned upright, as
+    // every viewer shows it (an unreadable tag leaves the pixels as stored).
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let (w, h) = decoder.dimensions();
     ensure!(
         w > 0 && h > 0,
@@ -99,7 +106,8 @@ fn decode_image<R: std::io::BufRead + std::io::Seek>(
         need.div_ceil(1 << 20),
         MAX_IMAGE_BYTES >> 20
     );
-    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, path))?;
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e, path))?;
+    img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
 
@@ -262,5 +270,38 @@ mod tests {
         let a = decode_image_bytes(&whole, Path::new("a.jpg")).unwrap();
         let b = decode_image_bytes(&stripped, Path::new("b.jpg")).unwrap();
         assert_eq!(a, b);
+    }
+
+    /// `jpeg` with an APP1 Exif segment holding only an orientation tag, after SOI.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+        tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_be_bytes());
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding, next IFD = 0
+        let mut app1 = b"Exif\x00\x00".to_vec();
+        app1.extend(tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend(app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn an_exif_portrait_comes_out_upright() {
+        let plain = photo_jpeg(); // 64 x 48
+        let stored = decode_image_bytes(&plain, Path::new("plain.jpg")).unwrap();
+        // 6: the stored picture is shown turned 90 degrees clockwise.
+        let rotated = with_exif_orientation(&plain, 6);
+        let upright = decode_image_bytes(&rotated, Path::new("portrait.jpg")).unwrap();
+        assert_eq!(upright.dimensions(), (48, 64));
+        assert_eq!(upright, image::imageops::rotate90(&stored));
+        // 1: as stored.
+        let one = decode_image_bytes(&with_exif_orientation(&plain, 1), Path::new("1.jpg"));
+        assert_eq!(one.unwrap(), stored);
     }
 }
