@@ -30,7 +30,20 @@ impl Pipeline {
     pub fn model_path(meta: &Meta, model: Option<&Path>) -> Result<PathBuf> {
         match (model, meta.model_path()) {
             (Some(p), _) => Ok(p.to_path_buf()),
-            (None, Some(p)) => Ok(p),
+            (None, Some(p)) if p.exists() => Ok(p),
+            // Relative to meta.yaml's folder, not to the working directory: a copied meta.yaml
+            // meets this first, so say where it looked.
+            (None, Some(p)) => Err(meta
+                .error(
+                    "MODEL.file",
+                    format!(
+                        "{:?} (relative to the folder of this meta.yaml) is {}, which does not \
+                         exist: fix the path, or pass -m MODEL.onnx",
+                        meta.model.file.as_deref().unwrap_or(Path::new("")),
+                        lexically_normal(&std::path::absolute(&p).unwrap_or(p.clone())).display()
+                    ),
+                )
+                .into()),
             (None, None) => Err(meta
                 .error(
                     "MODEL.file",
@@ -110,4 +123,23 @@ impl Pipeline {
                 .collect(),
         }
     }
+}
+
+/// `path` with `.` and `a/..` removed, without touching the file system (the file may not
+/// exist).
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

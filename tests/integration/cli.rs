@@ -114,6 +114,26 @@ fn missing_model_is_a_clear_error() {
     let dir = setup(&small_meta("nowhere.onnx", 0.1));
     let o = lm(&["run", "-i", "ok.png", "-c", "meta.yaml"], dir.path());
     assert_fails(&o, &["nowhere.onnx"]);
+    // A meta.yaml copied elsewhere: the path is relative to its folder, resolved in the error.
+    let sub = dir.path().join("copies");
+    std::fs::create_dir(&sub).unwrap();
+    write_meta(&sub, "meta.yaml", &small_meta("../models/m.onnx", 0.1));
+    let o = lm(
+        &["run", "-i", "ok.png", "-c", "copies/meta.yaml"],
+        dir.path(),
+    );
+    let resolved = std::fs::canonicalize(dir.path())
+        .unwrap()
+        .join("models/m.onnx");
+    let resolved = resolved.to_str().unwrap();
+    assert_fails(
+        &o,
+        &[
+            "MODEL.file",
+            "relative to the folder of this meta.yaml",
+            resolved,
+        ],
+    );
     let text = small_meta("x.onnx", 0.1).replace("MODEL:\n  file: x.onnx\n", "");
     let dir = setup(&text);
     let o = lm(&["run", "-i", "ok.png", "-c", "meta.yaml"], dir.path());
