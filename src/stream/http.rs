@@ -148,8 +148,14 @@ pub struct HttpServer {
 impl HttpServer {
     /// Binds `addr` (e.g. `0.0.0.0:8080`, or port 0 for any) and serves `hub` from a thread.
     pub fn start(addr: &str, hub: Arc<Hub>) -> Result<HttpServer> {
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (--http)"))?;
+        if addr.parse::<u16>().is_ok() {
+            anyhow::bail!(
+                "--http {addr}: give ADDR:PORT, e.g. 127.0.0.1:{addr} (this machine only) or \
+                 0.0.0.0:{addr} (every interface: no authentication)"
+            );
+        }
+        let listener = TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} (--http ADDR:PORT)"))?;
         let local = listener.local_addr()?;
         let h = hub.clone();
         std::thread::Builder::new()
@@ -203,15 +209,34 @@ fn respond(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<()> {
+    respond_with(stream, status, content_type, body, "", true)
+}
+
+/// A whole response; `extra` holds more header lines (each ending in CRLF); without `body`
+/// (a `HEAD`) only the head goes out, with the length the body would have.
+fn respond_with(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+    extra: &str,
+    with_body: bool,
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+         Cache-Control: no-cache\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    if with_body {
+        stream.write_all(body)?;
+    }
     stream.flush()
 }
+
+/// Lets a page served from elsewhere (a dashboard) read the JSON endpoints. They are read-only;
+/// the server has no authentication at all (README: `--http 0.0.0.0` exposes it to the network).
+const CORS: &str = "Access-Control-Allow-Origin: *\r\n";
 
 /// Reads the request head from a client; `Err(status)` for a request to refuse, `Err("")`
 /// when the client closed before sending a whole head (nothing to answer).
@@ -248,7 +273,8 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     }
 }
 
-/// `Ok(path)` of a well-formed `GET`, else the status to answer.
+/// `Ok(path)` of a well-formed `GET` or `HEAD`, else the status to answer (a 405 is answered
+/// with `Allow: GET, HEAD`).
 pub fn parse_request_line(head: &str) -> std::result::Result<&str, &'static str> {
     let line = head.lines().next().unwrap_or("");
     let parts: Vec<&str> = line.split(' ').collect();
@@ -261,7 +287,7 @@ pub fn parse_request_line(head: &str) -> std::result::Result<&str, &'static str>
     if !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err("400 Bad Request");
     }
-    if method != "GET" {
+    if method != "GET" && method != "HEAD" {
         return Err("405 Method Not Allowed");
     }
     Ok(target.split('?').next().unwrap_or(target))
@@ -276,6 +302,11 @@ pub enum Route {
     Mjpeg,
     Events,
     NotFound,
+}
+
+/// Whether the request is a `HEAD`: answered with the `GET`'s status and headers, no body.
+pub fn is_head(head: &str) -> bool {
+    head.starts_with("HEAD ")
 }
 
 /// The route of a request head, or the status to answer.
@@ -309,55 +340,89 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     let route = match route(&head) {
         Ok(r) => r,
         Err(status) => {
-            return respond(
+            let allow = if status.starts_with("405") {
+                "Allow: GET, HEAD\r\n"
+            } else {
+                ""
+            };
+            let body = format!("{status}\n");
+            return respond_with(
                 &mut stream,
                 status,
                 "text/plain",
-                format!("{status}\n").as_bytes(),
-            )
+                body.as_bytes(),
+                allow,
+                true,
+            );
         }
     };
+    let body = !is_head(&head);
     match route {
-        Route::Page => respond(
+        Route::Page => respond_with(
             &mut stream,
             "200 OK",
             "text/html; charset=utf-8",
             PAGE.as_bytes(),
+            "",
+            body,
         ),
         Route::Health => {
-            let body = format!(
+            let health = format!(
                 "{{\"status\":\"ok\",\"uptime_s\":{:.3},\"clients\":{},\"skipped_for_slow_clients\":{},\"stats\":{}}}\n",
                 hub.started.elapsed().as_secs_f64(),
                 hub.clients.load(Ordering::SeqCst),
                 hub.skipped(),
                 hub.stats_json.lock().unwrap()
             );
-            respond(&mut stream, "200 OK", "application/json", body.as_bytes())
+            respond_with(
+                &mut stream,
+                "200 OK",
+                "application/json",
+                health.as_bytes(),
+                CORS,
+                body,
+            )
         }
         Route::Pose => {
             let pose = hub.latest_pose.lock().unwrap().clone();
-            match pose {
-                Some(p) => respond(
-                    &mut stream,
-                    "200 OK",
-                    "application/json",
-                    format!("{p}\n").as_bytes(),
-                ),
-                None => respond(
-                    &mut stream,
+            let (status, json) = match pose {
+                Some(p) => ("200 OK", format!("{p}\n")),
+                None => (
                     "503 Service Unavailable",
-                    "application/json",
-                    b"{\"error\":\"no pose yet\"}\n",
+                    "{\"error\":\"no pose yet\"}\n".into(),
                 ),
-            }
+            };
+            respond_with(
+                &mut stream,
+                status,
+                "application/json",
+                json.as_bytes(),
+                CORS,
+                body,
+            )
+        }
+        Route::Mjpeg | Route::Events if !body => {
+            let kind = match route {
+                Route::Mjpeg => format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+                _ => "text/event-stream".into(),
+            };
+            // The head of the stream a GET would get, without the stream.
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nCache-Control: no-cache\r\n{CORS}\
+                 Connection: close\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.flush()
         }
         Route::Mjpeg => serve_mjpeg(stream, hub),
         Route::Events => serve_events(stream, hub),
-        Route::NotFound => respond(
+        Route::NotFound => respond_with(
             &mut stream,
             "404 Not Found",
             "text/plain",
             b"404 Not Found\n",
+            "",
+            body,
         ),
     }
 }
@@ -401,8 +466,13 @@ fn serve_events(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     let rx = hub.subscribe(Kind::Events);
     stream.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-          Connection: close\r\n\r\n: lm stream events\n\n",
+          Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n: lm stream events\n\n",
     )?;
+    // The current counters at once: a new client need not wait for the next second's.
+    let stats = hub.stats_json.lock().unwrap().clone();
+    if stats != "null" {
+        stream.write_all(format!("event: stats\ndata: {stats}\n\n").as_bytes())?;
+    }
     stream.flush()?;
     let mut last_write = Instant::now();
     while !hub.stopped.load(Ordering::SeqCst) {
@@ -467,6 +537,7 @@ mod tests {
             parse_request_line("POST / HTTP/1.1"),
             Err("405 Method Not Allowed")
         );
+        assert_eq!(parse_request_line("HEAD /health HTTP/1.1"), Ok("/health"));
         for junk in [
             "",
             "GET",

@@ -292,3 +292,119 @@ fn junk_unknown_and_oversize_requests_are_refused_and_the_stream_goes_on() {
     let frames = read_parts(&mut watcher, 20);
     assert_eq!(frames.len(), 20);
 }
+
+/// curl, the client people point at these endpoints (skipped with a note where it is missing).
+fn curl(args: &[&str]) -> Option<String> {
+    let out = match std::process::Command::new("curl").args(args).output() {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("note: curl is not installed: its half of this test is skipped");
+            return None;
+        }
+    };
+    assert!(out.status.success(), "curl {args:?}: {out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"))
+}
+
+#[test]
+fn head_requests_get_the_get_head_without_a_body() {
+    let f = Feeder::start();
+    std::thread::sleep(Duration::from_millis(100));
+    for path in ["/health", "/pose", "/", "/nope"] {
+        let (status, headers, body) = get_raw(
+            f.addr(),
+            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let (get_status, _, get_body) = get_raw(
+            f.addr(),
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(status, get_status, "{path}");
+        assert!(body.is_empty(), "{path}: a body after HEAD");
+        assert!(headers.contains("Content-Length:"), "{path}: {headers}");
+        if path == "/" {
+            // The length the GET's body has (the page does not change).
+            let want = format!("Content-Length: {}", get_body.len());
+            assert!(headers.contains(&want), "{headers}");
+        }
+    }
+    // The streams' heads, without the streams.
+    let (status, headers, body) = get_raw(f.addr(), b"HEAD /events HTTP/1.1\r\n\r\n");
+    assert!(status.contains("200") && headers.contains("text/event-stream") && body.is_empty());
+    if let Some(out) = curl(&["-sS", "-I", &format!("http://{}/health", f.addr())]) {
+        assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+        assert!(out.contains("Content-Type: application/json"), "{out}");
+    }
+}
+
+#[test]
+fn other_methods_get_405_with_allow_and_json_has_cors() {
+    let f = Feeder::start();
+    std::thread::sleep(Duration::from_millis(100));
+    let (status, headers, _) = get_raw(f.addr(), b"POST /pose HTTP/1.1\r\n\r\n");
+    assert!(status.contains("405"), "{status}");
+    assert!(headers.contains("Allow: GET, HEAD"), "{headers}");
+    for path in ["/pose", "/health"] {
+        let (_, headers, _) = get_raw(f.addr(), format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
+        assert!(
+            headers.contains("Access-Control-Allow-Origin: *"),
+            "{path}: {headers}"
+        );
+    }
+    let url = format!("http://{}/pose", f.addr());
+    if let Some(out) = curl(&["-sS", "-i", "-X", "DELETE", &url]) {
+        assert!(
+            out.starts_with("HTTP/1.1 405") && out.contains("Allow: GET, HEAD"),
+            "{out}"
+        );
+    }
+    if let Some(out) = curl(&["-sS", "-i", "-H", "Origin: http://dashboard.example", &url]) {
+        assert!(out.contains("Access-Control-Allow-Origin: *"), "{out}");
+    }
+}
+
+#[test]
+fn events_send_the_current_stats_at_once() {
+    // No feeder: stats published once, long before the client connects; nothing after.
+    let server = HttpServer::start("127.0.0.1:0", Hub::new()).unwrap();
+    server.hub.publish_stats("{\"frames_output\":7}".into());
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /events HTTP/1.1\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut got = vec![];
+    let mut chunk = [0u8; 1024];
+    let t = Instant::now();
+    while !String::from_utf8_lossy(&got).contains("frames_output")
+        && t.elapsed() < Duration::from_secs(2)
+    {
+        if let Ok(n) = s.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains("event: stats\ndata: {\"frames_output\":7}"),
+        "{text}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "waited {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn a_bare_port_for_http_says_addr_port() {
+    let e = HttpServer::start("8080", Hub::new())
+        .err()
+        .expect("refused");
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("ADDR:PORT") && e.contains("127.0.0.1:8080"),
+        "{e}"
+    );
+}
