@@ -10,9 +10,11 @@ use super::mmio::MmioWindow;
 use super::regmap;
 use super::regs::RegisterAccess;
 
-/// Fix hint when `/dev/mem` cannot be opened.
-pub const DEVMEM_HINT: &str = "the /dev/mem backend needs root (sudo) or CAP_SYS_RAWIO; \
-     prefer the UIO backend (/dev/uioN, device-tree node in fpga/quartus/README.md)";
+/// Fix hint when there is no `/dev/mem` at all (a kernel without CONFIG_DEVMEM, a container);
+/// a `/dev/mem` the user may not open gets [`AccelError::device`]'s advice on rights.
+pub const NO_DEVMEM_HINT: &str = "this system has no /dev/mem (a kernel built without \
+     CONFIG_DEVMEM, or a container that does not pass it through): use the UIO backend \
+     (--fpga-device uio:/dev/uioN, device-tree node in fpga/quartus/README.md)";
 
 /// Memory-mapped CSR block through `/dev/mem`.
 pub struct DevMem {
@@ -45,7 +47,7 @@ impl DevMem {
             .write(true)
             .custom_flags(libc::O_SYNC)
             .open(node)
-            .map_err(|e| AccelError::device(node, e, DEVMEM_HINT))?;
+            .map_err(|e| AccelError::device(node, e, NO_DEVMEM_HINT))?;
         let page = page_size() as u64;
         let base = phys & !(page - 1);
         let start = (phys - base) as usize;

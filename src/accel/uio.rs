@@ -14,11 +14,13 @@ use super::mmio::MmioWindow;
 use super::regmap;
 use super::regs::RegisterAccess;
 
-/// Fix hint when the UIO node is missing.
-pub const UIO_HINT: &str = "load the lm_qconv bitstream and the device-tree node with \
-     `compatible = \"lm,qconv-1.0\", \"generic-uio\"` (fpga/quartus/README.md, boards/de10_nano), \
-     boot with `uio_pdrv_genirq.of_id=generic-uio`, and check `cat /sys/class/uio/uio*/name` \
-     for the right index";
+/// Fix hint when the UIO node is missing: the one fix `lm doctor` also gives
+/// (boards/de10_nano/SETUP.md).
+pub const UIO_HINT: &str = "load a bitstream with lm_qconv (fpga/quartus/README.md), apply the \
+     overlay boards/de10_nano/lm_qconv.dtbo and bind it to UIO: modprobe uio_pdrv_genirq \
+     of_id=lm,qconv-1.0 (built-in driver: uio_pdrv_genirq.of_id=lm,qconv-1.0 on the kernel \
+     command line; boards/de10_nano/SETUP.md), then check `cat /sys/class/uio/uio*/name` for \
+     the right index";
 
 /// CSR block and interrupt through a UIO device.
 pub struct Uio {

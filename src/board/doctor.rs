@@ -349,10 +349,8 @@ pub fn uio_devices(root: &Path) -> Vec<UioDevice> {
     out
 }
 
-const ACCEL_FIX: &str =
-    "load a bitstream with lm_qconv (fpga/quartus/README.md), apply the overlay \
-    boards/de10_nano/lm_qconv.dtbo and bind it to UIO: modprobe uio_pdrv_genirq \
-    of_id=lm,qconv-1.0 (boards/de10_nano/SETUP.md)";
+/// The same fix as the FPGA backend's error when the UIO device is missing.
+const ACCEL_FIX: &str = crate::accel::uio::UIO_HINT;
 const UDEV_FIX: &str = "install boards/de10_nano/99-lm.rules (udev: group lm, mode 0660), \
     add your user to group lm, then udevadm trigger or reboot";
 
@@ -730,6 +728,8 @@ mod tests {
         assert_eq!(accel.len(), 1, "{text}");
         assert_eq!(accel[0].level, Level::Missing);
         assert!(accel[0].fix.as_deref().unwrap().contains("uio_pdrv_genirq"));
+        // The FPGA backend's error gives the same fix.
+        assert_eq!(accel[0].fix.as_deref(), Some(crate::accel::uio::UIO_HINT));
         let dma: Vec<_> = r.area("dma").collect();
         assert_eq!(dma[0].level, Level::Missing);
         assert!(dma[0].fix.as_deref().unwrap().contains("u-dma-buf"));
