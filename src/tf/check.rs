@@ -152,6 +152,27 @@ pub fn run_all(imported: &Imported, input: Tensor) -> Result<Vec<(String, Tensor
 }
 
 /// Compares every tensor of the graph at `graph` that has a counterpart in
+/// The folders below `dir` (two levels deep) whose `.npy` files include node `node`'s.
+fn subfolders_with(dir: &Path, node: &str) -> Vec<PathBuf> {
+    let mut found = vec![];
+    let mut pending: Vec<(PathBuf, usize)> = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+            if counterparts(&path).is_ok_and(|f| file_of(&f, node).is_some()) {
+                found.push(path.clone());
+            }
+            if depth + 1 < 2 {
+                pending.push((path, depth + 1));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// `dir` (see the module doc). A tensor matches if its shape is the same and
 /// it is equal bit for bit (activation quantiser outputs), has the same signs
 /// and scales within 2 ulp (binarised kernels, see
@@ -170,12 +191,20 @@ pub fn check_dir(graph: &Path, dir: &Path, tolerance: f32) -> Result<Vec<Compari
     );
     let input_name = imported.model.node(inputs[0].node).name.clone();
     let input_file = file_of(&files, &input_name).with_context(|| {
-        format!(
-            "{} holds no {}:0.npy (the input of {})",
+        let base = input_name.replace('/', "_");
+        let mut why = format!(
+            "{} holds no NNN_{base}:0.npy or NNN_{base}_0.npy (the input of {}; `blueoil \
+             convert` writes them into inference_test_data/)",
             dir.display(),
-            input_name.replace('/', "_"),
             graph.display()
-        )
+        );
+        // Pointed at the folder above: name the subfolders that do hold it.
+        let found = subfolders_with(dir, &input_name);
+        if !found.is_empty() {
+            let list: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+            why += &format!("; found in: {}", list.join(", "));
+        }
+        why
     })?;
     let (shape, data) = read_npy_f32(input_file)?
         .with_context(|| format!("{} is not f32", input_file.display()))?;

@@ -180,6 +180,19 @@ fn tiny_fixture_matches_tensorflow_per_quantiser() {
 }
 
 #[test]
+fn check_blueoil_on_the_folder_above_names_the_subfolder_and_both_spellings() {
+    let e = check_dir(&fixture(TINY), &repo().join("tests/fixtures"), 1e-5).unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("images_placeholder:0.npy")
+            && e.contains("images_placeholder_0.npy")
+            && e.contains("found in: ")
+            && e.contains("blueoil_tiny_pose"),
+        "{e}"
+    );
+}
+
+#[test]
 fn tiny_fixture_runs_through_model_loading_on_every_backend() {
     use lm::backend::Backend;
     use lm::model::Model;
