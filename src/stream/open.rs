@@ -1,7 +1,7 @@
 //! [`open_source`]: a source URI → the [`FrameSource`] that reads it, with the decorators it
-//! asks for (`?reconnect` for cameras, `?fps=` pacing for files).
+//! asks for (`?reconnect` for cameras; for files a media clock, and `?fps=` pacing).
 
-use super::source::{FrameSource, Paced};
+use super::source::{FrameSource, MediaClock, Paced, DEFAULT_MEDIA_FPS};
 use super::uri::{SourceKind, SourceUri};
 use anyhow::Result;
 
@@ -30,9 +30,16 @@ pub fn open_source(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
             }
         }
     };
+    if source.is_live() {
+        return Ok(source); // a camera: its capture times are its timeline
+    }
+    let source = Box::new(MediaClock::new(
+        source,
+        uri.fps.unwrap_or(DEFAULT_MEDIA_FPS),
+    ));
     Ok(match uri.fps {
-        Some(fps) if !source.is_live() => Box::new(Paced::new(source, fps)),
-        _ => source,
+        Some(fps) => Box::new(Paced::new(source, fps)),
+        None => source,
     })
 }
 

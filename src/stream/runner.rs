@@ -246,7 +246,7 @@ pub fn run_stream(
         let queued = frame.captured_at.elapsed();
         let result = match &mut temporal {
             None => pipeline.infer(&frame.image).map(|i| (i, None)),
-            Some(t) => t.infer(pipeline, &frame.image, frame.captured_at),
+            Some(t) => t.infer(pipeline, &frame),
         };
         match result {
             Ok((inference, crop)) => {

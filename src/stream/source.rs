@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use image::RgbImage;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// One captured frame.
 #[derive(Debug, Clone)]
@@ -14,6 +14,10 @@ pub struct Frame {
     pub captured: SystemTime,
     /// Monotonic capture time (latency is measured from here).
     pub captured_at: Instant,
+    /// The frame's time in its media, from the start: what `TEMPORAL`'s filters run on, so
+    /// that a file gives the same poses however fast it is read. `None` for a live camera,
+    /// whose capture times are its timeline.
+    pub media_time: Option<Duration>,
 }
 
 impl Frame {
@@ -23,7 +27,47 @@ impl Frame {
             number,
             captured: SystemTime::now(),
             captured_at: Instant::now(),
+            media_time: None,
         }
+    }
+}
+
+/// The media rate of files that state none (image folders, motion JPEG) and are read without
+/// `?fps=`: frame k is at k / 30 s.
+pub const DEFAULT_MEDIA_FPS: f64 = 30.0;
+
+/// Gives each frame of a file source that has no media time of its own (only Y4M states a
+/// rate) the time `number / fps`: `?fps=` if given, else [`DEFAULT_MEDIA_FPS`].
+pub struct MediaClock {
+    inner: Box<dyn FrameSource>,
+    fps: f64,
+}
+
+impl MediaClock {
+    pub fn new(inner: Box<dyn FrameSource>, fps: f64) -> MediaClock {
+        MediaClock { inner, fps }
+    }
+}
+
+impl FrameSource for MediaClock {
+    fn next_frame(&mut self) -> Result<Next> {
+        Ok(match self.inner.next_frame()? {
+            Next::Frame(mut f) => {
+                if f.media_time.is_none() {
+                    f.media_time = Some(Duration::from_secs_f64(f.number as f64 / self.fps));
+                }
+                Next::Frame(f)
+            }
+            other => other,
+        })
+    }
+
+    fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+
+    fn reconnects(&self) -> u64 {
+        self.inner.reconnects()
     }
 }
 
@@ -58,7 +102,7 @@ pub trait FrameSource: Send {
 /// start + k / fps; a source slower than that is not waited for. Paced sources are live.
 pub struct Paced {
     inner: Box<dyn FrameSource>,
-    period: std::time::Duration,
+    period: Duration,
     next_due: Option<Instant>,
 }
 
@@ -66,7 +110,7 @@ impl Paced {
     pub fn new(inner: Box<dyn FrameSource>, fps: f64) -> Paced {
         Paced {
             inner,
-            period: std::time::Duration::from_secs_f64(1.0 / fps),
+            period: Duration::from_secs_f64(1.0 / fps),
             next_due: None,
         }
     }
@@ -82,8 +126,12 @@ impl FrameSource for Paced {
         // A late source does not build up a burst of catch-up frames.
         self.next_due = Some(due.max(now) + self.period);
         match self.inner.next_frame()? {
-            // The capture time is when the paced frame is released.
-            Next::Frame(f) => Ok(Next::Frame(Frame::new(f.image, f.number))),
+            // The capture time is when the paced frame is released; its media time stays.
+            Next::Frame(f) => Ok(Next::Frame(Frame {
+                captured: SystemTime::now(),
+                captured_at: Instant::now(),
+                ..f
+            })),
             other => Ok(other),
         }
     }

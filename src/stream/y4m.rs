@@ -238,7 +238,14 @@ impl FrameSource for Y4mSource {
             h.range,
         );
         self.good_since_open += 1;
-        Ok(Next::Frame(Frame::new(image, number)))
+        let mut frame = Frame::new(image, number);
+        // The file's own rate (`F30000:1001`) is its timeline.
+        if let Some((num, den)) = h.fps.filter(|&(n, d)| n > 0 && d > 0) {
+            frame.media_time = Some(std::time::Duration::from_secs_f64(
+                number as f64 * f64::from(den) / f64::from(num),
+            ));
+        }
+        Ok(Next::Frame(frame))
     }
 
     fn is_live(&self) -> bool {

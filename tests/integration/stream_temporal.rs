@@ -45,8 +45,13 @@ fn stream(pipeline: &Pipeline, frames: &[RgbImage], dir: &Path) -> Vec<serde_jso
     for (i, f) in frames.iter().enumerate() {
         f.save(folder.join(format!("{i:04}.png"))).unwrap();
     }
-    let jsonl = dir.join(format!("out{}.jsonl", pipeline.meta.source.len()));
-    let uri = SourceUri::parse(folder.to_str().unwrap()).unwrap();
+    stream_uri(pipeline, folder.to_str().unwrap(), dir)
+}
+
+/// Streams the source `uri` names and returns the JSON Lines records.
+fn stream_uri(pipeline: &Pipeline, uri: &str, dir: &Path) -> Vec<serde_json::Value> {
+    let jsonl = dir.join("out.jsonl");
+    let uri = SourceUri::parse(uri).unwrap();
     let opts = StreamOptions {
         source_name: uri.text.clone(),
         jsonl: Some(jsonl.clone()),
@@ -196,6 +201,66 @@ fn smoothing_steadies_jitter_and_keeps_visibility() {
     }
     // The first frame passes unfiltered.
     assert_eq!(recs[0]["keypoints"], plain[0]["keypoints"]);
+}
+
+/// What `TEMPORAL` decided for each record: keypoints, Blueoil's joints, the crop.
+fn poses(recs: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    recs.iter()
+        .map(|r| serde_json::json!([r["frame"], r["keypoints"], r["joints"], r["crop"]]))
+        .collect()
+}
+
+/// `frames` as a 4:4:4 Y4M file at `fps` frames a second (BT.601, full range).
+fn write_y4m(path: &Path, frames: &[RgbImage], fps: u32) {
+    let (w, h) = frames[0].dimensions();
+    let mut out =
+        format!("YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C444 XCOLORRANGE=FULL\n").into_bytes();
+    for f in frames {
+        out.extend_from_slice(b"FRAME\n");
+        let px: Vec<[f32; 3]> = f.pixels().map(|p| p.0.map(f32::from)).collect();
+        let y: Vec<f32> = px
+            .iter()
+            .map(|[r, g, b]| 0.299 * r + 0.587 * g + 0.114 * b)
+            .collect();
+        out.extend(y.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8));
+        for (i, scale) in [(2usize, 0.564f32), (0, 0.713)] {
+            out.extend(
+                px.iter()
+                    .zip(&y)
+                    .map(|(p, y)| (128.0 + scale * (p[i] - y)).round().clamp(0.0, 255.0) as u8),
+            );
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn temporal_on_a_file_is_reproducible_however_fast_it_is_read() {
+    let d = tempfile::tempdir().unwrap();
+    let temporal = "TEMPORAL:\n  crop:\n    torso: [nose, left_eye]\n    min_torso_joints: 1\n  smoothing:\n    beta: 0.05\n";
+    let pipeline = colour_pipeline(d.path(), temporal);
+    // The person drifts with a jitter: the filters' output depends on the time between frames.
+    let frames: Vec<RgbImage> = (0..12u32)
+        .map(|i| person_frame(Some((96 + 12 * i + 20 * (i % 2), 48 + 3 * i))))
+        .collect();
+    // A folder read twice as fast as inference goes: the same poses (they ran on wall-clock
+    // time before, and differed from run to run).
+    let a = poses(&stream(&pipeline, &frames, d.path()));
+    let b = poses(&stream(&pipeline, &frames, d.path()));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b);
+    // A Y4M file (4 frames a second) read unpaced and paced at its rate: the same poses.
+    let y4m = d.path().join("clip.y4m");
+    write_y4m(&y4m, &frames, 4);
+    let unpaced = poses(&stream_uri(&pipeline, y4m.to_str().unwrap(), d.path()));
+    let paced_uri = format!("{}?fps=4", y4m.display());
+    let paced = poses(&stream_uri(&pipeline, &paced_uri, d.path()));
+    assert_eq!(unpaced.len(), 12, "every frame of the unpaced file");
+    assert_eq!(paced.len(), 12, "inference kept up with 4 frames a second");
+    assert_eq!(unpaced, paced);
+    // The filter did act: the smoothed poses are not the raw ones.
+    let raw = colour_pipeline(d.path(), "");
+    assert_ne!(poses(&stream(&raw, &frames, d.path()))[1][1], a[1][1]);
 }
 
 /// A 480×360 frame: astronaut.png scaled to 200×200 at (x, y) on a grey background.

@@ -16,9 +16,9 @@ pub mod smooth;
 use crate::config::Meta;
 use crate::pipeline::Pipeline;
 use crate::pose::Inference;
+use crate::stream::Frame;
 use anyhow::Result;
 use crop::{CropTracker, Region};
-use image::RgbImage;
 use smooth::PoseSmoother;
 use std::time::Instant;
 
@@ -49,15 +49,16 @@ impl Temporal {
         })
     }
 
-    /// Infers on `image` (captured at `captured_at`): on the crop the previous frame gave, or
-    /// the whole image; returns the inference with its pose in `image`'s pixels, filtered, and
-    /// the region used (`None`: the whole image). The crop's copy counts as pre-processing.
+    /// Infers on `frame`: on the crop the previous frame gave, or the whole image; returns the
+    /// inference with its pose in the frame's pixels, filtered, and the region used (`None`:
+    /// the whole image). The crop's copy counts as pre-processing. The filters run on the
+    /// frame's media time (a file's, reproducible), else on its capture time (a camera's).
     pub fn infer(
         &mut self,
         pipeline: &Pipeline,
-        image: &RgbImage,
-        captured_at: Instant,
+        frame: &Frame,
     ) -> Result<(Inference, Option<Region>)> {
+        let image = &frame.image;
         let size = image.dimensions();
         let region = self.crop.as_ref().and_then(|c| c.region(size));
         let result = match region {
@@ -84,8 +85,16 @@ impl Temporal {
             }
         };
         if let Some(s) = &mut self.smoother {
-            let start = *self.start.get_or_insert(captured_at);
-            let t = captured_at.saturating_duration_since(start).as_secs_f64();
+            let t = match frame.media_time {
+                Some(t) => t.as_secs_f64(),
+                None => {
+                    let start = *self.start.get_or_insert(frame.captured_at);
+                    frame
+                        .captured_at
+                        .saturating_duration_since(start)
+                        .as_secs_f64()
+                }
+            };
             s.apply(t, &mut inference.pose.joints);
         }
         if let Some(c) = &mut self.crop {
