@@ -116,7 +116,9 @@ impl FrameSource for FolderSource {
         Ok(match crate::image_file::load_image(path) {
             Ok(image) => {
                 self.good_this_pass += 1;
-                Next::Frame(Frame::new(image, number))
+                let mut frame = Frame::new(image, number);
+                frame.file = Some(path.clone());
+                Next::Frame(frame)
             }
             Err(error) => Next::Corrupt { number, error },
         })

@@ -9,7 +9,7 @@
 //! capture time (Unix seconds), `times.queue` the wait between capture and inference, and
 //! `latency` capture → pose ready (seconds). With meta.yaml `TEMPORAL` on, both are the
 //! filtered pose in frame pixels, and `"crop": {"x", "y", "width", "height"}` names the region
-//! inferred on (absent: the whole frame).
+//! inferred on (absent: the whole frame). A frame of an image folder names its `"file"`.
 
 use super::temporal::crop::Region;
 use crate::output::json::{Keypoint, PointOut};
@@ -31,6 +31,9 @@ pub struct FrameRecord {
     pub frame: u64,
     pub timestamp: f64,
     pub source: String,
+    /// The image file of a folder source's frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     pub width: u32,
     pub height: u32,
     pub joints: Vec<i64>,
@@ -63,6 +66,7 @@ impl FrameRecord {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
             source: source.to_string(),
+            file: frame.file.as_ref().map(|p| p.display().to_string()),
             width,
             height,
             joints: prediction.joints,

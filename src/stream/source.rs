@@ -18,6 +18,8 @@ pub struct Frame {
     /// that a file gives the same poses however fast it is read. `None` for a live camera,
     /// whose capture times are its timeline.
     pub media_time: Option<Duration>,
+    /// The file the frame was read from (an image folder's), for the JSON Lines.
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl Frame {
@@ -28,6 +30,7 @@ impl Frame {
             captured: SystemTime::now(),
             captured_at: Instant::now(),
             media_time: None,
+            file: None,
         }
     }
 }

@@ -349,3 +349,16 @@ fn crop_follows_the_astronaut_with_the_shipped_model() {
         .collect();
     eprintln!("{}", summary.join("\n"));
 }
+
+#[test]
+fn a_folder_sources_records_name_their_file() {
+    let d = tempfile::tempdir().unwrap();
+    let frames: Vec<RgbImage> = (0..3).map(|_| person_frame(Some((100, 50)))).collect();
+    let recs = stream(&colour_pipeline(d.path(), ""), &frames, d.path());
+    for (i, r) in recs.iter().enumerate() {
+        let file = r["file"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no file in {r}"));
+        assert!(file.ends_with(&format!("{i:04}.png")), "{file}");
+    }
+}
