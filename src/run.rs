@@ -1,5 +1,6 @@
 //! `lm run`: images → `OUTDIR/output.json` + `OUTDIR/images/<name>.png`.
 
+use crate::image_file::listing::{images_in, matching, IMAGE_EXTENSIONS};
 use crate::image_file::load_image;
 use crate::output::atomic::{save_png_atomic, write_atomic};
 use crate::output::blueoil::image_result;
@@ -14,10 +15,71 @@ use std::path::{Path, PathBuf};
 /// What `lm run` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Image files, folders of images, or `*` patterns over file names (`shots/*.jpg`).
     pub images: Vec<PathBuf>,
     pub out_dir: PathBuf,
     /// Timed trials per image, after one untimed warm-up run.
     pub trials: usize,
+    /// Write `OUTDIR/images/<name>.png` for each image.
+    pub overlays: bool,
+}
+
+/// The image files `inputs` name: a file as given, a folder's images, a pattern's matches (a
+/// quoted `*` the shell did not expand), each list in name order. Read at every run, so that
+/// `--button` sees files added since.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    for input in inputs {
+        let found = if input.is_dir() {
+            images_in(input)?
+        } else if !input.exists()
+            && input
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains('*'))
+        {
+            matching(input)?
+        } else {
+            out.push(input.clone());
+            continue;
+        };
+        ensure!(
+            !found.is_empty(),
+            "{}: no images ({}) found",
+            input.display(),
+            IMAGE_EXTENSIONS.join(", ")
+        );
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// One overlay name per image, all different: `<stem>.png`; when two images share a stem
+/// (`x.jpg` and `x.png`, or the same name in two folders) the later ones get `<stem>_<ext>.png`,
+/// then `<stem>_2.png`, `<stem>_3.png`, ...
+fn overlay_names(images: &[PathBuf]) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    images
+        .iter()
+        .enumerate()
+        .map(|(ix, path)| {
+            let stem = match path.file_stem().and_then(|s| s.to_str()) {
+                Some(stem) if !stem.is_empty() => stem.to_string(),
+                _ => format!("image_{ix}"),
+            };
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let mut candidates = vec![format!("{stem}.png")];
+            if !ext.is_empty() {
+                candidates.push(format!("{stem}_{ext}.png"));
+            }
+            let name = candidates
+                .into_iter()
+                .chain((2..).map(|k| format!("{stem}_{k}.png")))
+                .find(|n| !used.contains(n))
+                .expect("an unused name");
+            used.insert(name.clone());
+            name
+        })
+        .collect()
 }
 
 /// Runs every image, writes output.json and the overlays, and returns what
@@ -32,14 +94,21 @@ pub struct RunOptions {
 pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> {
     ensure!(!opts.images.is_empty(), "no input image given");
     ensure!(opts.trials >= 1, "--trial must be at least 1");
+    let images = expand_inputs(&opts.images)?;
+    let names = overlay_names(&images);
     let image_dir = opts.out_dir.join("images");
-    std::fs::create_dir_all(&image_dir)
-        .with_context(|| format!("cannot create output folder {}", image_dir.display()))?;
+    let made = if opts.overlays {
+        &image_dir
+    } else {
+        &opts.out_dir
+    };
+    std::fs::create_dir_all(made)
+        .with_context(|| format!("cannot create output folder {}", made.display()))?;
 
     let mut times: Vec<StageTimes> = vec![];
     let mut results = vec![];
     let mut warmed_up = false;
-    for (ix, path) in opts.images.iter().enumerate() {
+    for (path, name) in images.iter().zip(&names) {
         let (image, inference) =
             match infer_file(pipeline, path, opts.trials, &mut warmed_up, &mut times) {
                 Ok(done) => done,
@@ -49,19 +118,24 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
                         file_path: path.display().to_string(),
                         prediction: None,
                         error: Some(format!("{e:#}")),
+                        overlay: None,
                     });
                     continue;
                 }
             };
-        let mut picture = image;
-        draw_inference(&mut picture, &inference.pose, &pipeline.meta.keypoints);
-        let png = image_dir.join(overlay_name(path, ix));
         let mut result = image_result(&pipeline.meta, path, &inference);
-        // The pose is good even when its overlay cannot be written (disk full, a folder in the
-        // way): keep it, and fail the image with the reason.
-        if let Err(e) = save_png_atomic(&picture, &png) {
-            tracing::debug!("{e:#}");
-            result.error = Some(format!("{}: {e:#}", path.display()));
+        if opts.overlays {
+            let mut picture = image;
+            draw_inference(&mut picture, &inference.pose, &pipeline.meta.keypoints);
+            // The pose is good even when its overlay cannot be written (disk full, a folder in
+            // the way): keep it, and fail the image with the reason.
+            match save_png_atomic(&picture, &image_dir.join(name)) {
+                Ok(()) => result.overlay = Some(format!("images/{name}")),
+                Err(e) => {
+                    tracing::debug!("{e:#}");
+                    result.error = Some(format!("{}: {e:#}", path.display()));
+                }
+            }
         }
         results.push(result);
     }
@@ -148,12 +222,4 @@ pub fn failure_summary(output: &OutputJson, json_path: &Path) -> Option<String> 
         json_path.display(),
         errors.join("; ")
     ))
-}
-
-/// `<stem>.png`, or `<stem>_<index>.png` if the stem is empty.
-fn overlay_name(path: &Path, ix: usize) -> String {
-    match path.file_stem().and_then(|s| s.to_str()) {
-        Some(stem) if !stem.is_empty() => format!("{stem}.png"),
-        _ => format!("image_{ix}.png"),
-    }
 }

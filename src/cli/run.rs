@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Input image(s): PNG, JPEG or BMP.
+    /// Input image(s): PNG, JPEG or BMP files, folders of them, or quoted `*` patterns
+    /// ('shots/*.jpg').
     #[arg(short = 'i', long = "image", required = true, num_args = 1..)]
     images: Vec<PathBuf>,
     /// Blueoil meta.yaml.
@@ -24,6 +25,9 @@ pub struct Args {
     /// Timed trials per image (after one untimed warm-up).
     #[arg(long = "trial", default_value_t = 1)]
     trials: usize,
+    /// Write output.json only, no OUTDIR/images/<name>.png.
+    #[arg(long)]
+    no_overlay: bool,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -45,6 +49,7 @@ pub fn run(args: Args) -> Result<()> {
             images: args.images.clone(),
             out_dir: args.output.clone(),
             trials: args.trials,
+            overlays: !args.no_overlay,
         };
         let out = run_images(&pipeline, &opts)?;
         let per_image: Vec<usize> = out

@@ -10,6 +10,7 @@
 //! Huffman tables (a webcam's frame saved as a file) gets the standard ones.
 
 pub mod jpeg;
+pub mod listing;
 
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;

@@ -53,6 +53,7 @@ pub fn image_result(meta: &Meta, path: &Path, inference: &Inference) -> ImageRes
         file_path: path.display().to_string(),
         prediction: Some(prediction(meta, inference)),
         error: None,
+        overlay: None,
     }
 }
 

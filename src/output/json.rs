@@ -133,6 +133,10 @@ pub struct ImageResult {
     /// Why this image has no prediction; absent for a processed image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The overlay picture written for it, relative to output.json's folder (`lm run`'s
+    /// addition; absent when none was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +190,7 @@ mod tests {
     #[test]
     fn a_failed_image_has_an_error_and_no_prediction_and_a_good_one_no_error() {
         let good = ImageResult {
+            overlay: None,
             file_path: "a.png".into(),
             prediction: Some(Prediction {
                 joints: vec![1, 2, 1],
@@ -195,6 +200,7 @@ mod tests {
             error: None,
         };
         let bad = ImageResult {
+            overlay: None,
             file_path: "b.png".into(),
             prediction: None,
             error: Some("cannot decode image b.png".into()),

@@ -2,10 +2,9 @@
 
 use super::source::{Frame, FrameSource, Next};
 use super::uri::{SourceKind, SourceUri};
+use crate::image_file::listing::{images_in, matching};
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
-
-const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+use std::path::PathBuf;
 
 pub struct FolderSource {
     files: Vec<PathBuf>,
@@ -19,30 +18,9 @@ pub struct FolderSource {
 impl FolderSource {
     pub fn open(uri: &SourceUri) -> Result<FolderSource> {
         let files = match &uri.kind {
-            SourceKind::Folder(dir) => list(dir, |name| {
-                let ext = Path::new(name)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase);
-                ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
-            })?,
+            SourceKind::Folder(dir) => images_in(dir)?,
             SourceKind::Glob(pattern) => {
-                let dir = match pattern.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                if dir.to_string_lossy().contains('*') {
-                    bail!(
-                        "source {uri}: `*` is allowed in the file name only, not in the folder {}",
-                        dir.display()
-                    );
-                }
-                let pat = pattern
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .with_context(|| format!("source {uri}: no file-name pattern"))?
-                    .to_string();
-                list(&dir, |name| glob_match(&pat, name))?
+                matching(pattern).with_context(|| format!("source {uri}"))?
             }
             other => bail!("not a folder source: {other:?}"),
         };
@@ -61,43 +39,6 @@ impl FolderSource {
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
-}
-
-/// Regular files of `dir` whose names pass `keep`, sorted by name.
-fn list(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
-    let mut files = vec![];
-    for entry in
-        std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?
-    {
-        let entry = entry.with_context(|| format!("cannot read folder {}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if keep(name) && entry.path().is_file() {
-            files.push(entry.path());
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 impl FrameSource for FolderSource {
@@ -126,21 +67,5 @@ impl FrameSource for FolderSource {
 
     fn is_live(&self) -> bool {
         false
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn glob_patterns() {
-        assert!(glob_match("*.jpg", "a.jpg"));
-        assert!(!glob_match("*.jpg", "a.jpeg"));
-        assert!(glob_match("f_*_*.png", "f_1_2.png"));
-        assert!(!glob_match("f_*_*.png", "f_1.png"));
-        assert!(glob_match("a*a", "aa"));
-        assert!(!glob_match("a*a", "a"));
-        assert!(glob_match("x.png", "x.png"));
     }
 }

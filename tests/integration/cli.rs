@@ -599,3 +599,92 @@ fn an_unavailable_kernel_is_named_with_the_available_ones_as_typed() {
     );
     assert_fails(&o, &[missing, "available: reference, portable"]);
 }
+
+#[test]
+fn overlays_never_overwrite_each_other_and_output_json_names_them() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    let p = dir.path();
+    let img = |r: u8| image::RgbImage::from_fn(40, 30, |_, _| image::Rgb([r, 0, 0]));
+    std::fs::create_dir_all(p.join("a")).unwrap();
+    std::fs::create_dir_all(p.join("b")).unwrap();
+    img(10).save(p.join("a/x.png")).unwrap();
+    img(20).save(p.join("a/x.jpg")).unwrap();
+    img(30).save(p.join("b/x.png")).unwrap();
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "a/x.png",
+            "a/x.jpg",
+            "b/x.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "out",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = output_json(&p.join("out/output.json"));
+    let names: Vec<&str> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["overlay"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["images/x.png", "images/x_jpg.png", "images/x_png.png"]
+    );
+    for n in &names {
+        assert!(p.join("out").join(n).is_file(), "{n}");
+    }
+}
+
+#[test]
+fn a_folder_or_a_quoted_pattern_is_run_in_name_order_and_no_overlay_writes_none() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("shots")).unwrap();
+    for n in ["c.png", "a.png", "b.jpg"] {
+        image::RgbImage::from_fn(40, 30, |_, _| image::Rgb([200, 0, 0]))
+            .save(p.join("shots").join(n))
+            .unwrap();
+    }
+    std::fs::write(p.join("shots/notes.txt"), "not an image").unwrap();
+    let files = |json: &serde_json::Value| -> Vec<String> {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["file_path"].as_str().unwrap().replace('\\', "/"))
+            .collect()
+    };
+    let o = lm(&["run", "-i", "shots", "-c", "meta.yaml", "-o", "dir"], p);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = output_json(&p.join("dir/output.json"));
+    assert_eq!(files(&json), ["shots/a.png", "shots/b.jpg", "shots/c.png"]);
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "shots/*.png",
+            "-c",
+            "meta.yaml",
+            "-o",
+            "glob",
+            "--no-overlay",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = output_json(&p.join("glob/output.json"));
+    assert_eq!(files(&json), ["shots/a.png", "shots/c.png"]);
+    assert!(json["results"][0].get("overlay").is_none());
+    assert!(
+        !p.join("glob/images").exists(),
+        "--no-overlay wrote overlays"
+    );
+    let o = lm(&["run", "-i", "shots/*.bmp", "-c", "meta.yaml"], p);
+    assert_fails(&o, &["shots/*.bmp", "no images"]);
+}

@@ -94,6 +94,7 @@ fn run_writes_blueoil_json_and_a_correct_overlay() {
         images: vec![img_path.clone()],
         out_dir: out_dir.clone(),
         trials: 3,
+        overlays: true,
     };
     run_images(&p, &opts).unwrap();
 
@@ -190,6 +191,7 @@ fn invisible_joints_are_not_drawn() {
             images: vec![img_path],
             out_dir: out_dir.clone(),
             trials: 1,
+            overlays: true,
         },
     )
     .unwrap();
@@ -230,6 +232,7 @@ fn grid_detector_points_per_class_in_output_json() {
         images: vec![img_path],
         out_dir: out_dir.clone(),
         trials: 1,
+        overlays: true,
     };
     run_images(&p, &opts).unwrap();
     let v: serde_json::Value =
