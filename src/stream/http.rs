@@ -12,7 +12,12 @@
 //! through a queue of [`CLIENT_QUEUE`] entries and drops frames for a client whose queue is
 //! full; a client that stops reading for [`WRITE_TIMEOUT`] is disconnected. Requests are read
 //! with a timeout and a size limit: junk → 400, other methods → 405, unknown paths → 404,
-//! headers over [`MAX_REQUEST_BYTES`] → 431, more than [`MAX_CLIENTS`] → 503.
+//! headers over [`MAX_REQUEST_BYTES`] → 431, more than [`MAX_CLIENTS`] → 503. A request head
+//! must arrive whole within [`READ_TIMEOUT`] (a client trickling bytes is cut off then, 408).
+//!
+//! `/health` is for watchdogs: it has its own [`MAX_PROBES`] connections beside the clients'
+//! slots, so viewers or stalled connections holding every slot do not make it fail, and its
+//! `status` is `stale` (HTTP 503) when no frame came for [`STALE_AFTER`].
 
 use anyhow::{Context, Result};
 use std::io::{Read, Write};
@@ -27,6 +32,12 @@ pub const MAX_REQUEST_BYTES: usize = 8192;
 pub const MAX_CLIENTS: usize = 32;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections beyond the clients' slots that may still ask for `/health`.
+pub const MAX_PROBES: usize = 8;
+/// How long a probe connection may take to send its request.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// `/health` says `stale` when the last frame is older than this.
+pub const STALE_AFTER: Duration = Duration::from_secs(5);
 const BOUNDARY: &str = "lmframe";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -48,9 +59,14 @@ pub struct Hub {
     stats_json: Mutex<String>,
     stopped: AtomicBool,
     clients: AtomicUsize,
+    /// Connections past the clients' slots being read for a `/health` request.
+    probes: AtomicUsize,
     /// Frames not sent to some client because its queue was full.
     skipped: AtomicUsize,
     started: Instant,
+    /// When the last pose was published.
+    last_frame: Mutex<Option<Instant>>,
+    stale_after: Duration,
 }
 
 impl Default for Hub {
@@ -64,6 +80,9 @@ impl Default for Hub {
             clients: AtomicUsize::new(0),
             skipped: AtomicUsize::new(0),
             started: Instant::now(),
+            probes: AtomicUsize::new(0),
+            last_frame: Mutex::new(None),
+            stale_after: STALE_AFTER,
         }
     }
 }
@@ -71,6 +90,38 @@ impl Default for Hub {
 impl Hub {
     pub fn new() -> Arc<Hub> {
         Arc::new(Hub::default())
+    }
+
+    /// A hub whose `/health` turns `stale` after `stale_after` without a frame (tests).
+    pub fn with_stale_after(stale_after: Duration) -> Arc<Hub> {
+        Arc::new(Hub {
+            stale_after,
+            ..Hub::default()
+        })
+    }
+
+    /// `/health`'s status and body: `ok` while frames come (or during the first
+    /// `stale_after` before any), else `stale` with HTTP 503.
+    fn health(&self) -> (&'static str, String) {
+        let age = self.last_frame.lock().unwrap().map(|t| t.elapsed());
+        let fresh = match age {
+            Some(a) => a <= self.stale_after,
+            None => self.started.elapsed() <= self.stale_after,
+        };
+        let (status, word) = match (fresh, age) {
+            (true, Some(_)) => ("200 OK", "ok"),
+            (true, None) => ("200 OK", "starting"),
+            (false, _) => ("503 Service Unavailable", "stale"),
+        };
+        let age = age.map_or("null".into(), |a| format!("{:.3}", a.as_secs_f64()));
+        let body = format!(
+            "{{\"status\":\"{word}\",\"last_frame_age_s\":{age},\"uptime_s\":{:.3},\"clients\":{},\"skipped_for_slow_clients\":{},\"stats\":{}}}\n",
+            self.started.elapsed().as_secs_f64(),
+            self.clients.load(Ordering::SeqCst),
+            self.skipped(),
+            self.stats_json.lock().unwrap()
+        );
+        (status, body)
     }
 
     fn subscribe(&self, kind: Kind) -> Receiver<Arc<Vec<u8>>> {
@@ -117,6 +168,7 @@ impl Hub {
     pub fn publish_pose(&self, json: String) {
         let event = Arc::new(format!("event: pose\ndata: {json}\n\n").into_bytes());
         *self.latest_pose.lock().unwrap() = Some(Arc::new(json));
+        *self.last_frame.lock().unwrap() = Some(Instant::now());
         self.publish(Kind::Events, event);
     }
 
@@ -180,6 +232,22 @@ fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
         }
         let Ok(mut stream) = conn else { continue };
         if hub.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
+            // Every slot is taken: a health check still gets through, on its own budget.
+            if hub.probes.load(Ordering::SeqCst) < MAX_PROBES {
+                hub.probes.fetch_add(1, Ordering::SeqCst);
+                let h = hub.clone();
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("http-probe".into())
+                        .spawn(move || {
+                            let _ = serve_probe(stream, &h);
+                            h.probes.fetch_sub(1, Ordering::SeqCst);
+                        });
+                if spawned.is_err() {
+                    hub.probes.fetch_sub(1, Ordering::SeqCst);
+                }
+                continue;
+            }
             let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = respond(
                 &mut stream,
@@ -200,6 +268,59 @@ fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
         if spawned.is_err() {
             hub.clients.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+/// A connection past the clients' slots: `/health` (GET or HEAD) is answered, anything else
+/// gets 503.
+fn serve_probe(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
+    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let head = read_request(&mut Deadline::new(&stream, PROBE_TIMEOUT)).unwrap_or_default();
+    if route(&head) == Ok(Route::Health) {
+        let (status, body) = hub.health();
+        let with_body = !is_head(&head);
+        return respond_with(
+            &mut stream,
+            status,
+            "application/json",
+            body.as_bytes(),
+            CORS,
+            with_body,
+        );
+    }
+    respond(
+        &mut stream,
+        "503 Service Unavailable",
+        "text/plain",
+        b"too many clients\n",
+    )
+}
+
+/// Reads from a stream until a deadline for the whole: each read waits only for the time left,
+/// so a client sending a byte now and then cannot hold the connection.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    until: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    fn new(stream: &'a TcpStream, within: Duration) -> Deadline<'a> {
+        Deadline {
+            stream,
+            until: Instant::now() + within,
+        }
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut s = self.stream;
+        s.read(buf)
     }
 }
 
@@ -325,7 +446,7 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     stream.set_read_timeout(Some(READ_TIMEOUT))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let _ = stream.set_nodelay(true);
-    let head = match read_request(&mut stream) {
+    let head = match read_request(&mut Deadline::new(&stream, READ_TIMEOUT)) {
         Ok(h) => h,
         Err("") => return Ok(()),
         Err(status) => {
@@ -367,16 +488,10 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
             body,
         ),
         Route::Health => {
-            let health = format!(
-                "{{\"status\":\"ok\",\"uptime_s\":{:.3},\"clients\":{},\"skipped_for_slow_clients\":{},\"stats\":{}}}\n",
-                hub.started.elapsed().as_secs_f64(),
-                hub.clients.load(Ordering::SeqCst),
-                hub.skipped(),
-                hub.stats_json.lock().unwrap()
-            );
+            let (status, health) = hub.health();
             respond_with(
                 &mut stream,
-                "200 OK",
+                status,
                 "application/json",
                 health.as_bytes(),
                 CORS,

@@ -408,3 +408,85 @@ fn a_bare_port_for_http_says_addr_port() {
         "{e}"
     );
 }
+
+#[test]
+fn health_answers_when_every_client_slot_is_held_by_stalled_requests() {
+    let f = Feeder::start();
+    // 32 connections that send half a request and stall: every client slot is taken.
+    let stalled: Vec<TcpStream> = (0..lm::stream::http::MAX_CLIENTS)
+        .map(|_| {
+            let mut s = connect(f.addr());
+            s.write_all(b"GET /stream.mjpg HT").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _, body) = get(f.addr(), "/health");
+    assert!(status.contains("200"), "{status}");
+    let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["clients"], lm::stream::http::MAX_CLIENTS);
+    // Anything else still gets 503 while the slots are held.
+    let (status, _, _) = get(f.addr(), "/pose");
+    assert!(status.contains("503"), "{status}");
+    drop(stalled);
+}
+
+#[test]
+fn health_is_stale_when_no_frame_comes() {
+    let server = HttpServer::start(
+        "127.0.0.1:0",
+        Hub::with_stale_after(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let health = |addr| {
+        let (status, _, body) = get(addr, "/health");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        (status, v)
+    };
+    let (status, v) = health(server.addr);
+    assert!(
+        status.contains("200") && v["status"] == "starting",
+        "{status} {v}"
+    );
+    server.hub.publish_pose("{\"frame\":0}".into());
+    let (status, v) = health(server.addr);
+    assert!(
+        status.contains("200") && v["status"] == "ok",
+        "{status} {v}"
+    );
+    assert!(v["last_frame_age_s"].as_f64().unwrap() < 0.3, "{v}");
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, v) = health(server.addr);
+    assert!(
+        status.contains("503") && v["status"] == "stale",
+        "{status} {v}"
+    );
+    assert!(v["last_frame_age_s"].as_f64().unwrap() >= 0.5, "{v}");
+}
+
+#[test]
+fn a_request_trickled_byte_by_byte_is_cut_off_at_the_read_timeout() {
+    let f = Feeder::start();
+    let mut s = connect(f.addr());
+    let t = Instant::now();
+    // One byte every 400 ms: each read would wait less than its timeout, forever.
+    let mut answer = vec![];
+    for b in b"GET /pose HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        if t.elapsed() > lm::stream::http::READ_TIMEOUT + Duration::from_secs(1) {
+            break;
+        }
+    }
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        t.elapsed() < lm::stream::http::READ_TIMEOUT + Duration::from_secs(2),
+        "held {:?}",
+        t.elapsed()
+    );
+}
