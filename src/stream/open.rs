@@ -43,21 +43,42 @@ pub fn open_source(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
     })
 }
 
-/// Stdin carries Y4M (starts with `YUV4MPEG2`) or concatenated JPEGs.
-fn open_stdin(uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
-    use std::io::BufRead;
-    let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
-    let head = input.fill_buf()?;
-    if head.starts_with(b"YUV4MPEG2") {
-        Ok(Box::new(super::y4m::Y4mSource::new(
-            Box::new(input),
-            "stdin".into(),
-        )?))
-    } else {
-        let _ = uri;
-        Ok(Box::new(super::mjpeg::MjpegSource::new(
-            Box::new(input),
-            "stdin".into(),
-        )))
+/// Stdin carries Y4M (starts with `YUV4MPEG2`) or concatenated JPEGs. Which one is seen at
+/// the first frame, on the capture thread: nothing waits for stdin before the stream starts
+/// (the web view listens at once, its `/health` says `starting`).
+fn open_stdin(_uri: &SourceUri) -> Result<Box<dyn FrameSource>> {
+    Ok(Box::new(Stdin { source: None }))
+}
+
+struct Stdin {
+    source: Option<Box<dyn FrameSource>>,
+}
+
+impl Stdin {
+    fn sniff() -> Result<Box<dyn FrameSource>> {
+        use std::io::BufRead;
+        let mut input = std::io::BufReader::with_capacity(1 << 16, std::io::stdin());
+        let head = input.fill_buf()?;
+        Ok(if head.starts_with(b"YUV4MPEG2") {
+            Box::new(super::y4m::Y4mSource::new(Box::new(input), "stdin".into())?)
+        } else {
+            Box::new(super::mjpeg::MjpegSource::new(
+                Box::new(input),
+                "stdin".into(),
+            ))
+        })
+    }
+}
+
+impl FrameSource for Stdin {
+    fn next_frame(&mut self) -> Result<super::Next> {
+        if self.source.is_none() {
+            self.source = Some(Stdin::sniff()?);
+        }
+        self.source.as_mut().expect("just set").next_frame()
+    }
+
+    fn is_live(&self) -> bool {
+        false // a pipe is read as a file: every frame, waited for
     }
 }

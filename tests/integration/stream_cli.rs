@@ -545,3 +545,43 @@ fn a_third_signal_exits_at_once() {
     assert!(stderr.contains("third stop signal"), "{stderr}");
     assert!(!stderr.contains("summary:"), "{stderr}");
 }
+
+#[test]
+fn the_web_view_listens_before_stdin_delivers() {
+    let mut child = lm()
+        .args(["stream", "-s", "-", "-c", &meta(), "--http", "127.0.0.1:0"])
+        .args(["--stats-every", "0"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nothing is written to stdin: the server must still come up.
+    let stdin = child.stdin.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("lm stream: web view on http://") {
+                let _ = tx.send(url.trim_end_matches('/').to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(120));
+    let health = addr.as_ref().ok().map(|addr| {
+        let mut s = std::net::TcpStream::connect(addr.as_str()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut resp);
+        resp
+    });
+    // SAFETY: kill(2) on our own child; stdin closed so that it can end.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    drop(stdin);
+    let _ = child.wait();
+    let health = health.expect("the web view never listened while stdin was silent");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains("\"starting\""),
+        "{health}"
+    );
+}
