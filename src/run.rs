@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub trials: usize,
     /// Write `OUTDIR/images/<name>.png` for each image.
     pub overlays: bool,
+    /// Print `lm run: N of M images ...` on stderr at most this often (`None`: never).
+    pub progress: Option<std::time::Duration>,
 }
 
 /// The image files `inputs` name: a file as given, a folder's images, a pattern's matches (a
@@ -108,7 +110,21 @@ pub fn run_images(pipeline: &Pipeline, opts: &RunOptions) -> Result<OutputJson> 
     let mut times: Vec<StageTimes> = vec![];
     let mut results = vec![];
     let mut warmed_up = false;
-    for (path, name) in images.iter().zip(&names) {
+    let started = std::time::Instant::now();
+    let mut last_progress = started;
+    for (done, (path, name)) in images.iter().zip(&names).enumerate() {
+        if let Some(every) = opts.progress {
+            // A long batch says how far it is (one line at most every `every`).
+            if done > 0 && last_progress.elapsed() >= every {
+                let per = started.elapsed().as_secs_f64() / done as f64;
+                eprintln!(
+                    "lm run: {done} of {} images, {per:.2} s an image, about {:.0} s left",
+                    images.len(),
+                    per * (images.len() - done) as f64
+                );
+                last_progress = std::time::Instant::now();
+            }
+        }
         let (image, inference) =
             match infer_file(pipeline, path, opts.trials, &mut warmed_up, &mut times) {
                 Ok(done) => done,

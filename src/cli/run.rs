@@ -28,10 +28,25 @@ pub struct Args {
     /// Write output.json only, no OUTDIR/images/<name>.png.
     #[arg(long)]
     no_overlay: bool,
+    /// Seconds between progress lines on stderr during a batch (0: none; default: 5 when
+    /// stderr is a terminal, else none).
+    #[arg(long, value_name = "S")]
+    progress: Option<f64>,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
     gpio: GpioArgs,
+}
+
+/// `--progress S`, or every 5 s on a terminal (a log file or journald gets none unless asked).
+fn progress_every(flag: Option<f64>) -> Option<std::time::Duration> {
+    use std::io::IsTerminal;
+    let seconds = flag.unwrap_or(if std::io::stderr().is_terminal() {
+        5.0
+    } else {
+        0.0
+    });
+    (seconds > 0.0 && seconds.is_finite()).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -50,6 +65,7 @@ pub fn run(args: Args) -> Result<()> {
             out_dir: args.output.clone(),
             trials: args.trials,
             overlays: !args.no_overlay,
+            progress: progress_every(args.progress),
         };
         let out = run_images(&pipeline, &opts)?;
         let per_image: Vec<usize> = out

@@ -688,3 +688,42 @@ fn a_folder_or_a_quoted_pattern_is_run_in_name_order_and_no_overlay_writes_none(
     let o = lm(&["run", "-i", "shots/*.bmp", "-c", "meta.yaml"], p);
     assert_fails(&o, &["shots/*.bmp", "no images"]);
 }
+
+#[test]
+fn a_batch_reports_its_progress_on_stderr() {
+    let dir = setup(&small_meta("colour_blocks.onnx", 0.1));
+    let o = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "ok.png",
+            "ok.png",
+            "-c",
+            "meta.yaml",
+            "--progress",
+            "0.000001",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("lm run: 1 of 3 images") && e.contains("lm run: 2 of 3 images"),
+        "{e}"
+    );
+    let quiet = lm(
+        &[
+            "run",
+            "-i",
+            "ok.png",
+            "ok.png",
+            "-c",
+            "meta.yaml",
+            "--progress",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert!(!stderr(&quiet).contains("lm run:"), "{}", stderr(&quiet));
+}

@@ -95,6 +95,7 @@ fn run_writes_blueoil_json_and_a_correct_overlay() {
         out_dir: out_dir.clone(),
         trials: 3,
         overlays: true,
+        progress: None,
     };
     run_images(&p, &opts).unwrap();
 
@@ -192,6 +193,7 @@ fn invisible_joints_are_not_drawn() {
             out_dir: out_dir.clone(),
             trials: 1,
             overlays: true,
+            progress: None,
         },
     )
     .unwrap();
@@ -233,6 +235,7 @@ fn grid_detector_points_per_class_in_output_json() {
         out_dir: out_dir.clone(),
         trials: 1,
         overlays: true,
+        progress: None,
     };
     run_images(&p, &opts).unwrap();
     let v: serde_json::Value =
