@@ -517,16 +517,8 @@ fn serve(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
             )
         }
         Route::Mjpeg | Route::Events if !body => {
-            let kind = match route {
-                Route::Mjpeg => format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
-                _ => "text/event-stream".into(),
-            };
             // The head of the stream a GET would get, without the stream.
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nCache-Control: no-cache\r\n{CORS}\
-                 Connection: close\r\n\r\n"
-            );
-            stream.write_all(head.as_bytes())?;
+            stream.write_all(stream_head(route).as_bytes())?;
             stream.flush()
         }
         Route::Mjpeg => serve_mjpeg(stream, hub),
@@ -553,15 +545,23 @@ fn write_part(stream: &mut TcpStream, jpeg: &[u8]) -> std::io::Result<()> {
     stream.flush()
 }
 
-fn serve_mjpeg(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
-    let rx = hub.subscribe(Kind::Mjpeg);
-    stream.write_all(
-        format!(
+/// The response head of a stream route (`GET` and `HEAD` alike).
+fn stream_head(route: Route) -> String {
+    match route {
+        Route::Mjpeg => format!(
             "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n\
              Cache-Control: no-cache, no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )?;
+        ),
+        _ => format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+             {CORS}Connection: close\r\n\r\n"
+        ),
+    }
+}
+
+fn serve_mjpeg(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
+    let rx = hub.subscribe(Kind::Mjpeg);
+    stream.write_all(stream_head(Route::Mjpeg).as_bytes())?;
     // The latest overlay at once, so that a new viewer does not wait for the next frame.
     let latest = hub.latest_jpeg.lock().unwrap().clone();
     if let Some(jpeg) = latest {
@@ -579,10 +579,8 @@ fn serve_mjpeg(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
 
 fn serve_events(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     let rx = hub.subscribe(Kind::Events);
-    stream.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-          Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n: lm stream events\n\n",
-    )?;
+    stream.write_all(stream_head(Route::Events).as_bytes())?;
+    stream.write_all(b": lm stream events\n\n")?;
     // The current counters at once: a new client need not wait for the next second's.
     let stats = hub.stats_json.lock().unwrap().clone();
     if stats != "null" {

@@ -331,6 +331,13 @@ fn head_requests_get_the_get_head_without_a_body() {
     // The streams' heads, without the streams.
     let (status, headers, body) = get_raw(f.addr(), b"HEAD /events HTTP/1.1\r\n\r\n");
     assert!(status.contains("200") && headers.contains("text/event-stream") && body.is_empty());
+    // The same head as the GET's (one function writes both).
+    let (_, headers, body) = get_raw(f.addr(), b"HEAD /stream.mjpg HTTP/1.1\r\n\r\n");
+    assert!(
+        headers.contains("multipart/x-mixed-replace") && headers.contains("no-store"),
+        "{headers}"
+    );
+    assert!(body.is_empty());
     if let Some(out) = curl(&["-sS", "-I", &format!("http://{}/health", f.addr())]) {
         assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
         assert!(out.contains("Content-Type: application/json"), "{out}");
